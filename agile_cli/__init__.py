@@ -1,0 +1,1 @@
+"""The ``agile`` command line: thin wrappers over library functions."""

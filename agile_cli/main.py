@@ -1,0 +1,42 @@
+"""Entry point of the ``agile`` command.
+
+Each command group lives in its own module with a ``register(subparsers)``
+function that adds its subcommands and sets ``func`` to a handler taking the
+parsed arguments. Handlers call one library function and print its result.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from agile.errors import AgileError
+
+COMMAND_MODULES = [
+    "agile_cli.corpus_commands",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agile", description="Agile Modeling: concept to classifier in minutes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except AgileError as e:
+        print(f"agile {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"agile {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
