@@ -25,8 +25,9 @@ agile_venv() {
       echo "agile: building the virtual environment in $AGILE_VENV (once per set of pins)" >&2
       rm -rf "$AGILE_VENV"
       "$AGILE_PYTHON" -m venv "$AGILE_VENV"
-      "$AGILE_VENV/bin/pip" install --quiet --upgrade pip >&2
-      "$AGILE_VENV/bin/pip" install --quiet --progress-bar off -r "$AGILE_ROOT/requirements.lock" >&2
+      # pip warns about every local index folder it skips; keep real errors only.
+      "$AGILE_VENV/bin/pip" install --quiet --progress-bar off -r "$AGILE_ROOT/requirements.lock" \
+        2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2) >&2
       touch "$AGILE_VENV/.complete"
     fi
   ) 9>"$root/.lock"
