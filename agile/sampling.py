@@ -1,0 +1,114 @@
+"""Choosing the next images to rate: query strategies over model scores.
+
+A strategy is a small vectorised function ``(scores, k) -> indices`` (best
+first) over an array of probabilities. `select` runs the chosen strategy over
+*every* unrated vector of the corpus in a stream: each block of scores is
+narrowed to the strategy's own top ``k``, and the candidates of all blocks
+are pooled and narrowed once more. For margin and margin + positive mining
+this equals running the strategy over all scores at once (the global top k
+of a ranking lies within the union of every block's top k), while memory
+stays at one block of scores plus k candidates per block.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+
+from agile.corpus import Corpus
+from agile.errors import AgileError
+from agile.scoring import iter_scores
+
+Strategy = Callable[[np.ndarray, int], np.ndarray]
+
+
+class SamplingError(AgileError):
+    """Unknown strategy, bad k, or nothing left to sample."""
+
+
+def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest keys, ascending; ties broken by smaller index."""
+    k = min(k, len(keys))
+    if k == 0:
+        return np.empty(0, dtype=np.int64)
+    part = np.argpartition(keys, k - 1)[:k] if k < len(keys) else np.arange(len(keys))
+    return part[np.lexsort((part, keys[part]))].astype(np.int64)
+
+
+def margin(scores: np.ndarray, k: int) -> np.ndarray:
+    """The k most uncertain: smallest |p - 0.5|."""
+    return _smallest(np.abs(np.asarray(scores, dtype=np.float32) - np.float32(0.5)), k)
+
+
+def top_scores(scores: np.ndarray, k: int) -> np.ndarray:
+    """The k most confident positives: largest p."""
+    return _smallest(-np.asarray(scores, dtype=np.float32), k)
+
+
+def margin_positive_mining(scores: np.ndarray, k: int) -> np.ndarray:
+    """Half the batch from the highest scores (positive mining), half by margin.
+
+    Mullapudi et al. 2021: mining likely positives keeps rare concepts from
+    starving the model of positives. The top-scoring half is taken first; the
+    margin half is the most uncertain of the rest.
+    """
+    mined = top_scores(scores, k // 2)
+    rest = np.ones(len(scores), dtype=bool)
+    rest[mined] = False
+    remaining = np.flatnonzero(rest)
+    return np.concatenate([mined, remaining[margin(scores[remaining], k - len(mined))]])
+
+
+def random_strategy(scores: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """k indices uniformly at random, whatever the scores."""
+    rng = np.random.default_rng(seed)
+    return rng.choice(len(scores), size=min(k, len(scores)), replace=False).astype(np.int64)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "margin": margin,
+    "margin-pm": margin_positive_mining,
+    "random": random_strategy,
+}
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise SamplingError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}") from None
+
+
+def _random_unrated(count: int, exclude: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from agile.training import draw_random_negatives
+
+    return draw_random_negatives(count, exclude, k, np.random.default_rng(seed))
+
+
+def select(corpus: Corpus, model, k: int = 100, strategy: str = "margin",
+           exclude_ids: Iterable[int] = (), seed: int = 0, **score_options) -> np.ndarray:
+    """The ``k`` unrated ids the strategy picks over the whole corpus, best first."""
+    pick = get_strategy(strategy)
+    if k < 1:
+        raise SamplingError(f"k must be at least 1, got {k}")
+    exclude = np.unique(corpus.check_ids(np.fromiter(exclude_ids, dtype=np.int64)))
+    if len(exclude) >= corpus.count:
+        raise SamplingError("every image of the corpus has been rated; nothing left to sample")
+    if pick is random_strategy:  # needs no scores: sample the unrated ids directly
+        ids = _random_unrated(corpus.count, exclude, k, seed)
+        return np.random.default_rng(seed).permutation(ids)
+    cand_ids, cand_scores = [], []
+    for first, scores in iter_scores(corpus, model, **score_options):
+        ids = np.arange(first, first + len(scores), dtype=np.int64)
+        lo, hi = np.searchsorted(exclude, [first, first + len(scores)])
+        if hi > lo:
+            keep = np.ones(len(scores), dtype=bool)
+            keep[exclude[lo:hi] - first] = False
+            ids, scores = ids[keep], scores[keep]
+        chosen = pick(scores, k)
+        cand_ids.append(ids[chosen])
+        cand_scores.append(scores[chosen])
+    ids, scores = np.concatenate(cand_ids), np.concatenate(cand_scores)
+    order = np.argsort(ids, kind="stable")  # pooled in id order so ties resolve by id
+    ids, scores = ids[order], scores[order]
+    return ids[pick(scores, k)]

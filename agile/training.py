@@ -1,0 +1,231 @@
+"""Training the concept's classifier: a small MLP on frozen embeddings.
+
+The paper's recipe (DESIGN.md, "The loop"): one hidden layer of 16 units for
+the first model, 3 x 128 afterwards; ReLU, dropout 0.5, binary cross-entropy,
+Adam (lr 1e-4, weight decay 1e-4), 10 epochs. Unrated corpus vectors drawn at
+random serve as extra negatives, and every epoch is upsampled so that
+positives make up 1/2 of it, rated negatives 1/4 and random negatives 1/4.
+An epoch shows each random negative once, so its length is four times the
+number of random negatives.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from agile.corpus import Corpus
+from agile.errors import AgileError
+
+PAPER_RANDOM_NEGATIVES = 500_000
+DEFAULT_RANDOM_NEGATIVES = 50_000
+SCORE_ROWS = 65_536
+
+
+class TrainingError(AgileError):
+    """Training cannot run on the data or settings given."""
+
+
+class OneClassError(TrainingError):
+    """The ratings hold only positives or only negatives."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    hidden: tuple[int, ...] = (128, 128, 128)
+    dropout: float = 0.5
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    epochs: int = 10
+    batch_size: int = 1024
+    random_negatives: int = DEFAULT_RANDOM_NEGATIVES
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if any(h < 1 for h in self.hidden) or not 0 <= self.dropout < 1 or self.epochs < 1 \
+                or self.batch_size < 1 or self.random_negatives < 0 or self.lr <= 0:
+            raise TrainingError(f"invalid training settings: {self}")
+
+    @classmethod
+    def for_round(cls, round_index: int, **overrides: Any) -> "TrainConfig":
+        """Round 0 (after expansion): one hidden layer of 16; later rounds: 3 x 128."""
+        hidden = (16,) if round_index == 0 else (128, 128, 128)
+        return cls(hidden=hidden, **overrides)
+
+    @classmethod
+    def paper(cls, round_index: int, **overrides: Any) -> "TrainConfig":
+        """Exactly the paper's settings, with its 500k random negatives."""
+        return cls.for_round(round_index, random_negatives=PAPER_RANDOM_NEGATIVES, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "hidden": list(self.hidden)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        return cls(**{**data, "hidden": tuple(data["hidden"])})
+
+
+def build_mlp(dim: int, config: TrainConfig) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = dim
+    for h in config.hidden:
+        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(config.dropout)]
+        width = h
+    layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class TrainStats:
+    positives: int
+    negatives: int
+    random_negatives: int
+    steps: int
+    seconds: float
+    final_loss: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainedModel:
+    """A trained classifier; scores are probabilities that an image shows the concept."""
+
+    config: TrainConfig
+    module: nn.Sequential
+    stats: TrainStats | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        self.module.eval()
+
+    @property
+    def dim(self) -> int:
+        return int(self.module[0].in_features)
+
+    def linear_layers(self) -> list[nn.Linear]:
+        return [m for m in self.module if isinstance(m, nn.Linear)]
+
+    @torch.inference_mode()
+    def logits(self, vectors: np.ndarray) -> np.ndarray:
+        vectors = np.asarray(vectors)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise TrainingError(f"vectors have shape {vectors.shape}, the model expects (n, {self.dim})")
+        out = np.empty(len(vectors), dtype=np.float32)
+        for start in range(0, len(vectors), SCORE_ROWS):
+            block = torch.from_numpy(np.ascontiguousarray(vectors[start:start + SCORE_ROWS], dtype=np.float32))
+            out[start:start + len(block)] = self.module(block)[:, 0].numpy()
+        return out
+
+    def score_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """float32 probabilities (n,) for float16/float32 vectors (n, dim)."""
+        return _sigmoid(self.logits(vectors))
+
+    def score_ids(self, corpus: Corpus, ids: np.ndarray) -> np.ndarray:
+        return self.score_vectors(corpus.vectors(ids))
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    @classmethod
+    def from_state(cls, config: TrainConfig, state: Mapping[str, torch.Tensor]) -> "TrainedModel":
+        try:
+            dim = int(state["0.weight"].shape[1])
+            module = build_mlp(dim, config)
+            module.load_state_dict(dict(state))
+        except (KeyError, RuntimeError) as e:
+            raise TrainingError(f"weights do not fit the configuration {config}: {e}") from e
+        return cls(config, module)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-x.astype(np.float32)))).astype(np.float32)
+
+
+def check_two_classes(labels: np.ndarray) -> tuple[int, int]:
+    positives = int((labels > 0.5).sum())
+    negatives = int(len(labels) - positives)
+    if positives == 0:
+        raise OneClassError(f"no positive ratings among {negatives}: rate at least one image "
+                            "that shows the concept as positive before training")
+    if negatives == 0:
+        raise OneClassError(f"no negative ratings among {positives}: rate at least one image "
+                            "that does not show the concept as negative before training")
+    return positives, negatives
+
+
+def draw_random_negatives(count: int, exclude: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` distinct unrated ids (sorted), or all unrated ids if fewer."""
+    available = count - len(exclude)
+    n = min(n, available)
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    if n * 4 >= available:  # small corpus: choose among the unrated directly
+        pool = np.setdiff1d(np.arange(count, dtype=np.int64), exclude)
+        return np.sort(rng.choice(pool, size=n, replace=False))
+    picked = np.empty(0, dtype=np.int64)
+    while len(picked) < n:  # rejection of rated ids; few rounds since n << available
+        extra = rng.choice(count, size=n - len(picked) + len(exclude), replace=False)
+        picked = np.union1d(picked, np.setdiff1d(extra, exclude))
+    return np.sort(rng.choice(picked, size=n, replace=False))
+
+
+def epoch_indices(n_pos: int, n_neg: int, n_rand: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices of one epoch over [positives | rated negatives | random negatives].
+
+    A quarter of the epoch is each random negative once (shuffled); positives
+    fill half and rated negatives a quarter, drawn with replacement.
+    """
+    quarter = max(n_rand, -(-n_pos // 2), n_neg)
+    parts = [rng.integers(0, n_pos, 2 * quarter), n_pos + rng.integers(0, n_neg, quarter)]
+    if n_rand:
+        parts.append(n_pos + n_neg + np.resize(rng.permutation(n_rand), quarter))
+    order = np.concatenate(parts)
+    rng.shuffle(order)
+    return order
+
+
+def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConfig) -> TrainedModel:
+    """Train the MLP of ``config`` on rated ``ids`` (labels 1/0) plus random negatives."""
+    ids = corpus.check_ids(ids)
+    labels = np.asarray(labels, dtype=np.float32).reshape(-1)
+    if len(ids) != len(labels):
+        raise TrainingError(f"{len(ids)} ids but {len(labels)} labels")
+    if len(np.unique(ids)) != len(ids):
+        raise TrainingError("an id is rated twice; pass each rated image once")
+    n_pos, n_neg = check_two_classes(labels)
+    start = time.perf_counter()
+    rng = np.random.default_rng(config.seed)
+    random_ids = draw_random_negatives(corpus.count, np.unique(ids), config.random_negatives, rng)
+    pos, neg = ids[labels > 0.5], ids[labels <= 0.5]
+    x = torch.from_numpy(corpus.vectors(np.concatenate([pos, neg, random_ids])).astype(np.float32))
+    y = torch.cat([torch.ones(n_pos), torch.zeros(n_neg + len(random_ids))])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        module = build_mlp(corpus.dim, config)
+        steps, loss = _fit(module, x, y, n_pos, n_neg, len(random_ids), config, rng)
+    stats = TrainStats(n_pos, n_neg, len(random_ids), steps, time.perf_counter() - start, loss)
+    return TrainedModel(config, module, stats)
+
+
+def _fit(module: nn.Sequential, x: torch.Tensor, y: torch.Tensor, n_pos: int, n_neg: int,
+         n_rand: int, config: TrainConfig, rng: np.random.Generator) -> tuple[int, float]:
+    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = nn.BCEWithLogitsLoss()
+    module.train()
+    steps, loss = 0, torch.tensor(float("nan"))
+    for _ in range(config.epochs):
+        order = torch.from_numpy(epoch_indices(n_pos, n_neg, n_rand, rng))
+        for batch in order.split(config.batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(module(x[batch])[:, 0], y[batch])
+            loss.backward()
+            optimizer.step()
+            steps += 1
+    module.eval()
+    return steps, float(loss.detach())

@@ -1,0 +1,67 @@
+"""Query strategies and corpus-wide selection against brute force."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agile.corpus import Corpus
+from agile.sampling import SamplingError, margin, margin_positive_mining, random_strategy, select
+from agile.training import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def corpus(small_corpus_path):
+    return Corpus.open(small_corpus_path)
+
+
+@pytest.fixture(scope="module")
+def model(corpus):
+    truth = np.isin(corpus.column("cluster").to_numpy(), [2, 9])
+    ids = np.concatenate([np.flatnonzero(truth)[:50], np.flatnonzero(~truth)[:50]])
+    return train(corpus, ids, truth[ids].astype(np.float32),
+                 TrainConfig.for_round(0, random_negatives=500, batch_size=128, lr=1e-3))
+
+
+def test_strategies_on_plain_arrays():
+    rng = np.random.default_rng(0)
+    scores = rng.random(1000).astype(np.float32)
+    want = np.argsort(np.abs(scores - 0.5), kind="stable")[:10]
+    np.testing.assert_array_equal(margin(scores, 10), want)
+    pm = margin_positive_mining(scores, 10)
+    np.testing.assert_array_equal(pm[:5], np.argsort(-scores, kind="stable")[:5])
+    assert len(np.unique(pm)) == 10
+    rest = np.setdiff1d(np.arange(1000), pm[:5])
+    np.testing.assert_array_equal(pm[5:], rest[np.argsort(np.abs(scores[rest] - 0.5), kind="stable")[:5]])
+    r = random_strategy(scores, 10, seed=1)
+    assert len(np.unique(r)) == 10
+    np.testing.assert_array_equal(r, random_strategy(scores, 10, seed=1))
+    assert len(margin(scores[:3], 10)) == 3
+
+
+@pytest.mark.parametrize("strategy", ["margin", "margin-pm"])
+def test_select_equals_brute_force_over_unrated(corpus, model, strategy):
+    rng = np.random.default_rng(5)
+    rated = rng.choice(corpus.count, 700, replace=False)
+    scores = model.score_vectors(corpus.vectors(np.arange(corpus.count)))
+    unrated = np.setdiff1d(np.arange(corpus.count), rated)
+    pick = margin if strategy == "margin" else margin_positive_mining
+    want = unrated[pick(scores[unrated], 100)]
+    got = select(corpus, model, k=100, strategy=strategy, exclude_ids=rated, rows=613)
+    np.testing.assert_array_equal(got, want)
+    assert not np.isin(got, rated).any()
+
+
+def test_random_selection_is_seeded_and_unrated(corpus, model):
+    rated = np.arange(0, corpus.count, 2)
+    a = select(corpus, model, k=50, strategy="random", exclude_ids=rated, seed=2)
+    np.testing.assert_array_equal(a, select(corpus, model, k=50, strategy="random", exclude_ids=rated, seed=2))
+    assert len(np.unique(a)) == 50 and not np.isin(a, rated).any()
+
+
+def test_selection_errors(corpus, model):
+    with pytest.raises(SamplingError, match="unknown strategy"):
+        select(corpus, model, strategy="entropy")
+    with pytest.raises(SamplingError, match="nothing left"):
+        select(corpus, model, exclude_ids=np.arange(corpus.count))
+    with pytest.raises(SamplingError):
+        select(corpus, model, k=0)

@@ -1,0 +1,88 @@
+"""Training the concept MLP: the paper's recipe, seeding, refusal of one-class data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score
+
+from agile.corpus import Corpus
+from agile.training import (OneClassError, TrainConfig, TrainedModel, TrainingError, draw_random_negatives,
+                            epoch_indices, train)
+
+
+@pytest.fixture(scope="module")
+def corpus(small_corpus_path):
+    return Corpus.open(small_corpus_path)
+
+
+def concept_ratings(corpus, clusters=(3, 8), n=300, seed=0):
+    """Rated ids and labels for the concept 'in one of ``clusters``', half positives."""
+    truth = np.isin(corpus.column("cluster").to_numpy(), clusters)
+    rng = np.random.default_rng(seed)
+    pos = rng.choice(np.flatnonzero(truth), n // 2, replace=False)
+    neg = rng.choice(np.flatnonzero(~truth), n - n // 2, replace=False)
+    ids = np.concatenate([pos, neg])
+    return ids, truth[ids].astype(np.float32), truth
+
+
+def test_round_configs_follow_the_paper():
+    first, later = TrainConfig.for_round(0), TrainConfig.for_round(3)
+    assert first.hidden == (16,) and later.hidden == (128, 128, 128)
+    for c in (first, later, TrainConfig.paper(1)):
+        assert (c.dropout, c.lr, c.weight_decay, c.epochs) == (0.5, 1e-4, 1e-4, 10)
+    assert TrainConfig.paper(1).random_negatives == 500_000
+    assert TrainConfig.from_dict(later.to_dict()) == later
+    with pytest.raises(TrainingError):
+        TrainConfig(dropout=1.0)
+
+
+@pytest.mark.parametrize("labels, missing", [([1, 1, 1], "negative"), ([0, 0, 0], "positive")])
+def test_one_class_data_is_refused_with_what_to_rate(corpus, labels, missing):
+    with pytest.raises(OneClassError, match=f"no {missing} ratings"):
+        train(corpus, np.array([1, 2, 3]), np.array(labels), TrainConfig.for_round(0))
+
+
+def test_epoch_is_half_positives_quarter_rated_quarter_random():
+    rng = np.random.default_rng(0)
+    order = epoch_indices(n_pos=30, n_neg=70, n_rand=1000, rng=rng)
+    assert len(order) == 4000
+    assert (order < 30).sum() == 2000
+    assert ((order >= 30) & (order < 100)).sum() == 1000
+    random_rows = np.sort(order[order >= 100])
+    np.testing.assert_array_equal(random_rows, np.arange(100, 1100))  # each random negative once
+
+
+def test_random_negatives_are_distinct_and_unrated():
+    rng = np.random.default_rng(1)
+    rated = np.arange(0, 10_000, 3)
+    got = draw_random_negatives(10_000, rated, 2000, rng)
+    assert len(np.unique(got)) == 2000 and not np.isin(got, rated).any()
+    small = draw_random_negatives(10, np.array([0, 1]), 100, rng)
+    np.testing.assert_array_equal(small, np.arange(2, 10))
+
+
+def test_training_is_seeded_and_learns_the_concept(corpus):
+    ids, labels, truth = concept_ratings(corpus)
+    config = TrainConfig.for_round(1, random_negatives=1000, batch_size=256, lr=1e-3)
+    a = train(corpus, ids, labels, config)
+    b = train(corpus, ids, labels, config)
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(v, b.state_dict()[k], rtol=0, atol=0)
+    scores = a.score_vectors(corpus.vectors(np.arange(corpus.count)))
+    assert scores.dtype == np.float32 and ((scores >= 0) & (scores <= 1)).all()
+    ap = average_precision_score(truth, scores)
+    assert ap > 0.9, ap
+    assert a.stats.random_negatives == 1000 and a.stats.positives == 150
+
+
+def test_state_round_trip_scores_identically(corpus):
+    ids, labels, _ = concept_ratings(corpus, n=60)
+    model = train(corpus, ids, labels, TrainConfig.for_round(0, random_negatives=500))
+    again = TrainedModel.from_state(model.config, model.state_dict())
+    probe = np.arange(0, corpus.count, 11)
+    np.testing.assert_array_equal(model.score_ids(corpus, probe), again.score_ids(corpus, probe))
+    with pytest.raises(TrainingError):
+        TrainedModel.from_state(TrainConfig.for_round(1), model.state_dict())
+    with pytest.raises(TrainingError):
+        model.score_vectors(np.zeros((3, 5), dtype=np.float32))
