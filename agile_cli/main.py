@@ -14,6 +14,8 @@ from agile.errors import AgileError
 
 COMMAND_MODULES = [
     "agile_cli.corpus_commands",
+    "agile_cli.eval_commands",
+    "agile_cli.serve_commands",
 ]
 
 

@@ -1,0 +1,78 @@
+"""The FastAPI application: state built once in the lifespan, routes, errors, the rater page."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from agile.errors import AgileError
+from server.accounts import DEV_USER, Accounts
+from server.db import Database
+from server.errors import ServerError
+from server.jobs import JobRunner
+from server.limits import BodyLimit
+from server.loop import Loop
+from server.repository import Repository
+from server.rounds import LoopJobs, adopt_saved_versions
+from server.routes import concepts, jobs, meta, versions
+from server.settings import ServerSettings
+from server.state import AppState
+from server.watch import VersionWatch
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("agile.server")
+
+
+def build_state(settings: ServerSettings) -> AppState:
+    """Open the database and the corpus, and start the job worker."""
+    repo = Repository(Database(settings.db_path))
+    loop = Loop(settings.corpus, settings.models_dir, settings.random_negatives)
+    adopted = adopt_saved_versions(repo, loop)
+    watch = VersionWatch(repo.latest_versions())
+    runner = JobRunner(repo, LoopJobs(repo, loop, settings, watch).handlers(), settings.job_start_delay)
+    state = AppState(settings, repo, Accounts(repo.db), loop, watch, runner)
+    interrupted = runner.start()
+    notes = [f"{interrupted} interrupted job(s) marked failed"] if interrupted else []
+    notes += [f"{adopted} saved version(s) recorded"] if adopted else []
+    mode = (f"dev mode: no token needed, every request acts as the local owner {DEV_USER!r}"
+            if settings.dev else "tokens required (agile users add NAME --role owner|viewer)")
+    print(f"agile serve: corpus {settings.corpus} ({loop.corpus.count:,} images), data in {settings.data}; "
+          f"{mode}" + "".join(f"; {n}" for n in notes), flush=True)
+    return state
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state = await asyncio.to_thread(build_state, settings)
+        state.watch.bind(asyncio.get_running_loop())
+        app.state.agile = state
+        yield
+        state.jobs.stop()
+
+    app = FastAPI(title="Agile Modeling", lifespan=lifespan,
+                  description="Concept to classifier: rate batches, train, poll model versions, score.")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
+
+    @app.exception_handler(ServerError)
+    async def server_error(_: Request, e: ServerError):
+        return JSONResponse({"detail": e.message}, status_code=e.status, headers=e.headers)
+
+    @app.exception_handler(AgileError)
+    async def library_error(_: Request, e: AgileError):
+        return JSONResponse({"detail": str(e)}, status_code=422)
+
+    for module in (concepts, jobs, versions, meta):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def rater():
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    return app

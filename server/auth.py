@@ -1,0 +1,57 @@
+"""Request dependencies: the app state, the caller, and the concepts they may change."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from server.accounts import User
+from server.errors import Forbidden, Unauthorized
+from server.repository import ConceptRecord
+from server.state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.agile
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def current_user(request: Request, state: StateDep) -> User:
+    header = request.headers.get("authorization")
+    if header is None:
+        if state.settings.dev:
+            return state.accounts.dev_user()
+        raise Unauthorized("missing token: send 'Authorization: Bearer <token>' "
+                           "(tokens come from 'agile users add NAME --role owner|viewer')")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("malformed Authorization header; expected 'Bearer <token>'")
+    user = state.accounts.user_for_token(token.strip())
+    if user is None:
+        raise Unauthorized("unknown token")
+    return user
+
+
+UserDep = Annotated[User, Depends(current_user)]
+
+
+def require_owner(user: UserDep) -> User:
+    if user.role != "owner":
+        raise Forbidden(f"user {user.name!r} is a viewer: viewers can list, poll and score, "
+                        "but not create, edit, rate or train")
+    return user
+
+
+OwnerDep = Annotated[User, Depends(require_owner)]
+
+
+def owned_concept(concept_id: int, user: OwnerDep, state: StateDep) -> ConceptRecord:
+    concept = state.repo.concept(concept_id)
+    if concept.owner_id != user.id:
+        raise Forbidden(f"concept {concept_id} belongs to {concept.owner!r}; only its owner can change it")
+    return concept
+
+
+OwnedConcept = Annotated[ConceptRecord, Depends(owned_concept)]

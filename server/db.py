@@ -1,0 +1,144 @@
+"""SQLite in WAL mode: the schema, and one transaction per state change.
+
+Each thread keeps its own connection (sqlite3 connections are not shared
+between threads). Writes take the write lock up front (BEGIN IMMEDIATE) so two
+writers never deadlock upgrading read locks; readers never block writers.
+"""
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'viewer')),
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS concepts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner_id INTEGER NOT NULL REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS phrases (
+    concept_id INTEGER NOT NULL REFERENCES concepts(id),
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    positive INTEGER NOT NULL,
+    PRIMARY KEY (concept_id, position)
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    concept_id INTEGER NOT NULL REFERENCES concepts(id),
+    round INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    model_version INTEGER,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_by_concept ON batches (concept_id, id);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    position INTEGER NOT NULL,
+    corpus_id INTEGER NOT NULL,
+    PRIMARY KEY (batch_id, position)
+);
+CREATE INDEX IF NOT EXISTS batch_items_by_id ON batch_items (corpus_id);
+CREATE TABLE IF NOT EXISTS ratings (
+    concept_id INTEGER NOT NULL REFERENCES concepts(id),
+    corpus_id INTEGER NOT NULL,
+    positive INTEGER NOT NULL,
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    round INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    seconds REAL,
+    rated_by INTEGER NOT NULL REFERENCES users(id),
+    rated_at TEXT NOT NULL,
+    PRIMARY KEY (concept_id, corpus_id)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    concept_id INTEGER NOT NULL REFERENCES concepts(id),
+    kind TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    percent REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    result TEXT,
+    created_by INTEGER NOT NULL REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_concept ON jobs (concept_id, id);
+CREATE TABLE IF NOT EXISTS versions (
+    concept_id INTEGER NOT NULL REFERENCES concepts(id),
+    version INTEGER NOT NULL,
+    job_id INTEGER,
+    created_at TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sidecar TEXT NOT NULL,
+    PRIMARY KEY (concept_id, version)
+);
+"""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Database:
+    """A SQLite file with per-thread connections."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: transactions are begun explicitly below.
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across process crashes in WAL mode (only an OS crash
+            # can drop the last commits); FULL would fsync on every rating.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several SELECTs."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: committed on success, rolled back on any exception."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

@@ -1,0 +1,126 @@
+"""The one place the server calls the agile library: corpus, index, embedder,
+concepts, expansion, training, sampling and the model registry.
+
+Everything here is synchronous and may be slow; callers run it off the event loop.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+from sklearn.metrics import accuracy_score, average_precision_score
+
+from agile.concept import Concept
+from agile.corpus import Corpus
+from agile.embedder import embedder_for_corpus
+from agile.expansion import expand
+try:
+    from agile.index import open_index
+except ImportError:  # TEMPORARY until agile/index.py lands
+    from agile.search import ExactIndex as open_index
+from agile.registry import ModelRegistry, VersionInfo, label_snapshot
+from agile.sampling import STRATEGIES, select
+from agile.training import TrainConfig, TrainedModel, train
+
+STRATEGY_NAMES = tuple(STRATEGIES)
+
+
+def validate_phrases(name: str, positives: Sequence[str], negatives: Sequence[str]) -> tuple[str, list[str], list[str]]:
+    """Cleaned (name, positives with the name first, negatives); raises ConceptError."""
+    concept = Concept.create(name, positives, negatives)
+    return concept.name, concept.positives, concept.negatives
+
+
+def fit_metrics(model: TrainedModel, scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """How well the model fits the rated images it was trained on (in-sample, optimistic)."""
+    truth = labels > 0.5
+    return {"rated_auc_pr": round(float(average_precision_score(truth, scores)), 4),
+            "rated_accuracy": round(float(accuracy_score(truth, scores > 0.5)), 4)}
+
+
+class Loop:
+    """The corpus, its search index and embedder, loaded once, plus per-concept registries."""
+
+    def __init__(self, corpus_path: str | Path, models_dir: str | Path, random_negatives: int | None = None):
+        self.corpus = Corpus.open(corpus_path, verify="quick")
+        self.index = open_index(self.corpus)
+        self.embedder = embedder_for_corpus(self.corpus)
+        self.models_dir = Path(models_dir)
+        self.train_overrides = {} if random_negatives is None else {"random_negatives": random_negatives}
+        self._embed_lock = threading.Lock()  # embedders hold torch modules; one caller at a time
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        return self.corpus.model.model_dump(mode="json")
+
+    # -- the loop ------------------------------------------------------------------
+    def expansion(self, positives: Sequence[str], negatives: Sequence[str], exclude: np.ndarray,
+                  per_phrase: int, batch_size: int, seed: int) -> np.ndarray:
+        with self._embed_lock:
+            return expand(self.index, self.embedder, positives, negatives, exclude_ids=exclude,
+                          per_phrase=per_phrase, batch_size=batch_size, seed=seed)
+
+    def train(self, ids: np.ndarray, labels: np.ndarray, round_index: int, seed: int) -> TrainedModel:
+        return train(self.corpus, ids, labels, TrainConfig.for_round(round_index, seed=seed,
+                                                                              **self.train_overrides))
+
+    def next_batch(self, model: TrainedModel, exclude: np.ndarray, k: int, strategy: str, seed: int) -> np.ndarray:
+        return select(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed)
+
+    @staticmethod
+    def label_snapshot(ids: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        """Hash and counts of the exact ratings a version is trained on."""
+        return label_snapshot(ids, labels)
+
+    def metrics(self, model: TrainedModel, ids: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+        return fit_metrics(model, model.score_ids(self.corpus, ids), labels)
+
+    def training_summary(self, model: TrainedModel) -> dict[str, Any]:
+        return {"config": model.config.to_dict(), "stats": model.stats.to_dict() if model.stats else None}
+
+    # -- versions ------------------------------------------------------------------------
+    def registry(self, concept_id: int) -> ModelRegistry:
+        return ModelRegistry(self.models_dir / f"concept-{concept_id}")
+
+    def save_version(self, concept_id: int, model: TrainedModel, sidecar: dict[str, Any]) -> VersionInfo:
+        return self.registry(concept_id).save(model, sidecar)
+
+    def stored_versions(self, concept_id: int) -> list[VersionInfo]:
+        """Complete versions on disk (clearing temporaries of writers that died)."""
+        registry = self.registry(concept_id)
+        registry.remove_stale()
+        return registry.versions()
+
+    @functools.lru_cache(maxsize=32)
+    def model(self, concept_id: int, version: int) -> TrainedModel:
+        """A saved version (immutable, so caching by number is safe)."""
+        return self.registry(concept_id).load(version)
+
+    # -- scoring ---------------------------------------------------------------------------
+    def score_ids(self, model: TrainedModel, ids: Sequence[int]) -> np.ndarray:
+        return model.score_ids(self.corpus, np.asarray(ids, dtype=np.int64))
+
+    def score_vectors(self, model: TrainedModel, vectors: np.ndarray) -> np.ndarray:
+        return model.score_vectors(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12))
+
+    def embed_image(self, image: Image.Image) -> np.ndarray:
+        with self._embed_lock:
+            return self.embedder.embed_images([image])
+
+    def uri(self, corpus_id: int) -> str:
+        return self.corpus.uri(corpus_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def render_demo_png(uri: str) -> bytes:
+    """The demo-world scene behind a ``demo://seed/index`` uri, as PNG bytes."""
+    from agile.demo import render_uri  # only demo-world corpora need the scene renderer
+
+    out = io.BytesIO()
+    render_uri(uri).save(out, format="PNG")
+    return out.getvalue()

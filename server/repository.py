@@ -1,0 +1,311 @@
+"""Concepts, phrases, batches, ratings, jobs and version records in SQLite.
+
+Every method that changes state runs in exactly one transaction, so a crash
+leaves either the whole change or none of it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from server.db import Database, now
+from server.errors import Conflict, Invalid, NotFound
+
+ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class ConceptRecord:
+    id: int
+    name: str
+    owner_id: int
+    owner: str
+    positives: list[str]
+    negatives: list[str]
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    id: int
+    concept_id: int
+    round: int
+    source: str
+    model_version: int | None
+    created_at: str
+    ids: list[int]
+
+
+@dataclass(frozen=True)
+class Rating:
+    corpus_id: int
+    positive: bool
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    concept_id: int
+    kind: str
+    params: dict[str, Any]
+    status: str
+    percent: float
+    message: str
+    result: dict[str, Any] | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    concept_id: int
+    version: int
+    job_id: int | None
+    created_at: str
+    path: str
+    sidecar: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Labels:
+    ids: np.ndarray      # int64
+    labels: np.ndarray   # float32 0/1
+    rounds: np.ndarray   # int64
+
+
+def _job(row) -> JobRecord:
+    return JobRecord(row["id"], row["concept_id"], row["kind"], json.loads(row["params"]), row["status"],
+                     row["percent"], row["message"], json.loads(row["result"]) if row["result"] else None,
+                     row["created_at"], row["started_at"], row["finished_at"])
+
+
+def _version(row) -> VersionRecord:
+    return VersionRecord(row["concept_id"], row["version"], row["job_id"], row["created_at"], row["path"],
+                         json.loads(row["sidecar"]))
+
+
+class Repository:
+    def __init__(self, db: Database):
+        self.db = db
+
+    # -- concepts ------------------------------------------------------------
+    def create_concept(self, name: str, positives: Sequence[str], negatives: Sequence[str],
+                       owner_id: int) -> int:
+        with self.db.write() as conn:
+            stamp = now()
+            concept_id = conn.execute(
+                "INSERT INTO concepts (name, owner_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                (name, owner_id, stamp, stamp)).lastrowid
+            self._insert_phrases(conn, concept_id, positives, negatives)
+        return concept_id
+
+    @staticmethod
+    def _insert_phrases(conn, concept_id: int, positives: Sequence[str], negatives: Sequence[str]) -> None:
+        rows = [(concept_id, i, text, 1) for i, text in enumerate(positives)]
+        rows += [(concept_id, len(positives) + i, text, 0) for i, text in enumerate(negatives)]
+        conn.executemany("INSERT INTO phrases (concept_id, position, text, positive) VALUES (?, ?, ?, ?)", rows)
+
+    def set_phrases(self, concept_id: int, positives: Sequence[str], negatives: Sequence[str]) -> None:
+        with self.db.write() as conn:
+            self._require_concept(conn, concept_id)
+            conn.execute("DELETE FROM phrases WHERE concept_id = ?", (concept_id,))
+            self._insert_phrases(conn, concept_id, positives, negatives)
+            conn.execute("UPDATE concepts SET updated_at = ? WHERE id = ?", (now(), concept_id))
+
+    @staticmethod
+    def _require_concept(conn, concept_id: int):
+        row = conn.execute("SELECT c.*, u.name AS owner FROM concepts c JOIN users u ON u.id = c.owner_id "
+                           "WHERE c.id = ?", (concept_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no concept {concept_id}")
+        return row
+
+    def _concept(self, conn, row) -> ConceptRecord:
+        phrases = conn.execute("SELECT text, positive FROM phrases WHERE concept_id = ? ORDER BY position",
+                               (row["id"],)).fetchall()
+        return ConceptRecord(row["id"], row["name"], row["owner_id"], row["owner"],
+                             [p["text"] for p in phrases if p["positive"]],
+                             [p["text"] for p in phrases if not p["positive"]],
+                             row["created_at"], row["updated_at"])
+
+    def concept(self, concept_id: int) -> ConceptRecord:
+        with self.db.read() as conn:
+            return self._concept(conn, self._require_concept(conn, concept_id))
+
+    def concepts(self) -> list[ConceptRecord]:
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT c.*, u.name AS owner FROM concepts c JOIN users u ON u.id = c.owner_id "
+                                "ORDER BY c.id").fetchall()
+            return [self._concept(conn, row) for row in rows]
+
+    # -- batches ---------------------------------------------------------------
+    def add_batch(self, concept_id: int, round_: int, source: str, model_version: int | None,
+                  ids: Sequence[int]) -> int:
+        with self.db.write() as conn:
+            batch_id = conn.execute(
+                "INSERT INTO batches (concept_id, round, source, model_version, created_at) VALUES (?, ?, ?, ?, ?)",
+                (concept_id, round_, source, model_version, now())).lastrowid
+            conn.executemany("INSERT INTO batch_items (batch_id, position, corpus_id) VALUES (?, ?, ?)",
+                             [(batch_id, i, int(c)) for i, c in enumerate(ids)])
+        return batch_id
+
+    def current_batch(self, concept_id: int) -> BatchRecord | None:
+        with self.db.read() as conn:
+            self._require_concept(conn, concept_id)
+            row = conn.execute("SELECT * FROM batches WHERE concept_id = ? ORDER BY id DESC LIMIT 1",
+                               (concept_id,)).fetchone()
+            if row is None:
+                return None
+            ids = [r[0] for r in conn.execute(
+                "SELECT corpus_id FROM batch_items WHERE batch_id = ? ORDER BY position", (row["id"],))]
+        return BatchRecord(row["id"], concept_id, row["round"], row["source"], row["model_version"],
+                           row["created_at"], ids)
+
+    def next_round(self, concept_id: int) -> int:
+        with self.db.read() as conn:
+            row = conn.execute("SELECT MAX(round) FROM batches WHERE concept_id = ?", (concept_id,)).fetchone()
+        return 0 if row[0] is None else row[0] + 1
+
+    # -- ratings -----------------------------------------------------------------
+    def rate(self, concept_id: int, user_id: int, ratings: Sequence[Rating]) -> None:
+        """Record (or change) ratings of images from this concept's batches, all or none."""
+        with self.db.write() as conn:
+            self._require_concept(conn, concept_id)
+            stamp = now()
+            for r in ratings:
+                batch = conn.execute(
+                    "SELECT b.id, b.round, b.source FROM batch_items i JOIN batches b ON b.id = i.batch_id "
+                    "WHERE b.concept_id = ? AND i.corpus_id = ? ORDER BY b.id DESC LIMIT 1",
+                    (concept_id, r.corpus_id)).fetchone()
+                if batch is None:
+                    raise Invalid(f"image {r.corpus_id} is not in any batch of concept {concept_id}; "
+                                  "only images shown for rating can be rated")
+                conn.execute(
+                    "INSERT INTO ratings (concept_id, corpus_id, positive, batch_id, round, source, seconds, "
+                    "rated_by, rated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (concept_id, corpus_id) DO UPDATE SET positive = excluded.positive, "
+                    "seconds = COALESCE(excluded.seconds, ratings.seconds), rated_by = excluded.rated_by, "
+                    "rated_at = excluded.rated_at",
+                    (concept_id, r.corpus_id, int(r.positive), batch["id"], batch["round"], batch["source"],
+                     r.seconds, user_id, stamp))
+
+    def unrate(self, concept_id: int, corpus_id: int) -> None:
+        with self.db.write() as conn:
+            self._require_concept(conn, concept_id)
+            if conn.execute("DELETE FROM ratings WHERE concept_id = ? AND corpus_id = ?",
+                            (concept_id, corpus_id)).rowcount == 0:
+                raise NotFound(f"image {corpus_id} has no rating in concept {concept_id}")
+
+    def ratings_of(self, concept_id: int, ids: Sequence[int]) -> dict[int, bool]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                f"SELECT corpus_id, positive FROM ratings WHERE concept_id = ? AND corpus_id IN "
+                f"({','.join('?' * len(ids))})", (concept_id, *ids)).fetchall() if ids else []
+        return {r[0]: bool(r[1]) for r in rows}
+
+    def labels(self, concept_id: int) -> Labels:
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT corpus_id, positive, round FROM ratings WHERE concept_id = ? "
+                                "ORDER BY corpus_id", (concept_id,)).fetchall()
+        table = np.array([tuple(r) for r in rows], dtype=np.int64).reshape(-1, 3)
+        return Labels(table[:, 0].copy(), table[:, 1].astype(np.float32), table[:, 2].copy())
+
+    def rating_counts(self, concept_id: int) -> tuple[int, int]:
+        """(rated, positive) for the concept."""
+        with self.db.read() as conn:
+            row = conn.execute("SELECT COUNT(*), COALESCE(SUM(positive), 0) FROM ratings WHERE concept_id = ?",
+                               (concept_id,)).fetchone()
+        return int(row[0]), int(row[1])
+
+    # -- jobs ------------------------------------------------------------------------
+    def create_job(self, concept_id: int, kind: str, params: dict[str, Any], user_id: int) -> int:
+        """Queue a job; at most one queued or running job per concept."""
+        with self.db.write() as conn:
+            self._require_concept(conn, concept_id)
+            active = conn.execute("SELECT id, kind FROM jobs WHERE concept_id = ? AND status IN (?, ?)",
+                                  (concept_id, *ACTIVE)).fetchone()
+            if active is not None:
+                raise Conflict(f"job {active['id']} ({active['kind']}) is still running for this concept; "
+                               "wait for it to finish")
+            return conn.execute(
+                "INSERT INTO jobs (concept_id, kind, params, status, message, created_by, created_at) "
+                "VALUES (?, ?, ?, 'queued', 'waiting for a worker', ?, ?)",
+                (concept_id, kind, json.dumps(params), user_id, now())).lastrowid
+
+    def job(self, job_id: int) -> JobRecord:
+        with self.db.read() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no job {job_id}")
+        return _job(row)
+
+    def jobs(self, concept_id: int, limit: int = 20) -> list[JobRecord]:
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT * FROM jobs WHERE concept_id = ? ORDER BY id DESC LIMIT ?",
+                                (concept_id, limit)).fetchall()
+        return [_job(r) for r in rows]
+
+    def start_job(self, job_id: int) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE jobs SET status = 'running', started_at = ?, message = 'started' WHERE id = ?",
+                         (now(), job_id))
+
+    def progress_job(self, job_id: int, percent: float, message: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE jobs SET percent = ?, message = ? WHERE id = ? AND status = 'running'",
+                         (round(float(percent), 1), message, job_id))
+
+    def finish_job(self, job_id: int, ok: bool, message: str, result: dict[str, Any] | None = None) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE jobs SET status = ?, percent = CASE WHEN ? THEN 100 ELSE percent END, "
+                         "message = ?, result = ?, finished_at = ? WHERE id = ?",
+                         ("done" if ok else "failed", ok, message, json.dumps(result) if result else None,
+                          now(), job_id))
+
+    def queued_jobs(self) -> list[int]:
+        with self.db.read() as conn:
+            return [r[0] for r in conn.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY id")]
+
+    def fail_interrupted_jobs(self) -> int:
+        """Mark jobs a previous server process left unfinished as failed; they can be started again."""
+        with self.db.write() as conn:
+            return conn.execute(
+                "UPDATE jobs SET status = 'failed', finished_at = ?, "
+                "message = 'interrupted: the server stopped while this job was ' || status || "
+                "'; start it again' WHERE status IN (?, ?)", (now(), *ACTIVE)).rowcount
+
+    # -- model versions ------------------------------------------------------------------
+    def add_version(self, concept_id: int, version: int, job_id: int | None, path: str,
+                    sidecar: dict[str, Any]) -> None:
+        with self.db.write() as conn:
+            conn.execute("INSERT INTO versions (concept_id, version, job_id, created_at, path, sidecar) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         (concept_id, version, job_id, now(), path, json.dumps(sidecar)))
+
+    def versions(self, concept_id: int) -> list[VersionRecord]:
+        with self.db.read() as conn:
+            self._require_concept(conn, concept_id)
+            rows = conn.execute("SELECT * FROM versions WHERE concept_id = ? ORDER BY version",
+                                (concept_id,)).fetchall()
+        return [_version(r) for r in rows]
+
+    def version(self, concept_id: int, version: int) -> VersionRecord:
+        with self.db.read() as conn:
+            self._require_concept(conn, concept_id)
+            row = conn.execute("SELECT * FROM versions WHERE concept_id = ? AND version = ?",
+                               (concept_id, version)).fetchone()
+        if row is None:
+            raise NotFound(f"concept {concept_id} has no model version {version}")
+        return _version(row)
+
+    def latest_versions(self) -> dict[int, int]:
+        """Latest version number of every concept that has one."""
+        with self.db.read() as conn:
+            return {r[0]: r[1] for r in conn.execute(
+                "SELECT concept_id, MAX(version) FROM versions GROUP BY concept_id")}

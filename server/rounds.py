@@ -1,0 +1,96 @@
+"""The jobs of the labelling loop: expansion, training, and an active-learning round.
+
+Each job reads the ratings committed so far, calls the library through
+``server.loop``, and commits its outcome in one transaction at the end. Model
+weights are written by the registry (atomically) before their record is
+committed, so a crash can leave an unrecorded complete version on disk (taken
+up again at the next start) but never a recorded half one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from server.errors import Invalid
+from server.jobs import JobHandler, Progress
+from server.loop import Loop
+from server.repository import JobRecord, Repository
+from server.settings import ServerSettings
+from server.watch import VersionWatch
+
+
+@dataclass
+class LoopJobs:
+    repo: Repository
+    loop: Loop
+    settings: ServerSettings
+    watch: VersionWatch
+
+    def handlers(self) -> dict[str, JobHandler]:
+        return {"expand": self.expand, "train": self.train, "round": self.round}
+
+    def expand(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
+        concept = self.repo.concept(job.concept_id)
+        rated = self.repo.labels(job.concept_id).ids
+        round_ = self.repo.next_round(job.concept_id)
+        progress(10, f"finding the nearest images to {len(concept.positives) + len(concept.negatives)} phrases")
+        ids = self.loop.expansion(concept.positives, concept.negatives, rated, self.settings.per_phrase,
+                                  self.settings.batch_size, seed=job.concept_id * 1000 + round_)
+        if len(ids) == 0:
+            raise Invalid("every image near these phrases is already rated; add or change phrases")
+        batch_id = self.repo.add_batch(job.concept_id, round_, "expansion", None, ids.tolist())
+        return f"batch of {len(ids)} images ready to rate", {"batch_id": batch_id, "round": round_}
+
+    def train(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
+        version, _ = self._train_version(job, progress, 90)
+        return f"model version {version} saved", {"version": version}
+
+    def round(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
+        """Train a new version, then let it choose the next batch from the whole corpus."""
+        version, model = self._train_version(job, progress, 50)
+        strategy = job.params.get("strategy", "margin")
+        round_ = self.repo.next_round(job.concept_id)
+        progress(60, f"scoring {self.loop.corpus.count:,} images with version {version} ({strategy} sampling)")
+        rated = self.repo.labels(job.concept_id).ids
+        ids = self.loop.next_batch(model, rated, self.settings.batch_size, strategy,
+                                   seed=job.concept_id * 1000 + round_)
+        batch_id = self.repo.add_batch(job.concept_id, round_, strategy, version, ids.tolist())
+        return (f"model version {version} saved; round {round_} batch of {len(ids)} images ready",
+                {"version": version, "batch_id": batch_id, "round": round_})
+
+    def _train_version(self, job: JobRecord, progress: Progress, done_percent: float):
+        concept = self.repo.concept(job.concept_id)
+        labels = self.repo.labels(job.concept_id)
+        previous = self.repo.versions(job.concept_id)
+        progress(5, f"training on {len(labels.ids)} ratings")
+        model = self.loop.train(labels.ids, labels.labels, round_index=len(previous), seed=job.concept_id)
+        progress(done_percent * 0.8, "measuring the new model on the rated images")
+        sidecar = {
+            "concept": {"id": concept.id, "name": concept.name, "positives": concept.positives,
+                        "negatives": concept.negatives},
+            "parent_version": previous[-1].version if previous else None,
+            "job_id": job.id,
+            "labels": {"count": len(labels.ids), **self.loop.label_snapshot(labels.ids, labels.labels),
+                       "rounds": sorted({int(r) for r in labels.rounds})},
+            "embedding_model": self.loop.model_info,
+            "corpus": {"path": str(self.loop.corpus.root), "count": self.loop.corpus.count},
+            "training": self.loop.training_summary(model),
+            "metrics": self.loop.metrics(model, labels.ids, labels.labels),
+        }
+        info = self.loop.save_version(job.concept_id, model, sidecar)
+        self.repo.add_version(job.concept_id, info.version, job.id, str(info.path), info.sidecar)
+        self.watch.publish(job.concept_id, info.version)
+        progress(done_percent, f"model version {info.version} saved")
+        return info.version, model
+
+
+def adopt_saved_versions(repo: Repository, loop: Loop) -> int:
+    """Record complete versions whose job died between saving the weights and committing the record."""
+    adopted = 0
+    for concept in repo.concepts():
+        known = {v.version for v in repo.versions(concept.id)}
+        for info in loop.stored_versions(concept.id):
+            if info.version not in known:
+                repo.add_version(concept.id, info.version, None, str(info.path), info.sidecar)
+                adopted += 1
+    return adopted

@@ -1,0 +1,90 @@
+"""Concepts, their current batch, and ratings."""
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from server.auth import OwnedConcept, OwnerDep, StateDep, UserDep
+from server.errors import NotFound
+from server.loop import validate_phrases
+from server.repository import ConceptRecord, Rating
+from server.schemas import (BatchItem, BatchPublic, ConceptCreate, ConceptPublic, ConceptUpdate, JobPublic,
+                            RatingChange, RatingsPublic, RatingsSubmit)
+from server.state import AppState
+
+router = APIRouter(prefix="/api/concepts", tags=["concepts"])
+
+
+def concept_public(state: AppState, concept: ConceptRecord) -> ConceptPublic:
+    rated, positive = state.repo.rating_counts(concept.id)
+    jobs = state.repo.jobs(concept.id, limit=1)
+    return ConceptPublic(id=concept.id, name=concept.name, owner=concept.owner, positives=concept.positives,
+                         negatives=concept.negatives, created_at=concept.created_at,
+                         updated_at=concept.updated_at, rated=rated, rated_positive=positive,
+                         latest_version=state.watch.latest(concept.id) or None,
+                         job=JobPublic.model_validate(jobs[0], from_attributes=True) if jobs else None)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConceptPublic)
+def create_concept(body: ConceptCreate, user: OwnerDep, state: StateDep):
+    """Create a concept and start expansion: its first batch is ready when the job is done."""
+    name, positives, negatives = validate_phrases(body.name, body.positives, body.negatives)
+    concept_id = state.repo.create_concept(name, positives, negatives, user.id)
+    state.jobs.submit(concept_id, "expand", {}, user.id)
+    return concept_public(state, state.repo.concept(concept_id))
+
+
+@router.get("", response_model=list[ConceptPublic])
+def list_concepts(_: UserDep, state: StateDep):
+    return [concept_public(state, c) for c in state.repo.concepts()]
+
+
+@router.get("/{concept_id}", response_model=ConceptPublic)
+def get_concept(concept_id: int, _: UserDep, state: StateDep):
+    return concept_public(state, state.repo.concept(concept_id))
+
+
+@router.patch("/{concept_id}", response_model=ConceptPublic)
+def edit_phrases(body: ConceptUpdate, concept: OwnedConcept, state: StateDep):
+    """Replace the phrases (the name stays the first positive); start an 'expand' job to use them."""
+    _, positives, negatives = validate_phrases(concept.name, body.positives, body.negatives)
+    state.repo.set_phrases(concept.id, positives, negatives)
+    return concept_public(state, state.repo.concept(concept.id))
+
+
+@router.get("/{concept_id}/batch", response_model=BatchPublic)
+def current_batch(concept_id: int, _: UserDep, state: StateDep):
+    """The batch to rate now: expansion first, then the one chosen by the latest AL round."""
+    batch = state.repo.current_batch(concept_id)
+    if batch is None:
+        raise NotFound(f"concept {concept_id} has no batch yet; follow its expand job")
+    ratings = state.repo.ratings_of(concept_id, batch.ids)
+    total, _ = state.repo.rating_counts(concept_id)
+    items = [BatchItem(id=i, image_url=f"/api/images/{i}", rating=ratings.get(i)) for i in batch.ids]
+    return BatchPublic(id=batch.id, concept_id=concept_id, round=batch.round, source=batch.source,
+                       model_version=batch.model_version, created_at=batch.created_at, size=len(batch.ids),
+                       rated=len(ratings), total_rated=total, items=items)
+
+
+def _counts(state: AppState, concept_id: int) -> RatingsPublic:
+    rated, positive = state.repo.rating_counts(concept_id)
+    return RatingsPublic(concept_id=concept_id, rated=rated, rated_positive=positive)
+
+
+@router.post("/{concept_id}/ratings", response_model=RatingsPublic)
+def submit_ratings(body: RatingsSubmit, concept: OwnedConcept, user: OwnerDep, state: StateDep):
+    """Rate (or re-rate) images of the concept's batches; all are stored or none."""
+    state.repo.rate(concept.id, user.id, [Rating(r.id, r.positive, r.seconds) for r in body.ratings])
+    return _counts(state, concept.id)
+
+
+@router.put("/{concept_id}/ratings/{corpus_id}", response_model=RatingsPublic)
+def change_rating(corpus_id: int, body: RatingChange, concept: OwnedConcept, user: OwnerDep, state: StateDep):
+    state.repo.rate(concept.id, user.id, [Rating(corpus_id, body.positive, body.seconds)])
+    return _counts(state, concept.id)
+
+
+@router.delete("/{concept_id}/ratings/{corpus_id}", response_model=RatingsPublic)
+def undo_rating(corpus_id: int, concept: OwnedConcept, state: StateDep):
+    """Forget a rating (undo); the image shows as unrated again."""
+    state.repo.unrate(concept.id, corpus_id)
+    return _counts(state, concept.id)

@@ -1,0 +1,113 @@
+"""Model versions: list, get, poll the latest (ETag + long-poll), and score with one."""
+from __future__ import annotations
+
+import io
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from PIL import Image, UnidentifiedImageError
+
+from server.auth import StateDep, UserDep
+from server.errors import Invalid, NotFound, TooLarge
+from server.repository import VersionRecord
+from server.schemas import ScorePublic, ScoreRequest, VersionPublic
+from server.state import AppState
+
+router = APIRouter(prefix="/api/concepts/{concept_id}/versions", tags=["versions"])
+
+
+def version_public(record: VersionRecord) -> VersionPublic:
+    s = record.sidecar
+    return VersionPublic(concept_id=record.concept_id, version=record.version, created_at=record.created_at,
+                         job_id=record.job_id, parent_version=s.get("parent_version"),
+                         labels=s.get("labels", {}), metrics=s.get("metrics", {}),
+                         training=s.get("training", {}), embedding_model=s.get("embedding_model", {}),
+                         sidecar=s)
+
+
+def etag(concept_id: int, version: int) -> str:
+    return f'"concept-{concept_id}-v{version}"'
+
+
+def matches(if_none_match: str | None, tag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return tag in candidates or "*" in candidates
+
+
+@router.get("", response_model=list[VersionPublic])
+def list_versions(concept_id: int, _: UserDep, state: StateDep):
+    return [version_public(v) for v in state.repo.versions(concept_id)]
+
+
+@router.get("/latest", response_model=VersionPublic,
+            responses={304: {"description": "no newer version than the If-None-Match ETag"},
+                       404: {"description": "the concept has no version yet"}})
+async def latest_version(concept_id: int, request: Request, _: UserDep, state: StateDep,
+                         wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for a "
+                                                                         "version newer than If-None-Match")] = 0):
+    """The newest version. With If-None-Match and ?wait=N, answers as soon as a newer one is recorded."""
+    await run_in_threadpool(state.repo.concept, concept_id)
+    known = state.watch.latest(concept_id)
+    if matches(request.headers.get("if-none-match"), etag(concept_id, known)):
+        known = await state.watch.wait_past(concept_id, known, min(wait, state.settings.max_wait_seconds))
+        if matches(request.headers.get("if-none-match"), etag(concept_id, known)):
+            return Response(status_code=304, headers={"ETag": etag(concept_id, known)})
+    headers = {"ETag": etag(concept_id, known), "Cache-Control": "no-cache"}
+    if known == 0:
+        raise NotFound(f"concept {concept_id} has no model version yet", headers=headers)
+    record = await run_in_threadpool(state.repo.version, concept_id, known)
+    return Response(version_public(record).model_dump_json(), media_type="application/json", headers=headers)
+
+
+@router.get("/{version}", response_model=VersionPublic)
+def get_version(concept_id: int, version: int, _: UserDep, state: StateDep):
+    return version_public(state.repo.version(concept_id, version))
+
+
+def _model(state: AppState, concept_id: int, version: int):
+    state.repo.version(concept_id, version)  # 404 unless recorded
+    return state.loop.model(concept_id, version)
+
+
+@router.post("/{version}/score", response_model=ScorePublic)
+def score(concept_id: int, version: int, body: ScoreRequest, _: UserDep, state: StateDep):
+    """Score corpus ids or raw embeddings (of the corpus's model) with a version."""
+    limit, count, dim = state.settings.max_score_items, state.loop.corpus.count, state.loop.corpus.dim
+    items = body.ids if body.ids is not None else body.embeddings
+    if len(items) > limit:
+        raise TooLarge(f"{len(items)} items in one request; at most {limit}")
+    model = _model(state, concept_id, version)
+    if body.ids is not None:
+        bad = [i for i in body.ids if i >= count]
+        if bad:
+            raise Invalid(f"id {bad[0]} is not in the corpus (0..{count - 1})")
+        return ScorePublic(concept_id=concept_id, version=version, ids=body.ids,
+                           scores=state.loop.score_ids(model, body.ids).tolist())
+    if not items or any(len(e) != dim for e in items):
+        raise Invalid(f"give at least one embedding, each of {dim} numbers (the corpus model's dimension)")
+    vectors = np.asarray(items, dtype=np.float32)
+    if not np.isfinite(vectors).all() or (np.linalg.norm(vectors, axis=1) == 0).any():
+        raise Invalid("embeddings must be finite and non-zero")
+    return ScorePublic(concept_id=concept_id, version=version, scores=state.loop.score_vectors(model, vectors).tolist())
+
+
+@router.post("/{version}/score-image", response_model=ScorePublic)
+def score_image(concept_id: int, version: int, _: UserDep, state: StateDep,
+                image: Annotated[UploadFile, File(description="an image file (PNG, JPEG, ...)")]):
+    """Embed an uploaded image with the corpus's model and score it."""
+    limit = state.settings.max_upload_bytes
+    data = image.file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"image is larger than {limit} bytes")
+    model = _model(state, concept_id, version)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            rgb = img.convert("RGB")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        raise Invalid(f"not a readable image: {e}") from None
+    vector = state.loop.embed_image(rgb)
+    return ScorePublic(concept_id=concept_id, version=version, scores=state.loop.score_vectors(model, vector).tolist())

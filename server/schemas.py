@@ -1,0 +1,157 @@
+"""Request and response bodies: one pydantic model per direction."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Phrase = Annotated[str, Field(min_length=1, max_length=200)]
+Phrases = Annotated[list[Phrase], Field(max_length=50)]
+CorpusId = Annotated[int, Field(ge=0)]
+Strategy = Literal["margin", "margin-pm", "random"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- concepts ----------------------------------------------------------------------------
+class ConceptCreate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    positives: Phrases = []
+    negatives: Phrases = []
+
+
+class ConceptUpdate(Strict):
+    positives: Phrases = []
+    negatives: Phrases = []
+
+
+class ConceptPublic(BaseModel):
+    id: int
+    name: str
+    owner: str
+    positives: list[str]
+    negatives: list[str]
+    created_at: str
+    updated_at: str
+    rated: int
+    rated_positive: int
+    latest_version: int | None
+    job: "JobPublic | None" = Field(None, description="the concept's most recent job")
+
+
+# -- batches and ratings ----------------------------------------------------------------------
+class BatchItem(BaseModel):
+    id: int
+    image_url: str
+    rating: bool | None
+
+
+class BatchPublic(BaseModel):
+    id: int
+    concept_id: int
+    round: int
+    source: str
+    model_version: int | None
+    created_at: str
+    size: int
+    rated: int = Field(description="images of this batch rated so far")
+    total_rated: int = Field(description="images of the concept rated so far, all batches")
+    items: list[BatchItem]
+
+
+class RatingIn(Strict):
+    id: CorpusId
+    positive: bool
+    seconds: Annotated[float, Field(ge=0, le=3600)] | None = Field(None, description="time spent on the image")
+
+
+class RatingsSubmit(Strict):
+    ratings: Annotated[list[RatingIn], Field(min_length=1, max_length=1000)]
+
+
+class RatingChange(Strict):
+    positive: bool
+    seconds: Annotated[float, Field(ge=0, le=3600)] | None = None
+
+
+class RatingsPublic(BaseModel):
+    concept_id: int
+    rated: int
+    rated_positive: int
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+class JobCreate(Strict):
+    kind: Literal["expand", "train", "round"] = Field(
+        description="expand: a new batch from the phrases; train: a new model version; "
+                    "round: a new version, then the next batch chosen by it")
+    strategy: Strategy = "margin"
+
+
+class JobPublic(BaseModel):
+    id: int
+    concept_id: int
+    kind: str
+    params: dict[str, Any]
+    status: Literal["queued", "running", "done", "failed"]
+    percent: float
+    message: str
+    result: dict[str, Any] | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+# -- versions and scoring ---------------------------------------------------------------------------
+class VersionPublic(BaseModel):
+    concept_id: int
+    version: int
+    created_at: str
+    job_id: int | None
+    parent_version: int | None
+    labels: dict[str, Any]
+    metrics: dict[str, Any]
+    training: dict[str, Any]
+    embedding_model: dict[str, Any]
+    sidecar: dict[str, Any] = Field(description="everything recorded with the version")
+
+
+class ScoreRequest(Strict):
+    ids: list[CorpusId] | None = None
+    embeddings: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ScoreRequest":
+        if (self.ids is None) == (self.embeddings is None):
+            raise ValueError("give exactly one of 'ids' (corpus ids) or 'embeddings' (vectors)")
+        return self
+
+
+class ScorePublic(BaseModel):
+    concept_id: int
+    version: int
+    ids: list[int] | None = None
+    scores: list[float] = Field(description="probability that each image shows the concept")
+
+
+# -- server ---------------------------------------------------------------------------------------
+class Me(BaseModel):
+    name: str
+    role: str
+    dev: bool
+
+
+class ServerInfo(BaseModel):
+    corpus: str
+    count: int
+    dim: int
+    model: dict[str, Any]
+    index: str
+    batch_size: int
+    dev: bool
+    strategies: list[str]
+
+
+ConceptPublic.model_rebuild()

@@ -1,0 +1,55 @@
+"""Server settings: command-line flags override ``AGILE_SERVER_*`` environment variables."""
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("runs/server")
+
+
+def database_path(data: str | Path) -> Path:
+    return Path(data) / "agile.sqlite3"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGILE_SERVER_", extra="forbid")
+
+    corpus: Path = Field(description="corpus directory to serve")
+    data: Path = Field(DEFAULT_DATA_DIR, description="SQLite database and model versions live here")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    dev: bool = Field(False, description="loopback only: requests without a token act as the local owner")
+    batch_size: int = Field(100, ge=1, le=1000, description="images per rating batch")
+    per_phrase: int = Field(100, ge=1, le=10_000, description="nearest neighbours per phrase in expansion")
+    random_negatives: int | None = Field(None, ge=0, description="unrated images used as negatives in "
+                                         "training (default: the library's)")
+    max_upload_bytes: int = Field(8 << 20, ge=1024, description="largest image accepted for scoring")
+    max_score_items: int = Field(10_000, ge=1, description="most ids or embeddings per scoring request")
+    max_wait_seconds: float = Field(30.0, ge=0, description="longest long-poll a client may ask for")
+    job_start_delay: float = Field(0.0, ge=0, description="seconds a job waits before working (crash tests)")
+
+    @model_validator(mode="after")
+    def _dev_needs_loopback(self) -> "ServerSettings":
+        if self.dev and not is_loopback(self.host):
+            raise ValueError(f"--dev disables tokens and is only allowed on loopback, not on {self.host}")
+        return self
+
+    @property
+    def db_path(self) -> Path:
+        return database_path(self.data)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data / "models"

@@ -1,0 +1,21 @@
+"""What the app holds for its lifetime, built once in the lifespan."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.accounts import Accounts
+from server.jobs import JobRunner
+from server.loop import Loop
+from server.repository import Repository
+from server.settings import ServerSettings
+from server.watch import VersionWatch
+
+
+@dataclass
+class AppState:
+    settings: ServerSettings
+    repo: Repository
+    accounts: Accounts
+    loop: Loop
+    watch: VersionWatch
+    jobs: JobRunner

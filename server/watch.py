@@ -1,0 +1,47 @@
+"""Wakes long-polling clients the moment a concept gets a new model version.
+
+Versions are recorded by job threads; waiters live on the event loop. The
+latest number per concept is kept in memory (one server process owns the
+database), so a poll costs no database query.
+"""
+from __future__ import annotations
+
+import asyncio
+
+
+class VersionWatch:
+    def __init__(self, latest: dict[int, int]):
+        self._latest = dict(latest)
+        self._events: dict[int, asyncio.Event] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def latest(self, concept_id: int) -> int:
+        """0 when the concept has no version yet."""
+        return self._latest.get(concept_id, 0)
+
+    def publish(self, concept_id: int, version: int) -> None:
+        """Called from any thread after the version's record is committed."""
+        if self._loop is None:
+            self._set(concept_id, version)
+        else:
+            self._loop.call_soon_threadsafe(self._set, concept_id, version)
+
+    def _set(self, concept_id: int, version: int) -> None:
+        self._latest[concept_id] = max(version, self._latest.get(concept_id, 0))
+        event = self._events.pop(concept_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait_past(self, concept_id: int, known: int, timeout: float) -> int:
+        """Return the latest version as soon as it differs from ``known``, or after ``timeout``."""
+        if self.latest(concept_id) != known or timeout <= 0:
+            return self.latest(concept_id)
+        event = self._events.setdefault(concept_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        return self.latest(concept_id)

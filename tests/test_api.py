@@ -1,0 +1,221 @@
+"""The REST API end to end: a real uvicorn server on a free port over a real SQLite file."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from agile.corpus import Corpus
+from server.process import ROOT, ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def add_user(data, name: str, role: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "agile_cli.main", "users", "add", name, "--role", role,
+                          "--data", str(data)], capture_output=True, text=True, cwd=ROOT, check=True)
+    return out.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def world(small_corpus_path, tmp_path_factory):
+    """A running server with two owners and a viewer; the concept is the corpus's largest cluster."""
+    data = tmp_path_factory.mktemp("server")
+    tokens = {name: add_user(data, name, role) for name, role in
+              [("ann", "owner"), ("bob", "owner"), ("vic", "viewer")]}
+    clusters = Corpus.open(small_corpus_path).column("cluster").to_numpy()
+    target = int(np.bincount(clusters).argmax())
+    with ServerProcess(small_corpus_path, data, "--batch-size", "40", "--random-negatives", "2000") as server:
+        clients = {name: httpx.Client(base_url=server.url, timeout=60,
+                                      headers={"Authorization": f"Bearer {tok}"}) for name, tok in tokens.items()}
+        yield server, clients, clusters, target
+        for c in clients.values():
+            c.close()
+
+
+def wait_job(client: httpx.Client, job_id: int, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise TimeoutError(f"job {job_id} still {job['status']}")
+
+
+def rate_batch(client, concept_id: int, clusters, target: int) -> dict:
+    batch = client.get(f"/api/concepts/{concept_id}/batch").json()
+    ratings = [{"id": it["id"], "positive": bool(clusters[it["id"]] == target), "seconds": 1.5}
+               for it in batch["items"]]
+    r = client.post(f"/api/concepts/{concept_id}/ratings", json={"ratings": ratings})
+    assert r.status_code == 200, r.text
+    return batch
+
+
+@pytest.fixture(scope="module")
+def concept(world):
+    """Ann's concept after its expansion batch is rated."""
+    _, clients, clusters, target = world
+    r = clients["ann"].post("/api/concepts", json={"name": f"cluster {target}", "negatives": [f"cluster {(target + 1) % 20}"]})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["positives"][0] == f"cluster {target}" and body["job"]["kind"] == "expand"
+    assert wait_job(clients["ann"], body["job"]["id"])["status"] == "done"
+    batch = rate_batch(clients["ann"], body["id"], clusters, target)
+    assert batch["round"] == 0 and batch["source"] == "expansion" and batch["size"] == 40
+    return body["id"]
+
+
+def test_full_loop_polls_new_versions_with_etag(world, concept):
+    server, clients, clusters, target = world
+    ann, vic = clients["ann"], clients["vic"]
+    first = vic.get(f"/api/concepts/{concept}/versions/latest")
+    assert first.status_code == 404 and "no model version" in first.json()["detail"]
+    tag = first.headers["etag"]
+    assert vic.get(f"/api/concepts/{concept}/versions/latest", headers={"If-None-Match": tag}).status_code == 304
+
+    for expected_version in (1, 2):
+        job = ann.post(f"/api/concepts/{concept}/jobs", json={"kind": "round"})
+        assert job.status_code == 202, job.text
+        started = time.monotonic()
+        polled = vic.get(f"/api/concepts/{concept}/versions/latest", params={"wait": 60},
+                         headers={"If-None-Match": tag})
+        assert polled.status_code == 200, polled.text
+        assert polled.json()["version"] == expected_version and polled.headers["etag"] != tag
+        assert time.monotonic() - started < 60
+        tag = polled.headers["etag"]
+        assert vic.get(f"/api/concepts/{concept}/versions/latest", headers={"If-None-Match": tag}).status_code == 304
+        done = wait_job(ann, job.json()["id"])
+        assert done["status"] == "done", done
+        assert done["result"]["version"] == expected_version
+        batch = rate_batch(ann, concept, clusters, target)
+        assert batch["round"] == expected_version and batch["source"] == "margin"
+        assert batch["model_version"] == expected_version
+
+    versions = vic.get(f"/api/concepts/{concept}/versions").json()
+    assert [v["version"] for v in versions] == [1, 2]
+    v2 = versions[1]
+    assert v2["parent_version"] == 1 and v2["labels"]["count"] == 80
+    assert v2["training"]["config"]["hidden"] == [128, 128, 128]
+    assert versions[0]["training"]["config"]["hidden"] == [16]
+    assert 0 <= v2["metrics"]["rated_auc_pr"] <= 1 and v2["embedding_model"]["name"] == "synthetic"
+
+    # Score with the viewer: the concept's images must rank above the rest.
+    rng = np.random.default_rng(0)
+    ids = rng.choice(len(clusters), 400, replace=False).tolist()
+    scored = vic.post(f"/api/concepts/{concept}/versions/2/score", json={"ids": ids})
+    assert scored.status_code == 200, scored.text
+    scores = np.array(scored.json()["scores"])
+    inside = clusters[ids] == target
+    assert ((scores >= 0) & (scores <= 1)).all()
+    assert roc_auc_score(inside, scores) > 0.9
+
+
+def test_long_poll_times_out_with_304(world, concept):
+    _, clients, _, _ = world
+    vic = clients["vic"]
+    current = vic.get(f"/api/concepts/{concept}/versions/latest")
+    started = time.monotonic()
+    r = vic.get(f"/api/concepts/{concept}/versions/latest", params={"wait": 0.5},
+                headers={"If-None-Match": current.headers["etag"]})
+    assert r.status_code == 304 and 0.4 < time.monotonic() - started < 5
+
+
+def test_rating_change_and_undo(world, concept):
+    _, clients, _, _ = world
+    ann = clients["ann"]
+    item = ann.get(f"/api/concepts/{concept}/batch").json()["items"][0]["id"]
+    before = ann.get(f"/api/concepts/{concept}").json()["rated"]
+    assert ann.delete(f"/api/concepts/{concept}/ratings/{item}").json()["rated"] == before - 1
+    assert ann.delete(f"/api/concepts/{concept}/ratings/{item}").status_code == 404
+    assert ann.put(f"/api/concepts/{concept}/ratings/{item}", json={"positive": True}).json()["rated"] == before
+    assert ann.put(f"/api/concepts/{concept}/ratings/{item}", json={"positive": False}).json()["rated"] == before
+    rows = {i["id"]: i["rating"] for i in ann.get(f"/api/concepts/{concept}/batch").json()["items"]}
+    assert rows[item] is False
+
+
+def test_tokens_and_roles(world, concept):
+    server, clients, _, _ = world
+    anon = httpx.Client(base_url=server.url)
+    assert anon.get("/api/concepts").status_code == 401
+    assert anon.get("/api/concepts", headers={"Authorization": "Bearer agt_wrong"}).status_code == 401
+    assert anon.get("/api/concepts", headers={"Authorization": "Basic abc"}).status_code == 401
+    vic, bob = clients["vic"], clients["bob"]
+    assert vic.get("/api/concepts").status_code == 200
+    item = vic.get(f"/api/concepts/{concept}/batch").json()["items"][0]["id"]
+    for who in (vic, bob):
+        assert who.post(f"/api/concepts/{concept}/ratings",
+                        json={"ratings": [{"id": item, "positive": True}]}).status_code == 403
+        assert who.post(f"/api/concepts/{concept}/jobs", json={"kind": "train"}).status_code == 403
+        assert who.patch(f"/api/concepts/{concept}", json={"positives": ["x"]}).status_code == 403
+    forbidden = vic.post("/api/concepts", json={"name": "cluster 1"})
+    assert forbidden.status_code == 403 and "viewer" in forbidden.json()["detail"]
+    assert vic.get("/api/me").json() == {"name": "vic", "role": "viewer", "dev": False}
+
+
+def test_bad_input_is_refused_and_changes_nothing(world, concept):
+    server, clients, _, _ = world
+    ann = clients["ann"]
+    batch = ann.get(f"/api/concepts/{concept}/batch").json()
+    unrated = [batch["items"][-1]["id"]]
+    ann.delete(f"/api/concepts/{concept}/ratings/{unrated[0]}")
+    before = ann.get(f"/api/concepts/{concept}").json()
+    outside = next(i for i in range(5000) if i not in {x["id"] for x in batch["items"]})
+    cases = [
+        ann.post(f"/api/concepts/{concept}/ratings", content=b"{not json", headers={"content-type": "application/json"}),
+        ann.post(f"/api/concepts/{concept}/ratings", json={"ratings": []}),
+        ann.post(f"/api/concepts/{concept}/ratings", json={"ratings": [{"id": -1, "positive": True}]}),
+        ann.post(f"/api/concepts/{concept}/ratings", json={"ratings": [{"id": unrated[0], "positive": "maybe"}]}),
+        # one valid rating and one outside every batch: all or nothing
+        ann.post(f"/api/concepts/{concept}/ratings",
+                 json={"ratings": [{"id": unrated[0], "positive": True}, {"id": outside, "positive": True}]}),
+        ann.post("/api/concepts", json={"name": "a", "positives": ["b", " B "]}),
+        ann.post("/api/concepts", json={"name": "a", "negatives": ["A"]}),
+        ann.post("/api/concepts", json={"name": "x" * 500}),
+        ann.post(f"/api/concepts/{concept}/jobs", json={"kind": "explode"}),
+        ann.post(f"/api/concepts/{concept}/versions/1/score", json={"embeddings": [[0.1, 0.2]]}),
+        ann.post(f"/api/concepts/{concept}/versions/1/score", json={"ids": [1], "embeddings": [[0.1]]}),
+        ann.post(f"/api/concepts/{concept}/versions/1/score", json={"ids": [10**9]}),
+        ann.post(f"/api/concepts/{concept}/versions/1/score-image", files={"image": ("x.png", b"not an image")}),
+    ]
+    for r in cases:
+        assert 400 <= r.status_code < 500 and r.json()["detail"], (r.request.content[:80], r.status_code, r.text)
+    assert "not in any batch" in cases[4].json()["detail"]
+    huge = ann.post(f"/api/concepts/{concept}/ratings", content=b" " * (9 << 20),
+                    headers={"content-type": "application/json"})
+    assert huge.status_code == 413
+    big_image = ann.post(f"/api/concepts/{concept}/versions/1/score-image",
+                         files={"image": ("x.png", b"\0" * ((8 << 20) + 1))})
+    assert big_image.status_code == 413
+    assert ann.get("/api/images/999999").status_code == 404
+    assert ann.get("/api/concepts/999/batch").status_code == 404
+    assert ann.get(f"/api/concepts/{concept}/versions/latest", params={"wait": -1}).status_code == 422
+    after = ann.get(f"/api/concepts/{concept}").json()
+    assert (after["rated"], after["rated_positive"], after["positives"]) == \
+        (before["rated"], before["rated_positive"], before["positives"])
+    assert len(ann.get("/api/concepts").json()) == len(clients["vic"].get("/api/concepts").json())
+
+
+def test_images_of_a_synthetic_corpus_are_placeholders(world):
+    _, clients, _, _ = world
+    r = clients["vic"].get("/api/images/12")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml") and b"#12" in r.content
+
+
+def test_tokens_are_stored_hashed(world):
+    server, _, _, _ = world
+    token = add_user(server.data, "dan", "viewer")
+    assert token.startswith("agt_")
+    with sqlite3.connect(server.data / "agile.sqlite3") as conn:
+        stored = [row[0] for row in conn.execute("SELECT hash FROM tokens")]
+    assert len(stored) == 4 and token not in stored
+    assert httpx.get(server.url + "/api/me", headers={"Authorization": f"Bearer {token}"}).json()["name"] == "dan"
+    again = subprocess.run([sys.executable, "-m", "agile_cli.main", "users", "add", "dan", "--role", "owner",
+                            "--data", str(server.data)], capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 2 and "already exists" in again.stderr
