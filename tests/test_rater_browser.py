@@ -1,0 +1,86 @@
+"""The web rater in headless Chromium: create a concept, rate with the keyboard only, train, see a version."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from agile.corpus import Corpus
+from server.process import ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [pytest.mark.slow, pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                 reason="needs Debian chromium (./scripts/test installs it)")]
+BATCH = 12
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        yield page
+        browser.close()
+        assert not errors, errors
+
+
+def test_rate_with_keyboard_train_and_see_version(page, small_corpus_path, tmp_path):
+    clusters = Corpus.open(small_corpus_path).column("cluster").to_numpy()
+    target = int(np.bincount(clusters).argmax())
+    with ServerProcess(small_corpus_path, tmp_path / "data", "--dev", "--batch-size", str(BATCH),
+                       "--random-negatives", "1000") as server:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#app:not([hidden])")
+        assert "dev mode" in page.text_content("#whoami")
+        page.fill("#concept-name", f"cluster {target}")
+        page.fill("#concept-negatives", f"cluster {(target + 1) % 20}")
+        page.click("#create-concept")
+        page.wait_for_function(f"document.querySelectorAll('#grid .tile').length === {BATCH}")
+
+        truth = {}
+        page.locator("#grid").focus()
+        for _ in range(BATCH):
+            corpus_id = int(page.get_attribute(".tile.focus", "data-id"))
+            truth[corpus_id] = bool(clusters[corpus_id] == target)
+            page.keyboard.press("p" if truth[corpus_id] else "n")
+        # Undo the last rating, then give it again.
+        page.keyboard.press("u")
+        last = int(page.get_attribute(".tile.focus", "data-id"))
+        assert not page.locator(".tile.focus").evaluate("t => t.classList.contains('pos') || t.classList.contains('neg')")
+        page.keyboard.press("p" if truth[last] else "n")
+        page.wait_for_function(f"document.getElementById('counter').textContent.includes('rated {BATCH} / batch {BATCH}')")
+
+        page.keyboard.press("Enter")  # train + next batch
+        page.wait_for_function("document.getElementById('versions').textContent.includes('version 1')", timeout=120_000)
+        page.wait_for_function("document.getElementById('counter').textContent.includes('round 1 (margin)')",
+                               timeout=60_000)
+        page.keyboard.press("v")  # one image at a time
+        assert page.is_visible("#single-img") and not page.is_visible("#grid")
+        shown = int(page.get_attribute("#single-img", "data-id"))
+        page.keyboard.press("p")
+        page.keyboard.press("v")
+        page.wait_for_function("document.getElementById('counter').textContent.includes('rated 1 / batch')")
+        assert page.is_hidden("#error")
+
+        shots = Path(os.environ.get("AGILE_TEST_ARTIFACTS", tmp_path))
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "rater.png"), full_page=True)
+
+        api = httpx.Client(base_url=server.url)
+        concept = api.get("/api/concepts").json()[0]
+        assert concept["rated"] == BATCH + 1 and concept["latest_version"] == 1
+        version = api.get(f"/api/concepts/{concept['id']}/versions/1").json()
+        assert version["labels"]["count"] == BATCH
+        assert version["labels"]["positives"] == sum(truth.values())
+        first = api.get(f"/api/concepts/{concept['id']}/batch").json()
+        assert {i["id"]: i["rating"] for i in first["items"]}[shown] is True
