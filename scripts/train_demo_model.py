@@ -1,0 +1,145 @@
+"""Train the demo world's compact CLIP from scratch with open_clip, on CPU.
+
+Recipe (fixed, so a re-run with the same arguments reproduces the weights up
+to floating-point nondeterminism of the CPU kernels):
+  - model: the ``agile-demo`` config in agile/model_configs/, created by
+    ``open_clip.create_model_and_transforms``; loss: ``open_clip.loss.ClipLoss``;
+  - data: scenes 0..N-1 of world ``--world-seed``, rendered once; every step
+    pairs each image with a freshly written random caption;
+  - AdamW, linear warm-up then cosine decay, no weight decay on gains/biases;
+  - held-out figures on world ``--heldout-seed`` (never trained on).
+Writes the fp16 checkpoint (loadable with ``pretrained=<path>``) and a JSON
+sidecar next to it, both atomically.
+
+    python scripts/train_demo_model.py --out agile/demo/assets/agile-demo.pt
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+
+from agile.atomic import atomic_path, atomic_write_json
+from agile.demo.captions import write_caption
+from agile.demo.model_eval import evaluate, pixels_to_tensor
+from agile.demo.world import render_batch
+from agile.model_configs import register_builtin_configs
+
+MODEL_NAME = "agile-demo"
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("agile/demo/assets/agile-demo.pt"))
+    p.add_argument("--scenes", type=int, default=60_000, help="training scenes rendered once")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0, help="initialisation, batch order and captions")
+    p.add_argument("--world-seed", type=int, default=1_000_000)
+    p.add_argument("--heldout-seed", type=int, default=2_000_000)
+    p.add_argument("--workers", type=int, default=2, help="processes rendering the training scenes")
+    return p.parse_args()
+
+
+def render_training_set(seed: int, n: int, workers: int) -> tuple[list, np.ndarray]:
+    chunk = 5000
+    starts = list(range(0, n, chunk))
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(render_batch, [seed] * len(starts), starts, [min(chunk, n - s) for s in starts]))
+    return [s for scenes, _ in parts for s in scenes], np.concatenate([images for _, images in parts])
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    # As open_clip's trainer: no decay on gains, biases, embeddings' scale or the temperature.
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "logit_scale" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "logit_scale" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def lr_at(step: int, args: argparse.Namespace) -> float:
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
+    return 0.5 * args.lr * (1 + math.cos(math.pi * progress))
+
+
+def train(args: argparse.Namespace) -> dict:
+    torch.manual_seed(args.seed)
+    register_builtin_configs()
+    model, _, _ = open_clip.create_model_and_transforms(MODEL_NAME)
+    tokenizer = open_clip.get_tokenizer(MODEL_NAME)
+    loss_fn = open_clip.loss.ClipLoss()
+    opt = make_optimizer(model, args.lr, args.weight_decay)
+
+    t0 = time.time()
+    scenes, images = render_training_set(args.world_seed, args.scenes, args.workers)
+    render_s = time.time() - t0
+    print(f"rendered {len(scenes)} training scenes in {render_s:.0f}s", flush=True)
+
+    rng = np.random.default_rng(args.seed)
+    model.train()
+    t1 = time.time()
+    for step in range(args.steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args)
+        idx = rng.choice(len(scenes), size=args.batch, replace=False)
+        texts = tokenizer([write_caption(scenes[i], rng) for i in idx])
+        img_f, txt_f, scale = model(pixels_to_tensor(images[idx]), texts)
+        loss = loss_fn(img_f, txt_f, scale)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():  # as in CLIP: keep the temperature below 100
+            model.logit_scale.clamp_(0, math.log(100))
+        if step % 50 == 0 or step == args.steps - 1:
+            print(f"step {step} loss {loss.item():.3f} scale {scale.item():.1f} "
+                  f"{(time.time() - t1) / (step + 1):.2f}s/step", flush=True)
+    train_s = time.time() - t1
+    metrics = evaluate(model, tokenizer, args.heldout_seed)
+    print(metrics, flush=True)
+    return {"model": model, "metrics": metrics, "render_seconds": round(render_s, 1),
+            "train_seconds": round(train_s, 1)}
+
+
+def save(model: torch.nn.Module, out: Path, sidecar: dict) -> None:
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    with atomic_path(out) as tmp:
+        torch.save({"state_dict": state}, tmp)
+    sidecar["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
+    sidecar["bytes"] = out.stat().st_size
+    atomic_write_json(out.with_suffix(out.suffix + ".json"), sidecar)
+
+
+def main() -> None:
+    args = parse_args()
+    result = train(args)
+    model = result["model"]
+    config = open_clip.get_model_config(MODEL_NAME)
+    sidecar = {
+        "model": MODEL_NAME,
+        "config": config,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "dtype": "float16",
+        "recipe": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "torch_threads": torch.get_num_threads(),
+        "render_seconds": result["render_seconds"],
+        "train_seconds": result["train_seconds"],
+        "heldout": result["metrics"],
+    }
+    save(model, args.out, sidecar)
+    print(f"wrote {args.out} ({sidecar['bytes']} bytes) and its sidecar", flush=True)
+
+
+if __name__ == "__main__":
+    main()
