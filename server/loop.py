@@ -17,6 +17,7 @@ from sklearn.metrics import accuracy_score, average_precision_score
 
 from agile.concept import Concept
 from agile.corpus import Corpus
+from agile.demo import render_uri
 from agile.embedder import embedder_for_corpus
 from agile.expansion import expand
 try:
@@ -119,8 +120,6 @@ class Loop:
 @functools.lru_cache(maxsize=1024)
 def render_demo_png(uri: str) -> bytes:
     """The demo-world scene behind a ``demo://seed/index`` uri, as PNG bytes."""
-    from agile.demo import render_uri  # only demo-world corpora need the scene renderer
-
     out = io.BytesIO()
     render_uri(uri).save(out, format="PNG")
     return out.getvalue()

@@ -1,0 +1,74 @@
+"""Server pieces without a running server: images by uri, ETags, the version watch, the repository."""
+from __future__ import annotations
+
+import asyncio
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agile.demo import demo_uri, render_uri
+from server.db import Database
+from server.errors import Invalid, NotFound
+from server.images import image_response
+from server.repository import Rating, Repository
+from server.routes.versions import etag, matches
+from server.watch import VersionWatch
+
+
+def test_demo_uris_render_the_embedded_scene():
+    uri = demo_uri(3, 17)
+    response = image_response(17, uri)
+    assert response.media_type == "image/png"
+    got = np.asarray(Image.open(io.BytesIO(response.body)).convert("RGB"))
+    np.testing.assert_array_equal(got, np.asarray(render_uri(uri)))
+
+
+def test_other_uris(tmp_path):
+    assert b"#5" in image_response(5, "synth://0/5").body
+    assert image_response(1, "https://example.org/a.jpg").headers["location"] == "https://example.org/a.jpg"
+    picture = tmp_path / "a.png"
+    Image.new("RGB", (4, 4)).save(picture)
+    assert image_response(2, str(picture)).path == picture
+    assert image_response(2, picture.as_uri()).path == picture
+    for missing in (str(tmp_path / "gone.png"), str(tmp_path / "notes.txt"), "s3://bucket/a.png"):
+        with pytest.raises(NotFound):
+            image_response(3, missing)
+
+
+def test_etag_matching():
+    tag = etag(4, 2)
+    assert matches(tag, tag) and matches(f'"x", W/{tag}', tag) and matches("*", tag)
+    assert not matches(None, tag) and not matches(etag(4, 1), tag)
+
+
+def test_version_watch_wakes_waiters_from_another_thread():
+    async def scenario():
+        watch = VersionWatch({1: 1})
+        watch.bind(asyncio.get_running_loop())
+        assert await watch.wait_past(1, known=1, timeout=0.05) == 1  # times out unchanged
+        waiter = asyncio.create_task(watch.wait_past(1, known=1, timeout=10))
+        await asyncio.sleep(0.01)
+        await asyncio.to_thread(watch.publish, 1, 2)
+        return await asyncio.wait_for(waiter, 1)
+
+    assert asyncio.run(scenario()) == 2
+
+
+def test_ratings_are_all_or_nothing(tmp_path):
+    repo = Repository(Database(tmp_path / "db.sqlite3"))
+    with repo.db.write() as conn:
+        conn.execute("INSERT INTO users (name, role, created_at) VALUES ('a', 'owner', 'now')")
+    concept = repo.create_concept("c", ["c"], [], owner_id=1)
+    repo.add_batch(concept, 0, "expansion", None, [5, 6, 7])
+    with pytest.raises(Invalid, match="not in any batch"):
+        repo.rate(concept, 1, [Rating(5, True), Rating(99, False)])
+    assert repo.rating_counts(concept) == (0, 0)
+    repo.rate(concept, 1, [Rating(5, True), Rating(6, False, 2.5)])
+    repo.rate(concept, 1, [Rating(6, True)])  # a change keeps the recorded time
+    labels = repo.labels(concept)
+    assert labels.ids.tolist() == [5, 6] and labels.labels.tolist() == [1.0, 1.0]
+    with repo.db.read() as conn:
+        assert conn.execute("SELECT seconds FROM ratings WHERE corpus_id = 6").fetchone()[0] == 2.5
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
