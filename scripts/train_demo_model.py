@@ -43,6 +43,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--max-minutes", type=float, default=30.0,
+                   help="training time budget: the schedule anneals by whichever of steps or time runs out first")
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0, help="initialisation, batch order and captions")
     p.add_argument("--world-seed", type=int, default=1_000_000)
@@ -67,11 +69,11 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
                              lr=lr, betas=(0.9, 0.98), eps=1e-6)
 
 
-def lr_at(step: int, args: argparse.Namespace) -> float:
+def lr_at(step: int, progress: float, args: argparse.Namespace) -> float:
+    """Linear warm-up over ``args.warmup`` steps, then cosine decay to zero as ``progress`` reaches 1."""
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
-    progress = (step - args.warmup) / max(1, args.steps - args.warmup)
-    return 0.5 * args.lr * (1 + math.cos(math.pi * progress))
+    return 0.5 * args.lr * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -90,9 +92,13 @@ def train(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     model.train()
     t1 = time.time()
-    for step in range(args.steps):
+    budget_s = args.max_minutes * 60
+    step = 0
+    # On a busy machine the time budget, not the step count, may end training; the
+    # schedule follows whichever is further along, so the rate always anneals to zero.
+    while (progress := max(step / args.steps, (time.time() - t1) / budget_s)) < 1.0:
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, args)
+            group["lr"] = lr_at(step, progress, args)
         idx = rng.choice(len(scenes), size=args.batch, replace=False)
         texts = tokenizer([write_caption(scenes[i], rng) for i in idx])
         img_f, txt_f, scale = model(pixels_to_tensor(images[idx]), texts)
@@ -102,14 +108,15 @@ def train(args: argparse.Namespace) -> dict:
         opt.step()
         with torch.no_grad():  # as in CLIP: keep the temperature below 100
             model.logit_scale.clamp_(0, math.log(100))
-        if step % 50 == 0 or step == args.steps - 1:
-            print(f"step {step} loss {loss.item():.3f} scale {scale.item():.1f} "
+        if step % 25 == 0:
+            print(f"step {step} loss {loss.item():.3f} scale {scale.item():.1f} progress {progress:.2f} "
                   f"{(time.time() - t1) / (step + 1):.2f}s/step", flush=True)
+        step += 1
     train_s = time.time() - t1
     metrics = evaluate(model, tokenizer, args.heldout_seed)
     print(metrics, flush=True)
     return {"model": model, "metrics": metrics, "render_seconds": round(render_s, 1),
-            "train_seconds": round(train_s, 1)}
+            "train_seconds": round(train_s, 1), "steps_done": step}
 
 
 def save(model: torch.nn.Module, out: Path, sidecar: dict) -> None:
@@ -135,6 +142,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "render_seconds": result["render_seconds"],
         "train_seconds": result["train_seconds"],
+        "steps_done": result["steps_done"],
         "heldout": result["metrics"],
     }
     save(model, args.out, sidecar)
