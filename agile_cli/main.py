@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "agile_cli.corpus_commands",
     "agile_cli.eval_commands",
     "agile_cli.serve_commands",
+    "agile_cli.demo_commands",
 ]
 
 
