@@ -34,6 +34,9 @@ def hash_token(token: str) -> str:
 class Accounts:
     def __init__(self, db: Database):
         self.db = db
+        # Token hash -> user, filled on first use so polls skip the database. Tokens
+        # cannot be revoked or change role yet; a revoke would have to clear this.
+        self._known: dict[str, User] = {}
 
     def add_user(self, name: str, role: Role) -> tuple[User, str]:
         """Create a user and a first token; returns (user, token)."""
@@ -53,11 +56,19 @@ class Accounts:
             raise Conflict(f"a user named {name!r} already exists") from None
         return User(user_id, name, role), token
 
+    def known_user(self, token: str) -> User | None:
+        """The user of a token already seen by this process (no database access)."""
+        return self._known.get(hash_token(token))
+
     def user_for_token(self, token: str) -> User | None:
+        digest = hash_token(token)
         with self.db.read() as conn:
             row = conn.execute("SELECT u.id, u.name, u.role FROM tokens t JOIN users u ON u.id = t.user_id "
-                               "WHERE t.hash = ?", (hash_token(token),)).fetchone()
-        return User(row[0], row[1], row[2]) if row else None
+                               "WHERE t.hash = ?", (digest,)).fetchone()
+        if row is None:
+            return None
+        self._known[digest] = User(row[0], row[1], row[2])
+        return self._known[digest]
 
     def dev_user(self) -> User:
         """The single local owner of --dev mode (created on first use, without a token)."""

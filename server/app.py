@@ -35,7 +35,9 @@ def build_state(settings: ServerSettings) -> AppState:
     adopted = adopt_saved_versions(repo, loop)
     watch = VersionWatch(repo.latest_versions())
     runner = JobRunner(repo, LoopJobs(repo, loop, settings, watch).handlers(), settings.job_start_delay)
-    state = AppState(settings, repo, Accounts(repo.db), loop, watch, runner)
+    accounts = Accounts(repo.db)
+    state = AppState(settings, repo, accounts, loop, watch, runner,
+                     accounts.dev_user() if settings.dev else None)
     interrupted = runner.start()
     notes = [f"{interrupted} interrupted job(s) marked failed"] if interrupted else []
     notes += [f"{adopted} saved version(s) recorded"] if adopted else []

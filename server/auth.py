@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from server.accounts import User
 from server.errors import Forbidden, Unauthorized
@@ -11,24 +12,26 @@ from server.repository import ConceptRecord
 from server.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.agile
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def current_user(request: Request, state: StateDep) -> User:
+async def current_user(request: Request, state: StateDep) -> User:
+    """Async so a poll with a known token never waits for a worker thread."""
     header = request.headers.get("authorization")
     if header is None:
-        if state.settings.dev:
-            return state.accounts.dev_user()
+        if state.dev_user is not None:
+            return state.dev_user
         raise Unauthorized("missing token: send 'Authorization: Bearer <token>' "
                            "(tokens come from 'agile users add NAME --role owner|viewer')")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("malformed Authorization header; expected 'Bearer <token>'")
-    user = state.accounts.user_for_token(token.strip())
+    token = token.strip()
+    user = state.accounts.known_user(token) or await run_in_threadpool(state.accounts.user_for_token, token)
     if user is None:
         raise Unauthorized("unknown token")
     return user
@@ -37,7 +40,7 @@ def current_user(request: Request, state: StateDep) -> User:
 UserDep = Annotated[User, Depends(current_user)]
 
 
-def require_owner(user: UserDep) -> User:
+async def require_owner(user: UserDep) -> User:
     if user.role != "owner":
         raise Forbidden(f"user {user.name!r} is a viewer: viewers can list, poll and score, "
                         "but not create, edit, rate or train")

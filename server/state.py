@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.accounts import Accounts
+from server.accounts import Accounts, User
 from server.jobs import JobRunner
 from server.loop import Loop
 from server.repository import Repository
@@ -19,3 +19,4 @@ class AppState:
     loop: Loop
     watch: VersionWatch
     jobs: JobRunner
+    dev_user: User | None = None  # --dev: the local owner requests without a token act as

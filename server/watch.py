@@ -14,6 +14,13 @@ class VersionWatch:
         self._latest = dict(latest)
         self._events: dict[int, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._concepts: set[int] = set(latest)  # seen to exist (concepts are never deleted)
+
+    def knows(self, concept_id: int) -> bool:
+        return concept_id in self._concepts
+
+    def remember(self, concept_id: int) -> None:
+        self._concepts.add(concept_id)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -30,6 +37,7 @@ class VersionWatch:
             self._loop.call_soon_threadsafe(self._set, concept_id, version)
 
     def _set(self, concept_id: int, version: int) -> None:
+        self._concepts.add(concept_id)
         self._latest[concept_id] = max(version, self._latest.get(concept_id, 0))
         event = self._events.pop(concept_id, None)
         if event is not None:

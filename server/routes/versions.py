@@ -50,7 +50,9 @@ async def latest_version(concept_id: int, request: Request, _: UserDep, state: S
                          wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for a "
                                                                          "version newer than If-None-Match")] = 0):
     """The newest version. With If-None-Match and ?wait=N, answers as soon as a newer one is recorded."""
-    await run_in_threadpool(state.repo.concept, concept_id)
+    if not state.watch.knows(concept_id):  # 404 for unknown concepts; then polls skip the database
+        await run_in_threadpool(state.repo.concept, concept_id)
+        state.watch.remember(concept_id)
     known = state.watch.latest(concept_id)
     if matches(request.headers.get("if-none-match"), etag(concept_id, known)):
         known = await state.watch.wait_past(concept_id, known, min(wait, state.settings.max_wait_seconds))

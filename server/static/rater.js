@@ -295,6 +295,7 @@ async function undo() {
 
 async function startJob(kind) {
   if (!state.concept) return;
+  if (!state.batch) kind = "expand";  // no batch yet (or its expansion failed): find images first
   await guarded(async () => {
     const job = (await api("POST", `/api/concepts/${state.concept.id}/jobs`,
                            { kind, strategy: $("strategy").value })).data;
