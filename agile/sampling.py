@@ -8,16 +8,22 @@ are pooled and narrowed once more. For margin and margin + positive mining
 this equals running the strategy over all scores at once (the global top k
 of a ranking lies within the union of every block's top k), while memory
 stays at one block of scores plus k candidates per block.
+
+With the fast ``int8`` scoring kernel the stream is run for ``depth``
+candidates (10 k by default) rather than k, and those candidates are
+re-scored exactly (float32) before the final pick: the approximate scores
+only have to place the true top k within the top ``depth``.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
 from agile.corpus import Corpus
 from agile.errors import AgileError
-from agile.scoring import iter_scores
+from agile.scoring import Kernel, iter_scores, resolve_kernel
 
 Strategy = Callable[[np.ndarray, int], np.ndarray]
 
@@ -85,9 +91,33 @@ def _random_unrated(count: int, exclude: np.ndarray, k: int, seed: int) -> np.nd
     return draw_random_negatives(count, exclude, k, np.random.default_rng(seed))
 
 
+def _stream_candidates(corpus: Corpus, model, pick: Strategy, depth: int, exclude: np.ndarray,
+                       **score_options) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, scores) of each block's own top ``depth`` unrated vectors, in id order."""
+    cand_ids, cand_scores = [], []
+    for first, scores in iter_scores(corpus, model, **score_options):
+        ids = np.arange(first, first + len(scores), dtype=np.int64)
+        lo, hi = np.searchsorted(exclude, [first, first + len(scores)])
+        if hi > lo:
+            keep = np.ones(len(scores), dtype=bool)
+            keep[exclude[lo:hi] - first] = False
+            ids, scores = ids[keep], scores[keep]
+        chosen = np.sort(pick(scores, depth))
+        cand_ids.append(ids[chosen])
+        cand_scores.append(scores[chosen])
+    return np.concatenate(cand_ids), np.concatenate(cand_scores)
+
+
 def select(corpus: Corpus, model, k: int = 100, strategy: str = "margin",
-           exclude_ids: Iterable[int] = (), seed: int = 0, **score_options) -> np.ndarray:
-    """The ``k`` unrated ids the strategy picks over the whole corpus, best first."""
+           exclude_ids: Iterable[int] = (), seed: int = 0, kernel: Kernel = "auto",
+           depth: int | None = None, rows: int | None = None,
+           scan_dir: str | Path | None = None) -> np.ndarray:
+    """The ``k`` unrated ids the strategy picks over the whole corpus, best first.
+
+    ``kernel`` is the scoring kernel of the streaming pass (see agile.scoring);
+    with an approximate kernel the best ``depth`` candidates are re-scored
+    exactly. ``scan_dir`` places the int8 scan store (default ``<corpus>/scan``).
+    """
     pick = get_strategy(strategy)
     if k < 1:
         raise SamplingError(f"k must be at least 1, got {k}")
@@ -97,18 +127,13 @@ def select(corpus: Corpus, model, k: int = 100, strategy: str = "margin",
     if pick is random_strategy:  # needs no scores: sample the unrated ids directly
         ids = _random_unrated(corpus.count, exclude, k, seed)
         return np.random.default_rng(seed).permutation(ids)
-    cand_ids, cand_scores = [], []
-    for first, scores in iter_scores(corpus, model, **score_options):
-        ids = np.arange(first, first + len(scores), dtype=np.int64)
-        lo, hi = np.searchsorted(exclude, [first, first + len(scores)])
-        if hi > lo:
-            keep = np.ones(len(scores), dtype=bool)
-            keep[exclude[lo:hi] - first] = False
-            ids, scores = ids[keep], scores[keep]
-        chosen = pick(scores, k)
-        cand_ids.append(ids[chosen])
-        cand_scores.append(scores[chosen])
-    ids, scores = np.concatenate(cand_ids), np.concatenate(cand_scores)
-    order = np.argsort(ids, kind="stable")  # pooled in id order so ties resolve by id
-    ids, scores = ids[order], scores[order]
+    kernel = resolve_kernel(kernel)
+    exact = kernel == "exact"
+    depth = k if exact else max(k, depth or 10 * k)
+    options = {"kernel": kernel, "scan_dir": scan_dir, **({"rows": rows} if rows else {})}
+    ids, scores = _stream_candidates(corpus, model, pick, depth, exclude, **options)
+    if not exact:
+        ids = ids[pick(scores, depth)]
+        ids.sort()
+        scores = model.score_ids(corpus, ids)
     return ids[pick(scores, k)]

@@ -1,28 +1,101 @@
 """Scoring every vector of a corpus with a trained model, streaming.
 
-Memory is one block of vectors at a time plus the output (one float per
-vector); the vectors are read from the corpus's memory-mapped float16 files.
+Two kernels:
+
+- ``exact``: the float16 vectors converted block by block to float32 and run
+  through the model; the reference, and what `score_corpus` uses by default.
+- ``int8``: the corpus's int8 scan store (`agile.scan_store`, built on first
+  use) through an int8 copy of the model (`agile.int8_mlp`, oneDNN: AMX or
+  VNNI or AVX2 chosen by oneDNN at run time). About 1% error in the logits;
+  `agile.sampling.select` uses it to narrow the corpus to candidates and
+  re-scores those exactly.
+
+``auto`` picks ``int8`` when this torch build has the oneDNN quantized
+kernels and ``exact`` otherwise. Memory is one block of vectors at a time
+plus whatever the caller keeps of the scores.
 """
 from __future__ import annotations
 
-from typing import Iterator
+import warnings
+from pathlib import Path
+from typing import Iterator, Literal
 
 import numpy as np
+import torch
 
 from agile.corpus import Corpus
+from agile.errors import AgileError
+from agile.int8_mlp import Int8MLP, int8_available
+from agile.scan_store import ScanStore
+from agile.training import TrainedModel
 
-SCAN_ROWS = 65_536
+SCAN_ROWS = 16_384
+CALIBRATION_ROWS = 16_384
+Kernel = Literal["auto", "exact", "int8"]
 
 
-def iter_scores(corpus: Corpus, model, rows: int = SCAN_ROWS) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(first_id, float32 probabilities)`` block by block, in id order."""
+class ScoringError(AgileError):
+    """An unknown kernel, or a model that does not fit the corpus."""
+
+
+def resolve_kernel(kernel: str) -> str:
+    if kernel not in ("auto", "exact", "int8"):
+        raise ScoringError(f"unknown scoring kernel {kernel!r}; choose auto, exact or int8")
+    if kernel == "auto":
+        return "int8" if int8_available() else "exact"
+    if kernel == "int8" and not int8_available():
+        raise ScoringError("this torch build lacks oneDNN quantized linear layers; use kernel='exact'")
+    return kernel
+
+
+def calibration_sample(corpus: Corpus, rows: int = CALIBRATION_ROWS) -> np.ndarray:
+    ids = np.sort(np.random.default_rng(0).choice(corpus.count, min(rows, corpus.count), replace=False))
+    return corpus.vectors(ids).astype(np.float32)
+
+
+def _sigmoid_(x: torch.Tensor) -> np.ndarray:
+    return torch.sigmoid_(x).numpy()
+
+
+def readonly_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor view of a read-only (memory-mapped) array, which is only ever read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array)
+
+
+@torch.inference_mode()
+def _iter_exact(corpus: Corpus, model: TrainedModel, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    buffer = torch.empty((rows, corpus.dim), dtype=torch.float32)
     for first, block in corpus.iter_chunks(rows):
-        yield first, model.score_vectors(block)
+        x = buffer[:len(block)]
+        x.copy_(readonly_tensor(block))
+        yield first, _sigmoid_(model.module(x)[:, 0].contiguous())
 
 
-def score_corpus(corpus: Corpus, model, rows: int = SCAN_ROWS) -> np.ndarray:
+@torch.inference_mode()
+def _iter_int8(corpus: Corpus, model: TrainedModel, rows: int,
+               scan_dir: str | Path | None) -> Iterator[tuple[int, np.ndarray]]:
+    store = ScanStore.open_or_build(corpus, scan_dir)
+    quantized = Int8MLP.from_model(model, store.scales, calibration_sample(corpus), rows)
+    for first, block in store.iter_chunks(rows):
+        yield first, _sigmoid_(quantized.logits(torch.from_numpy(block)).contiguous())
+
+
+def iter_scores(corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS, kernel: Kernel = "exact",
+                scan_dir: str | Path | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_id, float32 probabilities)`` block by block, in id order."""
+    if model.dim != corpus.dim:
+        raise ScoringError(f"the model takes {model.dim}-dimensional vectors, the corpus has {corpus.dim}")
+    if resolve_kernel(kernel) == "int8":
+        return _iter_int8(corpus, model, rows, scan_dir)
+    return _iter_exact(corpus, model, rows)
+
+
+def score_corpus(corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS, kernel: Kernel = "exact",
+                 scan_dir: str | Path | None = None) -> np.ndarray:
     """float32 probabilities (count,) for every vector of the corpus."""
     out = np.empty(corpus.count, dtype=np.float32)
-    for first, scores in iter_scores(corpus, model, rows):
+    for first, scores in iter_scores(corpus, model, rows, kernel, scan_dir):
         out[first:first + len(scores)] = scores
     return out

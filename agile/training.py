@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from torch import nn
 
 from agile.corpus import Corpus
 from agile.errors import AgileError
+from agile.mlp_fit import fit_fast
 
 PAPER_RANDOM_NEGATIVES = 500_000
 DEFAULT_RANDOM_NEGATIVES = 50_000
@@ -44,11 +45,15 @@ class TrainConfig:
     batch_size: int = 1024
     random_negatives: int = DEFAULT_RANDOM_NEGATIVES
     seed: int = 0
+    engine: str = "fast"   # "fast" (agile.mlp_fit) or "autograd" (the nn.Module reference)
+    precision: str = "auto"  # fast engine's matrix products: auto | float32 | bfloat16
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if any(h < 1 for h in self.hidden) or not 0 <= self.dropout < 1 or self.epochs < 1 \
-                or self.batch_size < 1 or self.random_negatives < 0 or self.lr <= 0:
+                or self.batch_size < 1 or self.random_negatives < 0 or self.lr <= 0 \
+                or self.engine not in ("fast", "autograd") \
+                or self.precision not in ("auto", "float32", "bfloat16"):
             raise TrainingError(f"invalid training settings: {self}")
 
     @classmethod
@@ -205,27 +210,29 @@ def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConf
     pos, neg = ids[labels > 0.5], ids[labels <= 0.5]
     x = torch.from_numpy(corpus.vectors(np.concatenate([pos, neg, random_ids])).astype(np.float32))
     y = torch.cat([torch.ones(n_pos), torch.zeros(n_neg + len(random_ids))])
+    orders = (epoch_indices(n_pos, n_neg, len(random_ids), rng) for _ in range(config.epochs))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         module = build_mlp(corpus.dim, config)
-        steps, loss = _fit(module, x, y, n_pos, n_neg, len(random_ids), config, rng)
+        fit = fit_fast if config.engine == "fast" else fit_autograd
+        steps, loss = fit(module, x, y, orders, config, rng)
+    module.eval()
     stats = TrainStats(n_pos, n_neg, len(random_ids), steps, time.perf_counter() - start, loss)
     return TrainedModel(config, module, stats)
 
 
-def _fit(module: nn.Sequential, x: torch.Tensor, y: torch.Tensor, n_pos: int, n_neg: int,
-         n_rand: int, config: TrainConfig, rng: np.random.Generator) -> tuple[int, float]:
+def fit_autograd(module: nn.Sequential, x: torch.Tensor, y: torch.Tensor, epochs_order: Iterable[np.ndarray],
+                 config: TrainConfig, rng: np.random.Generator) -> tuple[int, float]:
+    """The reference loop: nn.Module, nn.Dropout, BCEWithLogitsLoss, autograd, Adam."""
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
     module.train()
     steps, loss = 0, torch.tensor(float("nan"))
-    for _ in range(config.epochs):
-        order = torch.from_numpy(epoch_indices(n_pos, n_neg, n_rand, rng))
-        for batch in order.split(config.batch_size):
+    for order in epochs_order:
+        for batch in torch.from_numpy(order).split(config.batch_size):
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(module(x[batch])[:, 0], y[batch])
             loss.backward()
             optimizer.step()
             steps += 1
-    module.eval()
     return steps, float(loss.detach())

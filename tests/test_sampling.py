@@ -6,6 +6,7 @@ import pytest
 
 from agile.corpus import Corpus
 from agile.sampling import SamplingError, margin, margin_positive_mining, random_strategy, select
+from agile.scoring import ScoringError
 from agile.training import TrainConfig, train
 
 
@@ -38,15 +39,17 @@ def test_strategies_on_plain_arrays():
     assert len(margin(scores[:3], 10)) == 3
 
 
+@pytest.mark.parametrize("kernel", ["exact", "int8"])
 @pytest.mark.parametrize("strategy", ["margin", "margin-pm"])
-def test_select_equals_brute_force_over_unrated(corpus, model, strategy):
+def test_select_equals_brute_force_over_unrated(corpus, model, strategy, kernel, tmp_path):
     rng = np.random.default_rng(5)
     rated = rng.choice(corpus.count, 700, replace=False)
     scores = model.score_vectors(corpus.vectors(np.arange(corpus.count)))
     unrated = np.setdiff1d(np.arange(corpus.count), rated)
     pick = margin if strategy == "margin" else margin_positive_mining
     want = unrated[pick(scores[unrated], 100)]
-    got = select(corpus, model, k=100, strategy=strategy, exclude_ids=rated, rows=613)
+    got = select(corpus, model, k=100, strategy=strategy, exclude_ids=rated, rows=613, kernel=kernel,
+                 scan_dir=tmp_path / "scan")
     np.testing.assert_array_equal(got, want)
     assert not np.isin(got, rated).any()
 
@@ -59,6 +62,8 @@ def test_random_selection_is_seeded_and_unrated(corpus, model):
 
 
 def test_selection_errors(corpus, model):
+    with pytest.raises(ScoringError, match="kernel"):
+        select(corpus, model, kernel="gpu")
     with pytest.raises(SamplingError, match="unknown strategy"):
         select(corpus, model, strategy="entropy")
     with pytest.raises(SamplingError, match="nothing left"):

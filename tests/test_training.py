@@ -86,3 +86,38 @@ def test_state_round_trip_scores_identically(corpus):
         TrainedModel.from_state(TrainConfig.for_round(1), model.state_dict())
     with pytest.raises(TrainingError):
         model.score_vectors(np.zeros((3, 5), dtype=np.float32))
+
+
+def test_fast_loop_matches_autograd_reference():
+    from agile.mlp_fit import fit_fast
+    from agile.training import build_mlp, fit_autograd
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((300, 32)).astype(np.float32))
+    y = torch.from_numpy((rng.random(300) > 0.6).astype(np.float32))
+    orders = [rng.permutation(300) for _ in range(3)]
+    config = TrainConfig(hidden=(16, 8), dropout=0.0, lr=1e-2, batch_size=64, precision="float32")
+    torch.manual_seed(1)
+    ref = build_mlp(32, config)
+    fast = build_mlp(32, config)
+    fast.load_state_dict(ref.state_dict())
+    ref_steps, ref_loss = fit_autograd(ref, x, y, iter(orders), config, np.random.default_rng(0))
+    steps, loss = fit_fast(fast, x, y, iter(orders), config, np.random.default_rng(0))
+    assert steps == ref_steps == 15
+    assert loss == pytest.approx(ref_loss, rel=1e-4)
+    for k, v in ref.state_dict().items():
+        torch.testing.assert_close(fast.state_dict()[k], v, rtol=1e-4, atol=1e-5)
+    assert all(p.requires_grad and p.grad is None for p in fast.parameters())
+
+
+def test_dropout_bits_drop_the_requested_share():
+    from agile.mlp_fit import DropoutBits
+
+    for dtype in (torch.float32, torch.bfloat16):
+        keep = DropoutBits(0.5, np.random.default_rng(0), dtype).keep((1000, 128))
+        assert keep.dtype == dtype and set(torch.unique(keep.float()).tolist()) == {0.0, 2.0}
+        assert abs(float((keep > 0).float().mean()) - 0.5) < 0.01
+    keep = DropoutBits(0.25, np.random.default_rng(1)).keep((1000, 128))
+    np.testing.assert_allclose(torch.unique(keep).numpy(), [0.0, 4 / 3], rtol=1e-6)
+    assert abs(float((keep > 0).float().mean()) - 0.75) < 0.01
+    assert DropoutBits(0.0, np.random.default_rng(0)).keep((3, 3)) is None

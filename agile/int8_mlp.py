@@ -1,0 +1,101 @@
+"""An int8 copy of a trained MLP for fast approximate corpus-wide scoring.
+
+Inputs are int8 vectors with one scale per dimension (the scan store), which
+are folded into the first layer's weights; weights are int8 with one scale
+per output unit; hidden activations are uint8 (they
+follow a ReLU) with scales calibrated on a sample of the corpus; the last
+layer returns float32 logits. Each layer is one oneDNN quantized linear call
+(`torch.ops.onednn.qlinear_pointwise`, ReLU fused), which runs on AMX int8
+tiles where the CPU has them, on AVX-512 VNNI or AVX2 otherwise (oneDNN
+picks the instruction set at run time).
+
+Scores are approximate (about 1% relative error in the logits); callers use
+them to narrow the corpus to candidates and re-score those exactly.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from agile.training import TrainedModel
+
+CALIBRATION_QUANTILE = 0.9999
+
+
+@functools.lru_cache(maxsize=1)
+def int8_available() -> bool:
+    """True when this torch build can run oneDNN quantized linear layers."""
+    try:
+        w = torch.ops.onednn.qlinear_prepack(torch.ones(4, 8, dtype=torch.int8), [2, 8])
+        out = torch.ops.onednn.qlinear_pointwise(
+            torch.ones(2, 8, dtype=torch.int8), 1.0, 0, w, torch.ones(4), torch.zeros(4, dtype=torch.int64),
+            None, 1.0, 0, torch.float32, "none", [], "")
+        return bool(torch.allclose(out, torch.full((2, 4), 8.0)))
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return False
+
+
+@dataclass
+class _Layer:
+    packed: torch.Tensor
+    w_scale: torch.Tensor
+    w_zero: torch.Tensor
+    bias: torch.Tensor
+    x_scale: float
+    x_zero: int
+    out_scale: float     # scale of the uint8 output (hidden layers); 1.0 for float output
+    relu: bool
+
+
+class Int8MLP:
+    """``logits(int8 block) -> float32`` for a TrainedModel, with calibrated scales."""
+
+    def __init__(self, layers: list[_Layer]):
+        self.layers = layers
+
+    @classmethod
+    def from_model(cls, model: TrainedModel, input_scales: np.ndarray, calibration: np.ndarray,
+                   rows: int = 16_384) -> "Int8MLP":
+        """Quantise ``model`` for int8 inputs ``x_int8 * input_scales`` (per dimension).
+
+        ``calibration`` is a float sample of corpus vectors (n, D) that sets the
+        scales of the hidden activations.
+        """
+        linears = model.linear_layers()
+        x = torch.from_numpy(np.asarray(calibration, dtype=np.float32))
+        layers, scale, zero = [], 1.0, 0
+        with torch.inference_mode():
+            for i, lin in enumerate(linears):
+                last = i == len(linears) - 1
+                w = lin.weight.detach().float()
+                if i == 0:  # x @ W.T == x_int8 @ (W * scales).T
+                    w = w * torch.from_numpy(np.asarray(input_scales, dtype=np.float32))[None, :]
+                w_scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+                qw = torch.round(w / w_scale[:, None]).clamp(-127, 127).to(torch.int8)
+                x = lin(x)
+                if not last:
+                    x = torch.relu(x)
+                    # uint8 scale from a high quantile rather than the max: one outlier
+                    # would otherwise coarsen every other activation.
+                    top = float(torch.quantile(x.flatten()[:1_000_000], CALIBRATION_QUANTILE))
+                    out_scale = max(top, 1e-6) / 255.0
+                else:
+                    out_scale = 1.0
+                layers.append(_Layer(torch.ops.onednn.qlinear_prepack(qw, [rows, w.shape[1]]),
+                                     w_scale.contiguous(), torch.zeros(len(w_scale), dtype=torch.int64),
+                                     lin.bias.detach().float().contiguous(), scale, zero, out_scale, not last))
+                scale, zero = out_scale, 0
+        return cls(layers)
+
+    def logits(self, block: torch.Tensor) -> torch.Tensor:
+        """float32 logits (n,) of an int8 tensor (n, D) (contiguous)."""
+        h = block
+        for layer in self.layers:
+            h = torch.ops.onednn.qlinear_pointwise(
+                h, layer.x_scale, layer.x_zero, layer.packed, layer.w_scale, layer.w_zero, layer.bias,
+                layer.out_scale, 0, torch.uint8 if layer.relu else torch.float32,
+                "relu" if layer.relu else "none", [], "")
+        return h[:, 0]

@@ -1,0 +1,156 @@
+"""The scan store: an int8 copy of a corpus's vectors for fast corpus-wide scoring.
+
+Half the bytes of the float16 vectors, so twice as much of a corpus stays in
+the page cache and every scoring pass reads half as much memory. Each
+dimension has its own scale (CLIP embeddings have a few dimensions far larger
+than the rest; one global scale would waste most int8 levels on them); the
+scales are folded into the first layer's weights by `Int8MLP`, so scoring
+never dequantises a vector.
+
+Layout, under ``<corpus>/scan/`` or any directory given (a corpus may be
+read-only)::
+
+    scan.json            identity of the corpus it was built from + the scales
+    int8/part-NNNNN.i8   one raw row-major int8 file per corpus shard
+
+Built lazily on first use, under a file lock, shard by shard: each file is
+written to a temporary name and renamed; ``scan.json`` is written last, so a
+half-built store is never used and a killed build resumes at the next shard.
+A store whose recorded corpus identity differs from the corpus is rebuilt.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from agile.atomic import atomic_path, atomic_write_json
+from agile.corpus import Corpus
+from agile.errors import AgileError
+
+FORMAT = "agile-scan-int8"
+FORMAT_VERSION = 1
+SCAN_DIRNAME = "scan"
+BUILD_ROWS = 65_536
+SAMPLE_ROWS_PER_SHARD = 8_192
+HEADROOM = 1.05  # scale a little above the sampled maximum: unsampled rows clip rarely
+
+
+class ScanStoreError(AgileError):
+    """The scan store cannot be built or read."""
+
+
+def corpus_identity(corpus: Corpus) -> dict[str, Any]:
+    return {"count": corpus.count, "dim": corpus.dim, "created_at": corpus.manifest.created_at,
+            "shards": [[s.name, s.count] for s in corpus.shards]}
+
+
+def dimension_scales(corpus: Corpus) -> np.ndarray:
+    """Per-dimension int8 scales from a deterministic sample of every shard."""
+    rng = np.random.default_rng(0)
+    peak = np.zeros(corpus.dim, dtype=np.float32)
+    for shard, vectors in corpus.vector_files():
+        if shard.count:
+            rows = np.sort(rng.choice(shard.count, min(SAMPLE_ROWS_PER_SHARD, shard.count), replace=False))
+            peak = np.maximum(peak, np.abs(vectors[rows].astype(np.float32)).max(axis=0))
+    return (np.maximum(peak, 1e-6) * HEADROOM / 127.0).astype(np.float32)
+
+
+@dataclass
+class ScanStore:
+    root: Path
+    scales: np.ndarray                   # (dim,) float32: vector ~= int8 * scales
+    parts: list[tuple[int, np.ndarray]]  # (first_id, int8 memmap (count, dim)) per shard
+
+    @classmethod
+    def open_or_build(cls, corpus: Corpus, root: str | Path | None = None,
+                      progress: bool = False) -> "ScanStore":
+        root = Path(root) if root is not None else corpus.root / SCAN_DIRNAME
+        store = cls._open(corpus, root)
+        if store is not None:
+            return store
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; others wait and then open its result
+            store = cls._open(corpus, root)
+            if store is None:
+                _build(corpus, root, progress)
+                store = cls._open(corpus, root)
+        if store is None:
+            raise ScanStoreError(f"{root}: scan store still unusable after building it")
+        return store
+
+    @classmethod
+    def _open(cls, corpus: Corpus, root: Path) -> "ScanStore | None":
+        try:
+            meta = json.loads((root / "scan.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        if meta.get("format_version") != FORMAT_VERSION or meta.get("corpus") != corpus_identity(corpus):
+            return None
+        parts = []
+        for shard in corpus.shards:
+            path = _part_path(root, shard.name)
+            if not path.is_file() or path.stat().st_size != shard.count * corpus.dim:
+                return None
+            if shard.count:
+                # copy-on-write mapping: writable for torch, never written, shares the page cache
+                parts.append((shard.first_id, np.memmap(path, dtype=np.int8, mode="c",
+                                                        shape=(shard.count, corpus.dim))))
+        return cls(root, np.asarray(meta["scales"], dtype=np.float32), parts)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for _, p in self.parts)
+
+    def iter_chunks(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first_id, int8 block)`` over all vectors, in id order; zero-copy views."""
+        for first, part in self.parts:
+            for start in range(0, len(part), rows):
+                yield first + start, part[start:start + rows]
+
+    def warm(self) -> None:
+        """Ask the kernel to read the whole store into the page cache (non-blocking)."""
+        for first, part in self.parts:
+            with open(part.filename, "rb") as f:
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
+
+
+def _part_path(root: Path, name: str) -> Path:
+    return root / "int8" / f"{name}.i8"
+
+
+def _build(corpus: Corpus, root: Path, progress: bool) -> None:
+    identity = corpus_identity(corpus)
+    build_path = root / "build.json"
+    try:
+        build = json.loads(build_path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        build = None
+    if build is None or build.get("corpus") != identity:
+        shutil.rmtree(root / "int8", ignore_errors=True)  # parts of another corpus or scale
+        (root / "scan.json").unlink(missing_ok=True)
+        build = {"corpus": identity, "scales": dimension_scales(corpus).tolist()}
+        atomic_write_json(build_path, build)
+    inverse = torch.from_numpy(1.0 / np.asarray(build["scales"], dtype=np.float32))
+    (root / "int8").mkdir(exist_ok=True)
+    for shard, vectors in corpus.vector_files():
+        path = _part_path(root, shard.name)
+        if path.is_file() and path.stat().st_size == shard.count * corpus.dim:
+            continue  # finished by an earlier, interrupted build
+        with atomic_path(path) as tmp, open(tmp, "wb") as out:
+            for start in range(0, shard.count, BUILD_ROWS):
+                block = torch.from_numpy(np.array(vectors[start:start + BUILD_ROWS]))
+                q = block.float().mul_(inverse).round_().clamp_(-127, 127).to(torch.int8)
+                out.write(q.numpy().tobytes())
+        if progress:
+            print(f"scan store: {shard.name} done", flush=True)
+    atomic_write_json(root / "scan.json", {"format": FORMAT, "format_version": FORMAT_VERSION,
+                                           "corpus": identity, "scales": build["scales"]})
