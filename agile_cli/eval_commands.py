@@ -1,0 +1,86 @@
+"""``agile eval simulate``, ``agile eval compare`` and ``agile eval concepts``."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    group = sub.add_parser("eval", help="evaluation: simulated users, comparisons, concept files")
+    cmds = group.add_subparsers(dest="eval_command", required=True, metavar="EVAL_COMMAND")
+
+    sim = cmds.add_parser("simulate", help="play the owner (or a crowd) from ground truth for every concept")
+    sim.add_argument("corpus")
+    sim.add_argument("--concepts", required=True,
+                     help="'suite' for the demo world's concept suite, or a cluster-concepts JSON file")
+    sim.add_argument("--out", required=True, help="output directory (a re-run resumes)")
+    sim.add_argument("--rounds", type=int, default=5, help="active-learning rounds after expansion")
+    sim.add_argument("--batch", type=int, default=100, help="images rated per round")
+    sim.add_argument("--strategy", default="margin", help="margin, margin-pm, random, ...")
+    sim.add_argument("--seeds", type=int, default=1)
+    sim.add_argument("--rater", choices=["owner", "crowd"], default="owner")
+    sim.add_argument("--crowd-noise", type=float, default=0.1, help="chance one crowd rater flips an answer")
+    sim.add_argument("--crowd-broaden", type=float, default=0.3)
+    sim.add_argument("--crowd-narrow", type=float, default=0.2)
+    sim.add_argument("--heldout", type=float, default=0.2, help="fraction of the corpus held out for evaluation")
+    sim.add_argument("--random-negatives", type=int, default=None)
+    sim.add_argument("--bootstrap", type=int, default=100,
+                     help="resamples for 95%% intervals on the stratified evaluation sets")
+    sim.add_argument("--heldout-bootstrap", type=int, default=0,
+                     help="resamples for 95%% intervals on the held-out split (slow on big corpora)")
+    sim.add_argument("--zero-shot-threshold", type=float, default=None)
+    sim.add_argument("--no-plots", action="store_true")
+    sim.set_defaults(func=cmd_simulate)
+
+    cmp = cmds.add_parser("compare", help="compare simulation runs at equal numbers of images rated")
+    cmp.add_argument("runs", nargs="+", help="output directories of `agile eval simulate`")
+    cmp.add_argument("--out", required=True)
+    cmp.add_argument("--title", default="")
+    cmp.set_defaults(func=cmd_compare)
+
+    con = cmds.add_parser("concepts", help="write easy and hard cluster concepts for an `agile synth` corpus")
+    con.add_argument("corpus")
+    con.add_argument("--out", required=True, help="JSON file to write")
+    con.add_argument("--easy", type=int, default=6)
+    con.add_argument("--hard", type=int, default=6)
+    con.add_argument("--seed", type=int, default=0)
+    con.set_defaults(func=cmd_concepts)
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from eval.report import markdown_table
+    from eval.runner import run_simulation
+    from eval.simulate import SimulationConfig
+    from eval.users import CrowdSpec
+
+    extra = {} if args.zero_shot_threshold is None else {"zero_shot_threshold": args.zero_shot_threshold}
+    config = SimulationConfig(rounds=args.rounds, batch=args.batch, strategy=args.strategy, seeds=args.seeds,
+                              rater=args.rater, heldout_fraction=args.heldout,
+                              crowd=CrowdSpec(args.crowd_broaden, args.crowd_narrow, args.crowd_noise),
+                              random_negatives=args.random_negatives, bootstrap=args.bootstrap,
+                              heldout_bootstrap=args.heldout_bootstrap, **extra)
+    report = run_simulation(args.corpus, args.concepts, config, args.out, plots=not args.no_plots)
+    if report.get("metrics"):
+        print(markdown_table(report))
+    print(json.dumps({k: report.get(k) for k in ("corpus", "runs", "runs_computed_now", "skipped", "seconds",
+                                                   "peak_rss_mb", "plots")}, indent=2))
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from eval.compare import compare_runs, markdown
+
+    result = compare_runs(args.runs, args.out, args.title)
+    print(markdown(result["auc_pr"]))
+    print(json.dumps({"plot": result["plot"]}))
+
+
+def cmd_concepts(args: argparse.Namespace) -> None:
+    from agile.corpus import Corpus
+    from agile.synth import load_world
+    from eval.concepts import make_cluster_concepts, write_cluster_concepts
+
+    corpus = Corpus.open(args.corpus, verify="quick")
+    _, centers = load_world(corpus.root)
+    concepts = make_cluster_concepts(corpus, centers, args.easy, args.hard, args.seed)
+    write_cluster_concepts(args.out, concepts)
+    print(json.dumps({"out": args.out, "concepts": [c.name for c in concepts]}))

@@ -1,0 +1,74 @@
+"""``agile eval simulate``: every concept x seed, resumable, then the report and plots.
+
+Each finished concept run is written atomically to
+``OUT/concepts/<concept>__seed<k>.json`` together with the configuration it
+ran under, so a killed simulation resumes at the first missing run and a
+changed configuration is never mixed with old results.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from agile.atomic import atomic_write_json
+from agile.corpus import Corpus
+from eval.concepts import concept_slug, load_concepts
+from eval.errors import EvalError
+from eval.loop import LibraryLoop
+from eval.report import summarise, write_report
+from eval.simulate import ConceptRun, SimulationConfig
+from eval.split import HeldOutSplit
+
+
+def _cached(path: Path, key: dict) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return data if data.get("run_key") == key else None
+
+
+def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config: SimulationConfig,
+                   out: str | Path, progress: bool = True, plots: bool = True) -> dict:
+    """Simulate every concept of ``concepts_source`` on the corpus; write and return the report."""
+    start = time.perf_counter()
+    out = Path(out)
+    corpus = Corpus.open(corpus_path, verify="quick")
+    concepts = load_concepts(concepts_source, corpus)
+    loop = LibraryLoop(corpus)
+    split = HeldOutSplit.for_corpus(corpus, config.heldout_fraction)
+    key = {"corpus": str(corpus.root.resolve()), "count": corpus.count, "config": config.to_dict()}
+    runs, skipped, fresh = [], [], 0
+    bar = tqdm(total=len(concepts) * config.seeds, desc="simulate", unit="run", disable=not progress)
+    for concept in concepts:
+        truth = concept.labels(corpus)
+        for seed in range(config.seeds):
+            path = out / "concepts" / f"{concept_slug(concept.name)}__seed{seed}.json"
+            result = _cached(path, key)
+            if result is None:
+                try:
+                    result = ConceptRun(loop, concept, truth, split, config, seed).run()
+                except EvalError as e:
+                    skipped.append({"concept": concept.name, "seed": seed, "reason": str(e)})
+                    bar.update()
+                    continue
+                result["run_key"] = key
+                atomic_write_json(path, result)
+                fresh += 1
+            runs.append(result)
+            bar.set_postfix_str(concept.name[:30])
+            bar.update()
+    bar.close()
+    report = summarise(runs, config)
+    report.update({"corpus": key["corpus"], "count": corpus.count, "concepts_source": str(concepts_source),
+                   "heldout_images": len(split), "skipped": skipped, "runs_computed_now": fresh,
+                   "seconds": round(time.perf_counter() - start, 1),
+                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+    write_report(out, report, runs, plots=plots)
+    return report
