@@ -1,0 +1,216 @@
+"""Benchmarks of the labelling loop: one active-learning round at scale, and training.
+
+Both return plain dicts (printed as JSON by ``agile bench``) with medians over
+several runs, peak memory, and a baseline measured in the same run. The
+concept is synthetic: a few clusters of a synthetic corpus are "the concept";
+600 ratings mimic a few rounds of labelling (half positives; negatives half
+from the clusters nearest the concept, half anywhere).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import psutil
+import torch
+from sklearn.metrics import average_precision_score
+
+from agile.corpus import Corpus
+from agile.int8_mlp import int8_available
+from agile.mlp_fit import cpu_flags, resolve_precision
+from agile.sampling import margin, select
+from agile.scan_store import ScanStore
+from agile.scoring import score_corpus
+from agile.synth import load_world
+from agile.training import PAPER_RANDOM_NEGATIVES, TrainConfig, TrainedModel, train
+
+
+class PeakMemory:
+    """Samples this process's resident memory in a thread; keeps the peaks (MiB)."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.peak_rss = self.peak_anon = 0.0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        rss, anon = psutil.Process().memory_info().rss, _rss_anon()
+        self.peak_rss = max(self.peak_rss, rss / 2**20)
+        self.peak_anon = max(self.peak_anon, anon / 2**20)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> "PeakMemory":
+        self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def report(self) -> dict[str, float]:
+        """Peak RSS, and peak anonymous RSS (memory beyond mapped files / page cache)."""
+        return {"peak_rss_mib": round(self.peak_rss), "peak_anon_rss_mib": round(self.peak_anon)}
+
+
+def _rss_anon() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return psutil.Process().memory_info().rss
+
+
+def machine() -> dict[str, Any]:
+    flags = cpu_flags()
+    return {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
+            "torch_threads": torch.get_num_threads(),
+            "isa": sorted(flags & {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"})}
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
+    seconds, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(round(time.perf_counter() - start, 3))
+    return seconds, result
+
+
+# -- the synthetic concept ---------------------------------------------------------------
+def synthetic_concept(corpus: Corpus, clusters: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(concept cluster ids, ground truth bool (count,)) for a few mid-sized clusters."""
+    labels = corpus.column("cluster").to_numpy()
+    sizes = np.bincount(labels)
+    # mid-sized clusters: a concept of 0.1-1% of the corpus, like a typical subjective concept
+    candidates = np.flatnonzero((sizes > np.quantile(sizes, 0.4)) & (sizes < np.quantile(sizes, 0.9)))
+    chosen = np.random.default_rng(seed).choice(candidates, clusters, replace=False)
+    return chosen, np.isin(labels, chosen)
+
+
+def concept_ratings(corpus: Corpus, chosen: np.ndarray, truth: np.ndarray, n: int = 600,
+                    seed: int = 0, positive_share: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` rated ids and labels: ``positive_share`` positives; negatives half from the
+    clusters nearest the concept (what margin sampling asks about), half anywhere."""
+    rng = np.random.default_rng([seed, 1])
+    _, centers = load_world(corpus.root)
+    labels = corpus.column("cluster").to_numpy()
+    similarity = (centers @ centers[chosen].T).max(axis=1)
+    similarity[chosen] = -np.inf
+    near = np.argsort(-similarity)[:10]
+    n_pos = min(int(n * positive_share), int(truth.sum()))
+    pos = rng.choice(np.flatnonzero(truth), n_pos, replace=False)
+    near_neg = rng.choice(np.flatnonzero(np.isin(labels, near)), (n - n_pos) // 2, replace=False)
+    far = np.setdiff1d(rng.choice(corpus.count, 4 * n, replace=False), np.concatenate([pos, near_neg]))
+    far = far[~truth[far]][: n - n_pos - len(near_neg)]
+    ids = np.concatenate([pos, near_neg, far])
+    return ids, truth[ids].astype(np.float32)
+
+
+def auc_pr(corpus: Corpus, model: TrainedModel, truth: np.ndarray, rated: np.ndarray,
+           eval_rows: int = 1_000_000) -> float:
+    """AUC-PR (average precision) over unrated vectors (the first ``eval_rows`` ids)."""
+    scores = score_corpus(corpus, model) if corpus.count <= eval_rows else \
+        model.score_vectors(corpus.vectors(np.arange(eval_rows)))
+    keep = np.ones(len(scores), dtype=bool)
+    keep[rated[rated < len(scores)]] = False
+    return float(average_precision_score(truth[:len(scores)][keep], scores[keep]))
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+# -- one active-learning round ------------------------------------------------------------
+def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, k: int = 100,
+             baseline_rows: int = 1_000_000, exact_check: bool = True, seed: int = 0) -> dict[str, Any]:
+    """Time margin sampling over the whole corpus (score all, pick ``k``), against baselines."""
+    chosen, truth = synthetic_concept(corpus, seed=seed)
+    ids, labels = concept_ratings(corpus, chosen, truth, seed=seed)
+    train_s, model = timed(lambda: train(corpus, ids, labels, TrainConfig.for_round(3)), 1)
+    out: dict[str, Any] = {"corpus": str(corpus.root), "count": corpus.count, "dim": corpus.dim, "k": k,
+                           "machine": machine(), "int8_kernel": int8_available(), "train_seconds": train_s[0]}
+    build_s, store = timed(lambda: ScanStore.open_or_build(corpus, scan_dir), 1)
+    warm_s, _ = timed(lambda: sum(int(b[::4096].sum()) for _, b in store.iter_chunks(1 << 20)), 1)
+    out["scan_store"] = {"path": str(store.root), "gib": round(store.nbytes / 2**30, 2),
+                         "open_or_build_seconds": build_s[0], "first_read_seconds": warm_s[0]}
+
+    def round_() -> np.ndarray:
+        return select(corpus, model, k=k, strategy="margin", exclude_ids=ids, kernel="int8", scan_dir=scan_dir)
+    with PeakMemory() as memory:
+        seconds, picked = timed(round_, runs)
+    out["margin_round"] = {"kernel": f"int8 scan + exact re-rank of {10 * k} candidates", "seconds": seconds,
+                           "median_seconds": _median(seconds), **memory.report()}
+    if exact_check:
+        raw = select(corpus, model, k=k, exclude_ids=ids, kernel="int8", scan_dir=scan_dir, depth=k)
+        exact_s, exact = timed(lambda: select(corpus, model, k=k, exclude_ids=ids, kernel="exact"), 1)
+        out["exact_float32_stream"] = {"seconds": exact_s[0],
+                                       "overlap_top_k": len(np.intersect1d(picked, exact)) / k,
+                                       "overlap_top_k_without_rerank": len(np.intersect1d(raw, exact)) / k}
+    out["naive_baseline"] = _naive_baseline(corpus, model, ids, k, min(baseline_rows, corpus.count), runs)
+    out["speedup_vs_naive"] = round(out["naive_baseline"]["scaled_seconds"] / out["margin_round"]["median_seconds"], 2)
+    return out
+
+
+def _naive_baseline(corpus: Corpus, model: TrainedModel, rated: np.ndarray, k: int, rows: int,
+                    runs: int) -> dict[str, Any]:
+    """float32 vectors in RAM, the model's nn.Sequential in one pass, margin top-k; scaled to the corpus."""
+    x = torch.from_numpy(corpus.vectors(np.arange(rows)).astype(np.float32))
+
+    def one_pass() -> np.ndarray:
+        with torch.inference_mode():
+            p = torch.sigmoid(model.module(x)[:, 0]).numpy()
+        p[rated[rated < rows]] = np.nan
+        return margin(np.nan_to_num(p, nan=2.0), k)
+    seconds, _ = timed(one_pass, runs)
+    return {"rows": rows, "seconds": seconds, "median_seconds": _median(seconds),
+            "scaled_seconds": round(_median(seconds) * corpus.count / rows, 2),
+            "float32_gib_at_full_size": round(corpus.count * corpus.dim * 4 / 2**30, 1)}
+
+
+# -- training -------------------------------------------------------------------------------
+def bench_train(corpus: Corpus, runs: int = 3, ratings: int = 600, random_negatives: int | None = None,
+                paper_runs: int = 1, seed: int = 0) -> dict[str, Any]:
+    """Train the 3 x 128 model on ``ratings`` ratings: the default fast loop, the autograd
+    reference with the same settings, and the paper's 500k random negatives; time and AUC-PR."""
+    chosen, truth = synthetic_concept(corpus, seed=seed)
+    ids, labels = concept_ratings(corpus, chosen, truth, ratings, seed=seed)
+    fast = TrainConfig.for_round(3, **({"random_negatives": random_negatives} if random_negatives else {}))
+    variants = {
+        "fast": (fast, runs),
+        "reference_autograd_float32": (replace(fast, engine="autograd", precision="float32"), runs),
+        "paper_500k_negatives": (replace(fast, random_negatives=PAPER_RANDOM_NEGATIVES, precision="float32"),
+                                 paper_runs),
+    }
+    out: dict[str, Any] = {"corpus": str(corpus.root), "count": corpus.count, "ratings": len(ids),
+                           "positives": int(labels.sum()), "concept_prevalence": round(float(truth.mean()), 5),
+                           "machine": machine()}
+    for name, (config, n_runs) in variants.items():
+        if n_runs < 1:
+            continue
+        seconds, scores = [], []
+        with PeakMemory() as memory:
+            for run in range(n_runs):
+                start = time.perf_counter()
+                model = train(corpus, ids, labels, replace(config, seed=run))
+                seconds.append(round(time.perf_counter() - start, 3))
+                scores.append(round(auc_pr(corpus, model, truth, ids), 4))
+        out[name] = {"config": config.to_dict(), "precision": str(resolve_precision(config.precision)),
+                     "steps": model.stats.steps, "seconds": seconds, "median_seconds": _median(seconds),
+                     "auc_pr": scores, "median_auc_pr": statistics.median(scores), **memory.report()}
+    out["speedup_vs_reference"] = round(out["reference_autograd_float32"]["median_seconds"]
+                                        / out["fast"]["median_seconds"], 2) if runs else None
+    return out
