@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -50,6 +51,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--world-seed", type=int, default=1_000_000)
     p.add_argument("--heldout-seed", type=int, default=2_000_000)
     p.add_argument("--workers", type=int, default=2, help="processes rendering the training scenes")
+    p.add_argument("--evaluate-only", action="store_true",
+                   help="load the checkpoint at --out through open_clip and refresh its sidecar's held-out figures")
     return p.parse_args()
 
 
@@ -128,8 +131,23 @@ def save(model: torch.nn.Module, out: Path, sidecar: dict) -> None:
     atomic_write_json(out.with_suffix(out.suffix + ".json"), sidecar)
 
 
+def evaluate_checkpoint(args: argparse.Namespace) -> None:
+    """Held-out figures of the shipped (fp16) weights, loaded exactly as users load them."""
+    register_builtin_configs()
+    model, _, _ = open_clip.create_model_and_transforms(MODEL_NAME, pretrained=str(args.out))
+    sidecar_path = args.out.with_suffix(args.out.suffix + ".json")
+    sidecar = json.loads(sidecar_path.read_text())
+    sidecar["heldout"] = evaluate(model, open_clip.get_tokenizer(MODEL_NAME), args.heldout_seed)
+    sidecar["heldout"]["weights"] = "float16 checkpoint as loaded by open_clip"
+    atomic_write_json(sidecar_path, sidecar)
+    print(json.dumps(sidecar["heldout"], indent=2))
+
+
 def main() -> None:
     args = parse_args()
+    if args.evaluate_only:
+        evaluate_checkpoint(args)
+        return
     result = train(args)
     model = result["model"]
     config = open_clip.get_model_config(MODEL_NAME)

@@ -79,6 +79,22 @@ def attribute_accuracy(model, tokenizer, scenes: list[Scene], images: np.ndarray
     return out
 
 
+def attribute_precision(model, tokenizer, scenes: list[Scene], images: np.ndarray, k: int = 10) -> dict[str, float]:
+    """Mean precision@k of one-attribute text queries ("a star", "a red shape", ...) over the images.
+
+    A retrieved image counts as correct if any of its objects has the attribute.
+    """
+    img = image_features(model, images)
+    out = {}
+    for name, values, prompt in (("shape", SHAPES, "a {}"), ("color", COLOR_NAMES, "a {} shape"),
+                                 ("pattern", PATTERNS, "a {} shape")):
+        sims = text_features(model, tokenizer, [prompt.format(v) for v in values]) @ img.T
+        top = sims.topk(k, dim=1).indices.numpy()
+        hits = [[v in {getattr(o, name) for o in scenes[i].objects} for i in row] for v, row in zip(values, top)]
+        out[name] = float(np.mean(hits))
+    return out
+
+
 def evaluate(model, tokenizer, seed: int, n: int = 1000, k: int = 10) -> dict:
     """All held-out figures on scenes ``0..n-1`` of world ``seed``."""
     model.eval()
@@ -87,5 +103,6 @@ def evaluate(model, tokenizer, seed: int, n: int = 1000, k: int = 10) -> dict:
         "heldout_seed": seed,
         "heldout_scenes": n,
         f"caption_recall_at_{k}": caption_recall(model, tokenizer, scenes, images, seed, k),
+        f"attribute_precision_at_{k}": attribute_precision(model, tokenizer, scenes, images, k),
         "zero_shot_accuracy": attribute_accuracy(model, tokenizer, scenes, images),
     }
