@@ -7,6 +7,9 @@ to floating-point nondeterminism of the CPU kernels):
   - data: scenes 0..N-1 of world ``--world-seed``, rendered once; every step
     pairs each image with a freshly written random caption;
   - AdamW, linear warm-up then cosine decay, no weight decay on gains/biases;
+    the decay runs to whichever ends first, ``--steps`` or ``--max-minutes``
+    (on a shared machine the time budget may end it; the sidecar records the
+    steps done);
   - held-out figures on world ``--heldout-seed`` (never trained on).
 Writes the fp16 checkpoint (loadable with ``pretrained=<path>``) and a JSON
 sidecar next to it, both atomically.

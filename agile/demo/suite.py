@@ -39,7 +39,7 @@ class SuiteConcept(BaseModel):
     @field_validator("predicate")
     @classmethod
     def _parses(cls, value: str) -> str:
-        pred.parse(value)  # PredicateError (a ValueError-free AgileError) surfaces below
+        pred.parse(value)  # a PredicateError passes through pydantic; load_suite names the file
         return value
 
     @cached_property

@@ -12,7 +12,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from agile.demo.attributes import Scene, sample_scene
+from agile.demo.attributes import IMAGE_SIZE, Scene, sample_scene
 from agile.demo.render import render_scene
 from agile.errors import AgileError
 
@@ -57,8 +57,8 @@ def render_uri(uri: str) -> Image.Image:
 
 
 def render_batch(seed: int, start: int, count: int) -> tuple[list[Scene], np.ndarray]:
-    """Scenes ``start .. start+count-1`` and their pixels stacked as uint8 (count, 64, 64, 3)."""
-    scenes, images = [], np.empty((count, 64, 64, 3), np.uint8)
+    """Scenes ``start .. start+count-1`` and their pixels stacked as uint8 (count, H, W, 3)."""
+    scenes, images = [], np.empty((count, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     for i in range(count):
         scene, images[i] = render_at(seed, start + i)
         scenes.append(scene)
