@@ -8,7 +8,6 @@ every core.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -19,7 +18,6 @@ from server.errors import ServerError
 from server.repository import JobRecord, Repository
 
 log = logging.getLogger("agile.server.jobs")
-JOB_NICENESS = 10
 
 Progress = Callable[[float, str], None]
 
@@ -55,7 +53,6 @@ class JobRunner:
         return job_id
 
     def _work(self) -> None:
-        _lower_priority()
         while (job_id := self._queue.get()) is not None:
             self._run(self.repo.job(job_id))
 
@@ -72,15 +69,3 @@ class JobRunner:
             self.repo.finish_job(job.id, False, f"internal error: {type(e).__name__}: {e}")
         else:
             self.repo.finish_job(job.id, True, message, result)
-
-
-def _lower_priority() -> None:
-    """Let request threads win the CPU over training and corpus scans.
-
-    Linux keeps a nice value per thread, and the threads torch starts from this
-    one inherit it; elsewhere this is a no-op.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), JOB_NICENESS)
-    except (AttributeError, OSError):
-        pass

@@ -173,8 +173,10 @@ async function loadBatch() {
     if (e.status !== 404) throw e;
     state.batch = null; render(); return;
   }
+  if (state.batch && state.batch.id === batch.id) return;  // already shown; local state is newer
   // Prefetch every image before showing the batch, so it appears at once.
   await Promise.all(batch.items.map((it) => loadImage(it.id)));
+  if (state.batch && state.batch.id === batch.id) return;
   state.batch = batch;
   state.focus = Math.max(0, batch.items.findIndex((it) => it.rating === null));
   state.history = [];
@@ -283,14 +285,20 @@ async function undo() {
   const last = state.history.pop();
   if (!last || !state.batch) return;
   const item = state.batch.items[last.index];
+  const undone = item.rating;
+  item.rating = last.previous;  // at once, like a rating; the server follows
+  setFocus(last.index);
   const path = `/api/concepts/${state.concept.id}/ratings/${item.id}`;
-  await guarded(async () => {
+  try {
     const r = last.previous === null ? await api("DELETE", path)
                                      : await api("PUT", path, { positive: last.previous });
-    item.rating = last.previous;
     state.concept.rated = r.data.rated;
-    setFocus(last.index);
-  });
+    updateCounter();
+  } catch (e) {
+    item.rating = undone;
+    paint();
+    showError(`undo of image ${item.id} not saved: ${e.message}`);
+  }
 }
 
 async function startJob(kind) {
