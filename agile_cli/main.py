@@ -14,6 +14,7 @@ from agile.errors import AgileError
 
 COMMAND_MODULES = [
     "agile_cli.corpus_commands",
+    "agile_cli.index_commands",
     "agile_cli.eval_commands",
     "agile_cli.serve_commands",
     "agile_cli.demo_commands",

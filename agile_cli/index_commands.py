@@ -1,0 +1,92 @@
+"""``agile index images|import|build|bench``: the offline embedding and indexing job."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    index = sub.add_parser("index", help="embed images, import embeddings, build the FAISS index")
+    commands = index.add_subparsers(dest="index_command", required=True, metavar="SUBCOMMAND")
+
+    images = commands.add_parser("images", help="embed a folder or manifest of images with open_clip")
+    images.add_argument("source", help="a folder (recursive) or a CSV/Parquet manifest with a 'uri' column")
+    images.add_argument("out", help="the corpus directory to write (re-run to resume)")
+    images.add_argument("--model", required=True, help="open_clip model name, e.g. ViT-B-32")
+    weights = images.add_mutually_exclusive_group()
+    weights.add_argument("--pretrained", help="open_clip pretrained tag")
+    weights.add_argument("--checkpoint", help="local checkpoint file")
+    images.add_argument("--engine", choices=["local", "ray"], default="local")
+    images.add_argument("--batch-size", type=int, default=64)
+    images.add_argument("--shard-size", type=int, default=None, help="images per shard")
+    images.add_argument("--no-progress", action="store_true")
+    images.set_defaults(func=cmd_images)
+
+    imp = commands.add_parser("import", help="import precomputed embeddings (LAION layout or Parquet)")
+    imp.add_argument("source")
+    imp.add_argument("out")
+    imp.add_argument("--format", choices=["laion", "parquet"], default="laion")
+    imp.add_argument("--embedding-column", default="embedding")
+    imp.add_argument("--uri-column", default=None, help="default: url (laion) or uri (parquet)")
+    imp.add_argument("--model", default="unknown", help="open_clip model name that made the embeddings")
+    imp.add_argument("--pretrained", default=None, help="its pretrained tag")
+    imp.add_argument("--workers", type=int, default=2)
+    imp.add_argument("--no-progress", action="store_true")
+    imp.set_defaults(func=cmd_import)
+
+    build = commands.add_parser("build", help="build <corpus>/index/ (FAISS IVF-PQ) and measure its recall")
+    build.add_argument("corpus")
+    build.add_argument("--key", default=None, help="faiss index_factory key, e.g. IVF4096,PQ256x4fs")
+    build.add_argument("--nprobe", type=int, default=None, help="default: chosen from the measured curve")
+    build.add_argument("--rerank", type=int, default=None, help="candidates re-ranked exactly per query")
+    build.add_argument("--recall-target", type=float, default=0.95)
+    build.add_argument("--train-rows", type=int, default=None)
+    build.add_argument("--queries", type=int, default=100)
+    build.add_argument("--no-progress", action="store_true")
+    build.set_defaults(func=cmd_build)
+
+    bench = commands.add_parser("bench", help="time index search against exact search")
+    bench.add_argument("corpus")
+    bench.add_argument("--queries", type=int, default=10)
+    bench.add_argument("--k", type=int, default=100)
+    bench.add_argument("--repeats", type=int, default=5)
+    bench.set_defaults(func=cmd_bench)
+
+
+def cmd_images(args: argparse.Namespace) -> None:
+    from indexing.runner import DEFAULT_SHARD_SIZE, index_images
+
+    start = time.perf_counter()
+    corpus = index_images(args.source, args.out, model=args.model, pretrained=args.pretrained,
+                          checkpoint=args.checkpoint, engine=args.engine, batch_size=args.batch_size,
+                          shard_size=args.shard_size or DEFAULT_SHARD_SIZE, progress=not args.no_progress)
+    skipped = corpus.manifest.producer.get("skipped", 0)
+    print(json.dumps({"corpus": str(corpus.root), "count": corpus.count, "dim": corpus.dim,
+                      "skipped": skipped, "seconds": round(time.perf_counter() - start, 1)}))
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from indexing.importer import ImportConfig, import_embeddings
+
+    start = time.perf_counter()
+    config = ImportConfig(format=args.format, embedding_column=args.embedding_column, uri_column=args.uri_column,
+                          model=args.model, pretrained=args.pretrained, workers=args.workers)
+    corpus = import_embeddings(args.source, args.out, config, progress=not args.no_progress)
+    print(json.dumps({"corpus": str(corpus.root), "count": corpus.count, "dim": corpus.dim,
+                      "shards": len(corpus.shards), "seconds": round(time.perf_counter() - start, 1)}))
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    from indexing.build import BuildConfig, build_index
+
+    config = BuildConfig(key=args.key, nprobe=args.nprobe, rerank=args.rerank, recall_target=args.recall_target,
+                         train_rows=args.train_rows, queries=args.queries)
+    info = build_index(args.corpus, config, progress=not args.no_progress)
+    print(json.dumps(info.model_dump(mode="json"), indent=2))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from indexing.bench import bench_search
+
+    print(json.dumps(bench_search(args.corpus, queries=args.queries, k=args.k, repeats=args.repeats), indent=2))

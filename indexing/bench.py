@@ -1,0 +1,53 @@
+"""Search benchmark: the corpus's FAISS index against exact search, same queries, same run."""
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from agile.corpus import Corpus
+from agile.index import FaissIndex
+from agile.search import exact_search
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timings_ms(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - start))
+    return {"median": round(float(np.median(times)), 2), "min": round(min(times), 2), "max": round(max(times), 2)}
+
+
+def bench_queries(corpus: Corpus, n: int, seed: int = 0) -> np.ndarray:
+    """Unit vectors near random corpus vectors (near the data, but not members of it)."""
+    rng = np.random.default_rng(seed)
+    base = corpus.vectors(np.sort(rng.integers(0, corpus.count, n))).astype(np.float32)
+    noisy = base + 0.3 * rng.standard_normal(base.shape).astype(np.float32) / np.sqrt(corpus.dim)
+    return noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+
+
+def bench_search(corpus_path: str | Path, queries: int = 10, k: int = 100, repeats: int = 5,
+                 exact_repeats: int | None = None) -> dict[str, Any]:
+    """Median time of ``queries`` searches of ``k`` through the index and exactly, and the index's recall."""
+    corpus = Corpus.open(corpus_path, verify="quick")
+    index = FaissIndex.open(corpus)
+    q = bench_queries(corpus, queries)
+    index.search(q, k)  # warm the page cache and faiss's buffers, as a serving process would be
+    faiss_ms = timings_ms(lambda: index.search(q, k), repeats)
+    exact_ms = timings_ms(lambda: exact_search(corpus, q, k), exact_repeats or repeats)
+    _, ids = index.search(q, k)
+    _, truth = exact_search(corpus, q, k)
+    recall = np.mean([np.intersect1d(a, b).size / truth.shape[1] for a, b in zip(ids, truth)])
+    return {"corpus": str(corpus.root), "count": corpus.count, "queries": queries, "k": k,
+            "key": index.info.key, "nprobe": index.info.nprobe, "rerank": index.info.rerank,
+            "faiss_ms": faiss_ms, "exact_ms": exact_ms,
+            "speedup_vs_exact": round(exact_ms["median"] / faiss_ms["median"], 1),
+            "recall_at_k": round(float(recall), 4), "peak_rss_mb": round(peak_rss_mb(), 1)}

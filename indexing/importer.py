@@ -1,0 +1,223 @@
+"""Import precomputed embeddings into a corpus, streaming.
+
+Formats:
+
+- ``laion``: the clip-retrieval / LAION release layout, ``img_emb/img_emb_<i>.npy``
+  with row-aligned ``metadata/metadata_<i>.parquet`` (uri column ``url``);
+- ``parquet``: Parquet files (one file or a folder) with an embedding column
+  (list or fixed-size list of floats) and a uri column.
+
+Every input file becomes one corpus shard, so shard boundaries and ids are
+known from the file headers alone: a killed import resumes at the first
+missing shard and yields the same ids. Vectors are validated block by block
+(dimension, NaN, zero rows) and errors name the input file and row.
+"""
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from agile.corpus import Corpus, ModelInfo, ShardWriter, completed_shards, finalize_corpus, shard_name
+from agile.errors import CorpusError
+from indexing.job import claim_output
+
+BLOCK_ROWS = 65_536
+RESERVED = {"id", "uri", "embedding"}
+
+
+class ImportFormatError(CorpusError):
+    """Input embeddings or metadata are missing, misaligned or malformed (names the file)."""
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    format: Literal["laion", "parquet"] = "laion"
+    embedding_column: str = "embedding"
+    uri_column: str | None = None       # None: "url" for laion, "uri" for parquet
+    model: str = "unknown"              # the open_clip model that made the embeddings
+    pretrained: str | None = None
+    workers: int = 2
+
+    @property
+    def uri(self) -> str:
+        return self.uri_column or ("url" if self.format == "laion" else "uri")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One input unit: vectors (a .npy, or a Parquet column) and its row-aligned metadata."""
+
+    vectors: Path
+    metadata: Path
+    rows: int
+    dim: int
+
+
+def _numeric_suffix(path: Path) -> int:
+    match = re.search(r"_(\d+)$", path.stem)
+    if not match:
+        raise ImportFormatError(path, "expected a name ending in _<number> (e.g. img_emb_0.npy)")
+    return int(match.group(1))
+
+
+def laion_parts(src: Path) -> list[Part]:
+    embeddings = sorted((src / "img_emb").glob("img_emb_*.npy"), key=_numeric_suffix)
+    if not embeddings:
+        raise ImportFormatError(src / "img_emb", "no img_emb_*.npy files (is this a LAION-layout release?)")
+    parts = []
+    for npy in embeddings:
+        meta = src / "metadata" / f"metadata_{_numeric_suffix(npy)}.parquet"
+        if not meta.is_file():
+            raise ImportFormatError(meta, f"missing: {npy.name} has no metadata file")
+        try:
+            array = np.load(npy, mmap_mode="r")
+        except (ValueError, OSError) as e:
+            raise ImportFormatError(npy, f"unreadable .npy file: {e}") from e
+        if array.ndim != 2:
+            raise ImportFormatError(npy, f"holds an array of shape {array.shape}, expected (rows, dim)")
+        rows = _parquet_rows(meta)
+        if rows != array.shape[0]:
+            raise ImportFormatError(meta, f"has {rows} rows but {npy.name} has {array.shape[0]} vectors "
+                                          "(metadata and embeddings must be row-aligned)")
+        parts.append(Part(npy, meta, rows, array.shape[1]))
+    return parts
+
+
+def parquet_parts(src: Path, embedding_column: str) -> list[Part]:
+    files = sorted(src.rglob("*.parquet")) if src.is_dir() else [src]
+    if not files or not files[0].is_file():
+        raise ImportFormatError(src, "no Parquet files found")
+    parts = []
+    for path in files:
+        schema = _parquet_file(path).schema_arrow
+        if embedding_column not in schema.names:
+            raise ImportFormatError(path, f"no embedding column {embedding_column!r} (columns: {schema.names})")
+        field = schema.field(embedding_column).type
+        dim = field.list_size if pa.types.is_fixed_size_list(field) else -1
+        if dim == -1:  # variable-length lists: read the first row to learn the dimension
+            first = next(_parquet_file(path).iter_batches(batch_size=1, columns=[embedding_column]), None)
+            dim = len(first.column(0)[0]) if first is not None and first.num_rows else 0
+        parts.append(Part(path, path, _parquet_rows(path), dim))
+    return parts
+
+
+def _parquet_file(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        raise ImportFormatError(path, f"unreadable Parquet file: {e}") from e
+
+
+def _parquet_rows(path: Path) -> int:
+    return _parquet_file(path).metadata.num_rows
+
+
+def _check_dims(parts: list[Part]) -> int:
+    dims = {p.dim for p in parts if p.rows}
+    if len(dims) > 1:
+        first = parts[0]
+        odd = next(p for p in parts if p.rows and p.dim != first.dim)
+        raise ImportFormatError(odd.vectors, f"vectors have dimension {odd.dim}, {first.vectors.name} has {first.dim}")
+    return dims.pop() if dims else 0
+
+
+def _metadata_schema(part: Part, config: ImportConfig) -> pa.Schema:
+    schema = _parquet_file(part.metadata).schema_arrow
+    if config.uri not in schema.names:
+        raise ImportFormatError(part.metadata, f"no uri column {config.uri!r} (columns: {schema.names})")
+    skip = {config.uri, config.embedding_column if config.format == "parquet" else None}
+    fields = [f for f in schema if f.name not in skip]
+    return pa.schema([f.with_name(f"source_{f.name}") if f.name in RESERVED else f for f in fields])
+
+
+def _embedding_block(column: pa.ChunkedArray | pa.Array, dim: int, path: Path, first_row: int) -> np.ndarray:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if array.null_count:
+        row = first_row + int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
+        raise ImportFormatError(path, f"row {row}: embedding is null")
+    if not pa.types.is_fixed_size_list(array.type):
+        lengths = pc.list_value_length(array).to_numpy()
+        if (lengths != dim).any():
+            row = first_row + int(np.flatnonzero(lengths != dim)[0])
+            raise ImportFormatError(path, f"row {row}: embedding has {lengths[lengths != dim][0]} values, expected {dim}")
+    return array.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+
+
+def _blocks(part: Part, config: ImportConfig) -> Iterator[tuple[int, np.ndarray, pa.RecordBatch]]:
+    """(first row, vectors, metadata batch) blocks of one input unit, in row order."""
+    meta = _parquet_file(part.metadata)
+    vectors = np.load(part.vectors, mmap_mode="r") if config.format == "laion" else None
+    start = 0
+    for batch in meta.iter_batches(batch_size=BLOCK_ROWS):
+        if vectors is not None:
+            block = vectors[start: start + batch.num_rows]
+        else:
+            block = _embedding_block(batch.column(config.embedding_column), part.dim, part.vectors, start)
+        yield start, block, batch
+        start += batch.num_rows
+
+
+def _check_block(block: np.ndarray, path: Path, first_row: int) -> None:
+    x = block.astype(np.float32, copy=False)
+    finite = np.isfinite(x).all(axis=1)
+    if not finite.all():
+        raise ImportFormatError(path, f"row {first_row + int(np.flatnonzero(~finite)[0])} holds NaN or infinite values")
+    zero = ~x.any(axis=1)
+    if zero.any():
+        raise ImportFormatError(path, f"row {first_row + int(np.flatnonzero(zero)[0])} is the zero vector")
+
+
+def _import_part(out: Path, index: int, first_id: int, part: Part, schema: pa.Schema, config: ImportConfig) -> int:
+    renames = {f"source_{n}": n for n in RESERVED}
+    with ShardWriter(out, shard_name(index), first_id, part.dim, schema) as writer:
+        for start, block, batch in _blocks(part, config):
+            _check_block(block, part.vectors, start)
+            uris = batch.column(config.uri)
+            if uris.null_count:
+                row = start + int(np.flatnonzero(uris.is_null().to_numpy(zero_copy_only=False))[0])
+                raise ImportFormatError(part.metadata, f"row {row}: {config.uri} is null")
+            try:
+                metadata = {f.name: batch.column(renames.get(f.name, f.name)).cast(f.type) for f in schema}
+            except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise ImportFormatError(part.metadata, f"metadata columns differ from the first file's: {e}") from e
+            writer.write(uris.cast(pa.string()), block, metadata)
+    return part.rows
+
+
+def import_embeddings(src: str | Path, out: str | Path, config: ImportConfig = ImportConfig(),
+                      progress: bool = True) -> Corpus:
+    """Import (or finish importing) ``src`` into the corpus directory ``out`` and open it."""
+    started = time.perf_counter()
+    src, out = Path(src), Path(out)
+    if not src.exists():
+        raise ImportFormatError(src, "not found")
+    parts = laion_parts(src) if config.format == "laion" else parquet_parts(src, config.embedding_column)
+    dim = _check_dims(parts)
+    schema = _metadata_schema(parts[0], config)
+    claim_output(out, {"command": "agile index import", "source": str(src.resolve()),
+                       "files": [p.vectors.name for p in parts], **asdict(config) | {"workers": None}})
+    firsts = np.concatenate([[0], np.cumsum([p.rows for p in parts])[:-1]]).astype(int)
+    done = completed_shards(out)
+    todo = [i for i in range(len(parts)) if shard_name(i) not in done]
+    with ProcessPoolExecutor(max_workers=max(1, min(config.workers, len(todo) or 1))) as pool, \
+            tqdm(total=sum(p.rows for p in parts), initial=sum(parts[i].rows for i in range(len(parts)) if i not in todo),
+                 unit="vec", unit_scale=True, disable=not progress, desc="import") as bar:
+        futures = [pool.submit(_import_part, out, i, int(firsts[i]), parts[i], schema, config) for i in todo]
+        for future in futures:
+            bar.update(future.result())
+    shards = [s for s in completed_shards(out).values() if s.count]
+    model = ModelInfo(name=config.model, pretrained=config.pretrained)
+    finalize_corpus(out, model, dim, shards, schema.names,
+                    {"command": "agile index import", "format": config.format, "source": str(src),
+                     "seconds": round(time.perf_counter() - started, 1)})
+    return Corpus.open(out, verify="quick")
