@@ -22,8 +22,10 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from agile.corpus import Corpus
+from agile.expansion import expand
 from agile.int8_mlp import int8_available
-from agile.mlp_fit import cpu_flags, resolve_precision
+from agile.cpu import cpu_flags
+from agile.mlp_fit import resolve_precision
 from agile.sampling import margin, select
 from agile.scan_store import ScanStore
 from agile.scoring import score_corpus
@@ -160,9 +162,26 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
         out["exact_float32_stream"] = {"seconds": exact_s[0],
                                        "overlap_top_k": len(np.intersect1d(picked, exact)) / k,
                                        "overlap_top_k_without_rerank": len(np.intersect1d(raw, exact)) / k}
+    out["expansion_10_phrases"] = _expansion(corpus, ids, runs)
     out["naive_baseline"] = _naive_baseline(corpus, model, ids, k, min(baseline_rows, corpus.count), runs)
     out["speedup_vs_naive"] = round(out["naive_baseline"]["scaled_seconds"] / out["margin_round"]["median_seconds"], 2)
     return out
+
+
+def _expansion(corpus: Corpus, rated: np.ndarray, runs: int) -> dict[str, Any]:
+    """Expansion of 10 phrases through the corpus's FAISS index (skipped without one)."""
+    from agile.embedder import embedder_for_corpus
+    from agile.index import open_index
+
+    index = open_index(corpus)
+    if getattr(index, "kind", "") == "exact":
+        return {"skipped": "the corpus has no FAISS index (agile index build); exact search is not timed"}
+    embedder = embedder_for_corpus(corpus)
+    clusters = np.random.default_rng(1).choice(len(embedder.centers), 10, replace=False)
+    phrases = [f"cluster {c}" for c in clusters]
+    seconds, batch = timed(lambda: expand(index, embedder, phrases[:7], phrases[7:], exclude_ids=rated), runs)
+    return {"index": type(index).__name__, "seconds": seconds, "median_seconds": _median(seconds),
+            "batch": len(batch)}
 
 
 def _naive_baseline(corpus: Corpus, model: TrainedModel, rated: np.ndarray, k: int, rows: int,

@@ -21,27 +21,14 @@ passes out by hand:
 """
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
 
+from agile.cpu import cpu_flags
+
 GATHER_BATCHES = 32
 BF16_FLAGS = {"amx_bf16", "avx512_bf16"}
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (Linux); empty where /proc/cpuinfo is unavailable."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
 
 
 def resolve_precision(precision: str) -> torch.dtype:

@@ -48,9 +48,13 @@ def resolve_kernel(kernel: str) -> str:
     return kernel
 
 
-def calibration_sample(corpus: Corpus, rows: int = CALIBRATION_ROWS) -> np.ndarray:
-    ids = np.sort(np.random.default_rng(0).choice(corpus.count, min(rows, corpus.count), replace=False))
-    return corpus.vectors(ids).astype(np.float32)
+def calibration_sample(store: ScanStore, rows: int = CALIBRATION_ROWS) -> np.ndarray:
+    """Dequantised rows spread over the scan store (which is warm; the float16 copy may not be)."""
+    per_part = -(-rows // max(len(store.parts), 1))
+    rng = np.random.default_rng(0)
+    blocks = [part[np.sort(rng.choice(len(part), min(per_part, len(part)), replace=False))]
+              for _, part in store.parts]
+    return np.concatenate(blocks).astype(np.float32) * store.scales
 
 
 def _sigmoid_(x: torch.Tensor) -> np.ndarray:
@@ -77,7 +81,7 @@ def _iter_exact(corpus: Corpus, model: TrainedModel, rows: int) -> Iterator[tupl
 def _iter_int8(corpus: Corpus, model: TrainedModel, rows: int,
                scan_dir: str | Path | None) -> Iterator[tuple[int, np.ndarray]]:
     store = ScanStore.open_or_build(corpus, scan_dir)
-    quantized = Int8MLP.from_model(model, store.scales, calibration_sample(corpus), rows)
+    quantized = Int8MLP.from_model(model, store.scales, calibration_sample(store), rows)
     for first, block in store.iter_chunks(rows):
         yield first, _sigmoid_(quantized.logits(torch.from_numpy(block)).contiguous())
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from agile.corpus import Corpus
+from agile.cpu import torch_threads
 from agile.errors import AgileError
 from agile.mlp_fit import fit_fast
 
@@ -47,6 +48,11 @@ class TrainConfig:
     seed: int = 0
     engine: str = "fast"   # "fast" (agile.mlp_fit) or "autograd" (the nn.Module reference)
     precision: str = "auto"  # fast engine's matrix products: auto | float32 | bfloat16
+    # Intra-op threads while training (None: torch's setting). One by default: a step's
+    # products are small (batch x 128 units), so a second thread gains little, and when the
+    # cores are shared each of the ~40 parallel regions per step waits for a descheduled
+    # thread (measured here: 20 steps 0.2-0.4 s on one thread, 3-20 s on two at load 9).
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -211,7 +217,7 @@ def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConf
     x = torch.from_numpy(corpus.vectors(np.concatenate([pos, neg, random_ids])).astype(np.float32))
     y = torch.cat([torch.ones(n_pos), torch.zeros(n_neg + len(random_ids))])
     orders = (epoch_indices(n_pos, n_neg, len(random_ids), rng) for _ in range(config.epochs))
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch_threads(config.threads):
         torch.manual_seed(config.seed)
         module = build_mlp(corpus.dim, config)
         fit = fit_fast if config.engine == "fast" else fit_autograd

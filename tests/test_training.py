@@ -121,3 +121,15 @@ def test_dropout_bits_drop_the_requested_share():
     np.testing.assert_allclose(torch.unique(keep).numpy(), [0.0, 4 / 3], rtol=1e-6)
     assert abs(float((keep > 0).float().mean()) - 0.75) < 0.01
     assert DropoutBits(0.0, np.random.default_rng(0)).keep((3, 3)) is None
+
+
+@pytest.mark.slow
+def test_bench_train_compares_fast_and_reference(corpus):
+    from agile.loop_bench import bench_train
+
+    out = bench_train(corpus, runs=2, ratings=200, random_negatives=300, paper_runs=0)
+    for name in ("fast", "reference_autograd_float32"):
+        assert len(out[name]["seconds"]) == 2 and 0 < out[name]["median_auc_pr"] <= 1
+    assert "paper_500k_negatives" not in out  # its run is skipped here: 500k negatives take minutes
+    assert out["reference_autograd_float32"]["config"]["engine"] == "autograd"
+    assert out["fast"]["config"]["random_negatives"] == 300 and out["speedup_vs_reference"] > 0
