@@ -8,6 +8,7 @@ are checked against the model that embedded the images.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -69,7 +70,7 @@ class OpenClipEmbedder:
             weights, sha256 = str(path), file_sha256(path)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights, device=device)
-        except (RuntimeError, ValueError, OSError, KeyError) as e:
+        except (RuntimeError, ValueError, OSError, KeyError, EOFError, pickle.UnpicklingError) as e:
             raise EmbedderError(f"cannot load model {name} with weights {weights!r}: {e}") from e
         self.model = model.eval()
         self.preprocess: Callable = preprocess

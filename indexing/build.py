@@ -35,7 +35,7 @@ class BuildConfig:
     nprobe: int | None = None         # None: chosen from the measured curve
     rerank: int | None = None         # None: chosen from the measured curve
     recall_target: float = 0.95
-    train_rows: int | None = None     # None: 64 per list, at least 10,000, at most 256k
+    train_rows: int | None = None     # None: 32 per list, at least 10,000, at most 131,072
     queries: int = 100
     seed: int = 0
     nprobe_grid: tuple[int, ...] = (4, 8, 16, 32, 64, 128)
@@ -43,16 +43,16 @@ class BuildConfig:
 
 
 def default_key(count: int, dim: int) -> str:
-    """About sqrt(count) inverted lists (a power of two) and 4-bit fast-scan PQ, 2 dims per code.
+    """About sqrt(count) inverted lists (a power of two below it) and 4-bit fast-scan PQ, 4 dims per code.
 
     4-bit codes scan fast and train in seconds; the exact re-ranking
     recovers what their coarse scores lose.
     """
-    nlist = int(2 ** round(np.log2(max(1.0, np.sqrt(count)))))
-    m = dim // 2 if dim % 2 == 0 and dim // 2 <= 256 else dim
-    while dim % m or m % 2:
+    nlist = int(2 ** np.floor(np.log2(max(1.0, np.sqrt(count)))))
+    m = max(2, dim // 4)
+    while m > 2 and (dim % m or m % 2):
         m -= 1
-    return f"IVF{nlist},PQ{max(m, 2)}x4fs"
+    return f"IVF{nlist},PQ{m}x4fs"
 
 
 def _empty_index(key: str, dim: int):
@@ -174,7 +174,7 @@ def build_index(corpus_path: str | Path, config: BuildConfig = BuildConfig(), pr
     nlist = index.nlist
     # Queries are held out of training; small corpora spare at most a tenth for them.
     query_ids = _sample(rng, corpus.count, min(config.queries, max(1, corpus.count // 10)))
-    train_rows = config.train_rows or int(np.clip(64 * nlist, 10_000, 256_000))
+    train_rows = config.train_rows or int(np.clip(32 * nlist, 10_000, 131_072))
     train_ids = _sample(rng, corpus.count, train_rows, exclude=query_ids)
     t = time.perf_counter()
     index.train(corpus.vectors(train_ids).astype(np.float32))

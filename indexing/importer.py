@@ -177,7 +177,16 @@ def _check_block(block: np.ndarray, path: Path, first_row: int) -> None:
         raise ImportFormatError(path, f"row {first_row + int(np.flatnonzero(zero)[0])} is the zero vector")
 
 
-def _import_part(out: Path, index: int, first_id: int, part: Part, schema: pa.Schema, config: ImportConfig) -> int:
+def _import_part(out: Path, index: int, first_id: int, part: Part, schema: pa.Schema,
+                 config: ImportConfig) -> int | tuple[str, str]:
+    """Rows written, or (file, problem) of a CorpusError (which does not survive pickling as such)."""
+    try:
+        return _write_part(out, index, first_id, part, schema, config)
+    except CorpusError as e:
+        return str(e.path), e.detail
+
+
+def _write_part(out: Path, index: int, first_id: int, part: Part, schema: pa.Schema, config: ImportConfig) -> int:
     renames = {f"source_{n}": n for n in RESERVED}
     with ShardWriter(out, shard_name(index), first_id, part.dim, schema) as writer:
         for start, block, batch in _blocks(part, config):
@@ -214,7 +223,10 @@ def import_embeddings(src: str | Path, out: str | Path, config: ImportConfig = I
                  unit="vec", unit_scale=True, disable=not progress, desc="import") as bar:
         futures = [pool.submit(_import_part, out, i, int(firsts[i]), parts[i], schema, config) for i in todo]
         for future in futures:
-            bar.update(future.result())
+            result = future.result()
+            if isinstance(result, tuple):
+                raise ImportFormatError(*result)
+            bar.update(result)
     shards = [s for s in completed_shards(out).values() if s.count]
     model = ModelInfo(name=config.model, pretrained=config.pretrained)
     finalize_corpus(out, model, dim, shards, schema.names,
