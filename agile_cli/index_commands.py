@@ -53,6 +53,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--repeats", type=int, default=5)
     bench.set_defaults(func=cmd_bench)
 
+    bench_embed = commands.add_parser("bench-embed", help="images/s of `agile index images` per engine")
+    bench_embed.add_argument("work", help="scratch folder for the test images and corpora")
+    bench_embed.add_argument("--model", required=True)
+    bench_embed.add_argument("--checkpoint", default=None)
+    bench_embed.add_argument("--images", type=int, default=256)
+    bench_embed.add_argument("--engines", default="local,ray")
+    bench_embed.add_argument("--repeats", type=int, default=3)
+    bench_embed.add_argument("--batch-size", type=int, default=64)
+    bench_embed.set_defaults(func=cmd_bench_embed)
+
 
 def cmd_images(args: argparse.Namespace) -> None:
     from indexing.runner import DEFAULT_SHARD_SIZE, index_images
@@ -90,3 +100,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from indexing.bench import bench_search
 
     print(json.dumps(bench_search(args.corpus, queries=args.queries, k=args.k, repeats=args.repeats), indent=2))
+
+
+def cmd_bench_embed(args: argparse.Namespace) -> None:
+    from indexing.bench import bench_embedding
+
+    print(json.dumps(bench_embedding(args.work, args.model, args.checkpoint, images=args.images,
+                                     engines=tuple(args.engines.split(",")), repeats=args.repeats,
+                                     batch_size=args.batch_size), indent=2))

@@ -51,3 +51,44 @@ def bench_search(corpus_path: str | Path, queries: int = 10, k: int = 100, repea
             "faiss_ms": faiss_ms, "exact_ms": exact_ms,
             "speedup_vs_exact": round(exact_ms["median"] / faiss_ms["median"], 1),
             "recall_at_k": round(float(recall), 4), "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+
+def write_bench_images(folder: Path, n: int, size: int = 256, seed: int = 0) -> Path:
+    """``n`` random JPEG photos-sized images (decoding cost like real data)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        path = folder / f"{i:06d}.jpg"
+        if not path.exists():
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path, quality=90)
+    return folder
+
+
+def bench_embedding(work: str | Path, model: str, checkpoint: str | None = None, images: int = 256,
+                    engines: tuple[str, ...] = ("local", "ray"), repeats: int = 3, batch_size: int = 64) -> dict[str, Any]:
+    """Images/s of ``agile index images`` per engine (median of ``repeats`` fresh runs; model loading included)."""
+    import shutil
+
+    from indexing.runner import index_images
+
+    work = Path(work)
+    folder = write_bench_images(work / "images", images)
+    result: dict[str, Any] = {"model": model, "checkpoint": checkpoint, "images": images, "batch_size": batch_size}
+    for engine in engines:
+        rates = []
+        for run in range(repeats):
+            out = work / f"corpus-{engine}"
+            shutil.rmtree(out, ignore_errors=True)
+            start = time.perf_counter()
+            index_images(folder, out, model=model, checkpoint=checkpoint, engine=engine,
+                         batch_size=batch_size, shard_size=images, progress=False)
+            rates.append(images / (time.perf_counter() - start))
+            shutil.rmtree(out, ignore_errors=True)
+        result[engine] = {"images_per_s_median": round(float(np.median(rates)), 1),
+                          "runs": [round(r, 1) for r in rates]}
+    if "local" in result and "ray" in result:
+        result["ray_vs_local"] = round(result["ray"]["images_per_s_median"] / result["local"]["images_per_s_median"], 2)
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return result
