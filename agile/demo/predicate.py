@@ -132,18 +132,18 @@ class _Parser:
         return node
 
     def expr(self, scope: str):
-        items = [self.term(scope)]
-        while self.peek() == "or":
-            self.take()
-            items.append(self.term(scope))
-        return items[0] if len(items) == 1 else BoolOp("or", tuple(items))
+        return self.chain("or", self.term, scope)
 
     def term(self, scope: str):
-        items = [self.factor(scope)]
-        while self.peek() == "and":
+        return self.chain("and", self.factor, scope)
+
+    def chain(self, word: str, item, scope: str):
+        """``item (word item)*`` as one BoolOp (or the single item)."""
+        items = [item(scope)]
+        while self.peek() == word:
             self.take()
-            items.append(self.factor(scope))
-        return items[0] if len(items) == 1 else BoolOp("and", tuple(items))
+            items.append(item(scope))
+        return items[0] if len(items) == 1 else BoolOp(word, tuple(items))
 
     def factor(self, scope: str):
         word = self.peek()
