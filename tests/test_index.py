@@ -144,3 +144,13 @@ def test_cli_build_and_bench(corpus_copy, capsys):
     bench = json.loads(capsys.readouterr().out)
     assert bench["faiss_ms"]["median"] > 0 and bench["exact_ms"]["median"] > 0
     assert 0 < bench["recall_at_k"] <= 1
+
+
+def test_build_reference_search_agrees_with_exact_search(small_corpus_path):
+    from indexing.build import exact_neighbours, read_blocks
+
+    corpus = Corpus.open(small_corpus_path)
+    first_ids = [first for first, _ in read_blocks(corpus, rows=700)]
+    assert first_ids[0] == 0 and len(first_ids) == sum(-(-s.count // 700) for s in corpus.shards)
+    queries = corpus.vectors([3, 2500, 4999]).astype(np.float32)
+    np.testing.assert_array_equal(exact_neighbours(corpus, queries, 50), exact_search(corpus, queries, 50)[1])
