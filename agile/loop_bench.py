@@ -150,12 +150,16 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
     out["scan_store"] = {"path": str(store.root), "gib": round(store.nbytes / 2**30, 2),
                          "open_or_build_seconds": build_s[0], "first_read_seconds": warm_s[0]}
 
-    def round_() -> np.ndarray:
-        return select(corpus, model, k=k, strategy="margin", exclude_ids=ids, kernel="int8", scan_dir=scan_dir)
-    with PeakMemory() as memory:
-        seconds, picked = timed(round_, runs)
-    out["margin_round"] = {"kernel": f"int8 scan + exact re-rank of {10 * k} candidates", "seconds": seconds,
-                           "median_seconds": _median(seconds), **memory.report()}
+    for threads in (None, 1):
+        def round_() -> np.ndarray:
+            return select(corpus, model, k=k, strategy="margin", exclude_ids=ids, kernel="int8",
+                          scan_dir=scan_dir, threads=threads)
+        with PeakMemory() as memory:
+            seconds, picked = timed(round_, runs)
+        name = "margin_round" if threads is None else "margin_round_one_thread"
+        out[name] = {"kernel": f"int8 scan + exact re-rank of {10 * k} candidates",
+                     "threads": threads or torch.get_num_threads(), "seconds": seconds,
+                     "median_seconds": _median(seconds), **memory.report()}
     if exact_check:
         raw = select(corpus, model, k=k, exclude_ids=ids, kernel="int8", scan_dir=scan_dir, depth=k)
         exact_s, exact = timed(lambda: select(corpus, model, k=k, exclude_ids=ids, kernel="exact"), 1)

@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from agile.corpus import Corpus
+from agile.cpu import torch_threads
 from agile.errors import AgileError
 from agile.scoring import Kernel, iter_scores, resolve_kernel
 
@@ -111,12 +112,13 @@ def _stream_candidates(corpus: Corpus, model, pick: Strategy, depth: int, exclud
 def select(corpus: Corpus, model, k: int = 100, strategy: str = "margin",
            exclude_ids: Iterable[int] = (), seed: int = 0, kernel: Kernel = "auto",
            depth: int | None = None, rows: int | None = None,
-           scan_dir: str | Path | None = None) -> np.ndarray:
+           scan_dir: str | Path | None = None, threads: int | None = None) -> np.ndarray:
     """The ``k`` unrated ids the strategy picks over the whole corpus, best first.
 
     ``kernel`` is the scoring kernel of the streaming pass (see agile.scoring);
     with an approximate kernel the best ``depth`` candidates are re-scored
-    exactly. ``scan_dir`` places the int8 scan store (default ``<corpus>/scan``).
+    exactly. ``scan_dir`` places the int8 scan store (default ``<corpus>/scan``);
+    ``threads`` sets torch's intra-op threads for the pass (None: torch's setting).
     """
     pick = get_strategy(strategy)
     if k < 1:
@@ -131,7 +133,8 @@ def select(corpus: Corpus, model, k: int = 100, strategy: str = "margin",
     exact = kernel == "exact"
     depth = k if exact else max(k, depth or 10 * k)
     options = {"kernel": kernel, "scan_dir": scan_dir, **({"rows": rows} if rows else {})}
-    ids, scores = _stream_candidates(corpus, model, pick, depth, exclude, **options)
+    with torch_threads(threads):
+        ids, scores = _stream_candidates(corpus, model, pick, depth, exclude, **options)
     if not exact:
         ids = ids[pick(scores, depth)]
         ids.sort()

@@ -24,13 +24,14 @@ import numpy as np
 import torch
 
 from agile.corpus import Corpus
+from agile.cpu import torch_threads
 from agile.errors import AgileError
 from agile.int8_mlp import Int8MLP, int8_available
 from agile.scan_store import ScanStore
 from agile.training import TrainedModel
 
 SCAN_ROWS = 16_384
-CALIBRATION_ROWS = 16_384
+CALIBRATION_ROWS = 8_192
 Kernel = Literal["auto", "exact", "int8"]
 
 
@@ -97,9 +98,13 @@ def iter_scores(corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS, kern
 
 
 def score_corpus(corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS, kernel: Kernel = "exact",
-                 scan_dir: str | Path | None = None) -> np.ndarray:
-    """float32 probabilities (count,) for every vector of the corpus."""
+                 scan_dir: str | Path | None = None, threads: int | None = None) -> np.ndarray:
+    """float32 probabilities (count,) for every vector of the corpus.
+
+    ``threads``: torch intra-op threads for the pass (None: torch's setting).
+    """
     out = np.empty(corpus.count, dtype=np.float32)
-    for first, scores in iter_scores(corpus, model, rows, kernel, scan_dir):
-        out[first:first + len(scores)] = scores
+    with torch_threads(threads):
+        for first, scores in iter_scores(corpus, model, rows, kernel, scan_dir):
+            out[first:first + len(scores)] = scores
     return out
