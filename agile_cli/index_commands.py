@@ -51,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--queries", type=int, default=10)
     bench.add_argument("--k", type=int, default=100)
     bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--query-file", default=None, help=".npy of query vectors (default: perturbed corpus vectors)")
     bench.set_defaults(func=cmd_bench)
 
     bench_embed = commands.add_parser("bench-embed", help="images/s of `agile index images` per engine")
@@ -99,7 +100,8 @@ def cmd_build(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from indexing.bench import bench_search
 
-    print(json.dumps(bench_search(args.corpus, queries=args.queries, k=args.k, repeats=args.repeats), indent=2))
+    print(json.dumps(bench_search(args.corpus, queries=args.queries, k=args.k, repeats=args.repeats,
+                                  query_file=args.query_file), indent=2))
 
 
 def cmd_bench_embed(args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from agile.corpus import Corpus
 from agile.index import FaissIndex
 from agile.search import exact_search
+from indexing.build import perturbed
 
 
 def peak_rss_mb() -> float:
@@ -26,27 +27,30 @@ def timings_ms(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
     return {"median": round(float(np.median(times)), 2), "min": round(min(times), 2), "max": round(max(times), 2)}
 
 
-def bench_queries(corpus: Corpus, n: int, seed: int = 0) -> np.ndarray:
-    """Unit vectors near random corpus vectors (near the data, but not members of it)."""
+def bench_queries(corpus: Corpus, n: int, seed: int = 0, query_file: str | Path | None = None) -> np.ndarray:
+    """``n`` rows of ``query_file`` (.npy, e.g. a synthetic corpus's cluster centres as stand-in
+    phrases), else unit vectors near random corpus vectors."""
     rng = np.random.default_rng(seed)
-    base = corpus.vectors(np.sort(rng.integers(0, corpus.count, n))).astype(np.float32)
-    noisy = base + 0.3 * rng.standard_normal(base.shape).astype(np.float32) / np.sqrt(corpus.dim)
-    return noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
+    if query_file:
+        rows = np.load(query_file).astype(np.float32)
+        return rows[np.sort(rng.choice(len(rows), min(n, len(rows)), replace=False))]
+    return perturbed(corpus.vectors(np.sort(rng.integers(0, corpus.count, n))), rng)
 
 
 def bench_search(corpus_path: str | Path, queries: int = 10, k: int = 100, repeats: int = 5,
-                 exact_repeats: int | None = None) -> dict[str, Any]:
+                 exact_repeats: int | None = None, query_file: str | Path | None = None) -> dict[str, Any]:
     """Median time of ``queries`` searches of ``k`` through the index and exactly, and the index's recall."""
     corpus = Corpus.open(corpus_path, verify="quick")
     index = FaissIndex.open(corpus)
-    q = bench_queries(corpus, queries)
+    q = bench_queries(corpus, queries, query_file=query_file)
     index.search(q, k)  # warm the page cache and faiss's buffers, as a serving process would be
     faiss_ms = timings_ms(lambda: index.search(q, k), repeats)
     exact_ms = timings_ms(lambda: exact_search(corpus, q, k), exact_repeats or repeats)
     _, ids = index.search(q, k)
     _, truth = exact_search(corpus, q, k)
     recall = np.mean([np.intersect1d(a, b).size / truth.shape[1] for a, b in zip(ids, truth)])
-    return {"corpus": str(corpus.root), "count": corpus.count, "queries": queries, "k": k,
+    return {"corpus": str(corpus.root), "count": corpus.count, "queries": len(q), "k": k,
+            "query_file": str(query_file) if query_file else None,
             "key": index.info.key, "nprobe": index.info.nprobe, "rerank": index.info.rerank,
             "faiss_ms": faiss_ms, "exact_ms": exact_ms,
             "speedup_vs_exact": round(exact_ms["median"] / faiss_ms["median"], 1),

@@ -78,6 +78,13 @@ def _empty_index(key: str, dim: int):
     return index, fast_scan
 
 
+def perturbed(vectors: np.ndarray, rng: np.random.Generator, noise: float = 0.3) -> np.ndarray:
+    """Unit vectors near ``vectors`` but not equal to them: queries that are not corpus members."""
+    x = vectors.astype(np.float32)
+    x += noise * rng.standard_normal(x.shape, dtype=np.float32) / np.sqrt(x.shape[1])
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
 def _sample(rng: np.random.Generator, count: int, size: int, exclude: np.ndarray | None = None) -> np.ndarray:
     """``size`` distinct sorted ids of 0..count-1, none in ``exclude`` (drawn without building 0..count-1)."""
     excluded = np.zeros(0, dtype=np.int64) if exclude is None else exclude
@@ -209,7 +216,7 @@ def build_index(corpus_path: str | Path, config: BuildConfig = BuildConfig(), pr
     phases["add"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    queries = corpus.vectors(query_ids).astype(np.float32)
+    queries = perturbed(corpus.vectors(query_ids), rng)
     k = min(RECALL_K, corpus.count)
     truth = exact_neighbours(corpus, queries, k)
     phases["exact_search"] = time.perf_counter() - t

@@ -144,6 +144,11 @@ def test_cli_build_and_bench(corpus_copy, capsys):
     bench = json.loads(capsys.readouterr().out)
     assert bench["faiss_ms"]["median"] > 0 and bench["exact_ms"]["median"] > 0
     assert 0 < bench["recall_at_k"] <= 1
+    centers = corpus_copy / "synth" / "centers.npy"
+    assert main(["index", "bench", str(corpus_copy), "--queries", "5", "--repeats", "1",
+                 "--query-file", str(centers)]) == 0
+    bench = json.loads(capsys.readouterr().out)
+    assert bench["queries"] == 5 and bench["query_file"] == str(centers)
 
 
 def test_build_reference_search_agrees_with_exact_search(small_corpus_path):
