@@ -44,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValidationError as e:
         print(f"agile serve: error: {'; '.join(err['msg'] for err in e.errors())}", file=sys.stderr)
         return 2
-    print(f"agile serve: rater at http://{settings.host}:{settings.port}/  API docs at /docs", flush=True)
+    print(f"agile serve: loading {settings.corpus} ...", flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
     return 0
 

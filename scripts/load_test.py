@@ -70,9 +70,14 @@ def add_owner(data: Path) -> str:
 
 
 async def wait_job(client: httpx.AsyncClient, job_id: int) -> dict:
-    while (job := (await client.get(f"/api/jobs/{job_id}")).json())["status"] not in ("done", "failed"):
+    while True:
+        try:
+            job = (await client.get(f"/api/jobs/{job_id}")).json()
+        except httpx.TransportError:  # a kept-alive connection the server closed; ask again
+            job = {"status": "unknown"}
+        if job["status"] in ("done", "failed"):
+            return job
         await asyncio.sleep(0.1)
-    return job
 
 
 async def make_concept(client: httpx.AsyncClient, cluster: int) -> int:
@@ -130,8 +135,11 @@ async def rater(client, rec: Recorder, concept: int, clusters: np.ndarray, inter
 
 async def long_poller(client, concept: int, etag: str, out: dict) -> None:
     while "heard_at" not in out:
-        r = await client.get(f"/api/concepts/{concept}/versions/latest", params={"wait": 30},
-                             headers={"If-None-Match": etag})
+        try:
+            r = await client.get(f"/api/concepts/{concept}/versions/latest", params={"wait": 30},
+                                 headers={"If-None-Match": etag})
+        except httpx.TransportError:
+            continue
         if r.status_code == 200:
             out["heard_at"] = time.time()
 
@@ -199,7 +207,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.work) as data:
         token = add_owner(Path(data))
         with ServerProcess(corpus, data) as server:
-            result = asyncio.run(measure(args, server, token, clusters))
+            try:
+                result = asyncio.run(measure(args, server, token, clusters))
+            except BaseException:
+                print(server.log.read_text()[-4000:], file=sys.stderr)
+                raise
     print(json.dumps({"corpus": str(corpus), "count": len(clusters), "pollers": args.pollers,
                       "raters": args.raters, "poll_interval_s": args.poll_interval,
                       "rate_interval_s": args.rate_interval, "cpu_count": psutil.cpu_count(), **result}, indent=2))

@@ -45,6 +45,8 @@ def build_state(settings: ServerSettings) -> AppState:
             if settings.dev else "tokens required (agile users add NAME --role owner|viewer)")
     print(f"agile serve: corpus {settings.corpus} ({loop.corpus.count:,} images), data in {settings.data}; "
           f"{mode}" + "".join(f"; {n}" for n in notes), flush=True)
+    print(f"agile serve: ready; the rater is at http://{settings.host}:{settings.port}/ "
+          f"(API docs at /docs)", flush=True)
     return state
 
 
