@@ -76,13 +76,17 @@ class ScanStore:
         store = cls._open(corpus, root)
         if store is not None:
             return store
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; others wait and then open its result
-            store = cls._open(corpus, root)
-            if store is None:
-                _build(corpus, root, progress)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with open(root / ".lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; others wait and then open its result
                 store = cls._open(corpus, root)
+                if store is None:
+                    _build(corpus, root, progress)
+                    store = cls._open(corpus, root)
+        except OSError as e:
+            raise ScanStoreError(f"{root}: cannot build the int8 scan store ({e.strerror or e}); "
+                                 "give a writable scan_dir or use kernel='exact'") from e
         if store is None:
             raise ScanStoreError(f"{root}: scan store still unusable after building it")
         return store
@@ -91,7 +95,7 @@ class ScanStore:
     def _open(cls, corpus: Corpus, root: Path) -> "ScanStore | None":
         try:
             meta = json.loads((root / "scan.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (OSError, json.JSONDecodeError):
             return None
         if meta.get("format_version") != FORMAT_VERSION or meta.get("corpus") != corpus_identity(corpus):
             return None

@@ -11,7 +11,7 @@ number of random negatives.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
 
 import numpy as np

@@ -77,3 +77,12 @@ def test_unknown_kernel_and_wrong_dimension(corpus, model):
     small.module[0] = torch.nn.Linear(8, 16)
     with pytest.raises(ScoringError, match="dimensional"):
         score_corpus(corpus, small)
+
+
+def test_unwritable_scan_dir_is_a_clear_error(corpus, tmp_path):
+    from agile.scan_store import ScanStore, ScanStoreError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ScanStoreError, match="scan_dir"):
+        ScanStore.open_or_build(corpus, blocker / "scan")
