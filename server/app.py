@@ -31,7 +31,7 @@ log = logging.getLogger("agile.server")
 def build_state(settings: ServerSettings) -> AppState:
     """Open the database and the corpus, and start the job worker."""
     repo = Repository(Database(settings.db_path))
-    loop = Loop(settings.corpus, settings.models_dir, settings.random_negatives)
+    loop = Loop(settings.corpus, settings.data, settings.random_negatives)
     adopted = adopt_saved_versions(repo, loop)
     watch = VersionWatch(repo.latest_versions())
     runner = JobRunner(repo, LoopJobs(repo, loop, settings, watch).handlers(), settings.job_start_delay)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,10 +21,7 @@ from agile.corpus import Corpus
 from agile.demo import render_uri
 from agile.embedder import embedder_for_corpus
 from agile.expansion import expand
-try:
-    from agile.index import open_index
-except ImportError:  # TEMPORARY until agile/index.py lands
-    from agile.search import ExactIndex as open_index
+from agile.index import open_index
 from agile.registry import ModelRegistry, VersionInfo, label_snapshot
 from agile.sampling import STRATEGIES, select
 from agile.training import TrainConfig, TrainedModel, train
@@ -47,11 +45,14 @@ def fit_metrics(model: TrainedModel, scores: np.ndarray, labels: np.ndarray) -> 
 class Loop:
     """The corpus, its search index and embedder, loaded once, plus per-concept registries."""
 
-    def __init__(self, corpus_path: str | Path, models_dir: str | Path, random_negatives: int | None = None):
+    def __init__(self, corpus_path: str | Path, data_dir: str | Path, random_negatives: int | None = None):
         self.corpus = Corpus.open(corpus_path, verify="quick")
         self.index = open_index(self.corpus)
         self.embedder = embedder_for_corpus(self.corpus)
-        self.models_dir = Path(models_dir)
+        self.models_dir = Path(data_dir) / "models"
+        # Sampling's int8 scan copy lives beside the corpus unless the corpus is read-only.
+        beside = self.corpus.root / "scan" / "scan.json"
+        self.scan_dir = None if beside.exists() or os.access(self.corpus.root, os.W_OK) else Path(data_dir) / "scan"
         self.train_overrides = {} if random_negatives is None else {"random_negatives": random_negatives}
         self._embed_lock = threading.Lock()  # embedders hold torch modules; one caller at a time
 
@@ -71,7 +72,8 @@ class Loop:
                                                                               **self.train_overrides))
 
     def next_batch(self, model: TrainedModel, exclude: np.ndarray, k: int, strategy: str, seed: int) -> np.ndarray:
-        return select(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed)
+        return select(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed,
+                      scan_dir=self.scan_dir)
 
     @staticmethod
     def label_snapshot(ids: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

@@ -49,7 +49,3 @@ class ServerSettings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return database_path(self.data)
-
-    @property
-    def models_dir(self) -> Path:
-        return self.data / "models"
