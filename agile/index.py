@@ -95,11 +95,14 @@ def rerank_exact(corpus: Corpus, queries: np.ndarray, candidates: np.ndarray,
     """
     valid = candidates >= 0
     unique, inverse = np.unique(candidates[valid], return_inverse=True)
+    vectors = corpus.vectors(unique)
+    found = np.empty(len(inverse), dtype=np.float32)
+    bounds = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
+    for row, query in enumerate(queries):  # one product per query, over its own candidates only
+        block = inverse[bounds[row]: bounds[row + 1]]
+        found[bounds[row]: bounds[row + 1]] = vectors[block].astype(np.float32) @ query
     scores = np.full(candidates.shape, -np.inf, dtype=np.float32)
-    if unique.size:
-        exact = queries @ corpus.vectors(unique).astype(np.float32).T
-        rows = np.nonzero(valid)[0]
-        scores[valid] = exact[rows, inverse]
+    scores[valid] = found
     k = min(k, candidates.shape[1])
     # Order by score, then by smaller id, like exact search (ties are common in float16).
     order = np.lexsort((np.where(valid, candidates, np.iinfo(np.int64).max), -scores), axis=1)[:, :k]
