@@ -233,6 +233,8 @@ function paint() {
 
 function updateCounter() {
   const c = state.concept;
+  const entry = document.querySelector("#concepts li.active");
+  if (entry && c) entry.textContent = `${c.name} (${c.rated} rated${c.latest_version ? `, v${c.latest_version}` : ""})`;
   if (!state.batch) { $("counter").textContent = `total rated ${c ? c.rated : 0}`; return; }
   const rated = state.batch.items.filter((it) => it.rating !== null).length;
   const mean = state.secondsSpent.length
