@@ -150,15 +150,15 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
     out["scan_store"] = {"path": str(store.root), "gib": round(store.nbytes / 2**30, 2),
                          "open_or_build_seconds": build_s[0], "first_read_seconds": warm_s[0]}
 
-    for threads in (None, 1):
+    for workers in (None, 1):
         def round_() -> np.ndarray:
             return select(corpus, model, k=k, strategy="margin", exclude_ids=ids, kernel="int8",
-                          scan_dir=scan_dir, threads=threads)
+                          scan_dir=scan_dir, workers=workers)
         with PeakMemory() as memory:
             seconds, picked = timed(round_, runs)
-        name = "margin_round" if threads is None else "margin_round_one_thread"
+        name = "margin_round" if workers is None else "margin_round_one_worker"
         out[name] = {"kernel": f"int8 scan + exact re-rank of {10 * k} candidates",
-                     "threads": threads or torch.get_num_threads(), "seconds": seconds,
+                     "workers": workers or os.cpu_count(), "seconds": seconds,
                      "median_seconds": _median(seconds), **memory.report()}
     if exact_check:
         raw = select(corpus, model, k=k, exclude_ids=ids, kernel="int8", scan_dir=scan_dir, depth=k)

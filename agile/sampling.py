@@ -22,9 +22,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from agile.corpus import Corpus
-from agile.cpu import torch_threads
 from agile.errors import AgileError
-from agile.scoring import Kernel, iter_scores, resolve_kernel
+from agile.scoring import Kernel, map_blocks, resolve_kernel
 
 Strategy = Callable[[np.ndarray, int], np.ndarray]
 
@@ -95,8 +94,7 @@ def _random_unrated(count: int, exclude: np.ndarray, k: int, seed: int) -> np.nd
 def _stream_candidates(corpus: Corpus, model, pick: Strategy, depth: int, exclude: np.ndarray,
                        **score_options) -> tuple[np.ndarray, np.ndarray]:
     """(ids, scores) of each block's own top ``depth`` unrated vectors, in id order."""
-    cand_ids, cand_scores = [], []
-    for first, scores in iter_scores(corpus, model, **score_options):
+    def block_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = np.arange(first, first + len(scores), dtype=np.int64)
         lo, hi = np.searchsorted(exclude, [first, first + len(scores)])
         if hi > lo:
@@ -104,21 +102,21 @@ def _stream_candidates(corpus: Corpus, model, pick: Strategy, depth: int, exclud
             keep[exclude[lo:hi] - first] = False
             ids, scores = ids[keep], scores[keep]
         chosen = np.sort(pick(scores, depth))
-        cand_ids.append(ids[chosen])
-        cand_scores.append(scores[chosen])
-    return np.concatenate(cand_ids), np.concatenate(cand_scores)
+        return ids[chosen], scores[chosen]
+    blocks = list(map_blocks(block_candidates, corpus, model, **score_options))
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
 
 
 def select(corpus: Corpus, model, k: int = 100, strategy: str = "margin",
            exclude_ids: Iterable[int] = (), seed: int = 0, kernel: Kernel = "auto",
            depth: int | None = None, rows: int | None = None,
-           scan_dir: str | Path | None = None, threads: int | None = None) -> np.ndarray:
+           scan_dir: str | Path | None = None, workers: int | None = None) -> np.ndarray:
     """The ``k`` unrated ids the strategy picks over the whole corpus, best first.
 
     ``kernel`` is the scoring kernel of the streaming pass (see agile.scoring);
     with an approximate kernel the best ``depth`` candidates are re-scored
     exactly. ``scan_dir`` places the int8 scan store (default ``<corpus>/scan``);
-    ``threads`` sets torch's intra-op threads for the pass (None: torch's setting).
+    ``workers`` is the number of scoring threads (default: one per CPU).
     """
     pick = get_strategy(strategy)
     if k < 1:
@@ -132,9 +130,8 @@ def select(corpus: Corpus, model, k: int = 100, strategy: str = "margin",
     kernel = resolve_kernel(kernel)
     exact = kernel == "exact"
     depth = k if exact else max(k, depth or 10 * k)
-    options = {"kernel": kernel, "scan_dir": scan_dir, **({"rows": rows} if rows else {})}
-    with torch_threads(threads):
-        ids, scores = _stream_candidates(corpus, model, pick, depth, exclude, **options)
+    options = {"kernel": kernel, "scan_dir": scan_dir, "workers": workers, **({"rows": rows} if rows else {})}
+    ids, scores = _stream_candidates(corpus, model, pick, depth, exclude, **options)
     if not exact:
         ids = ids[pick(scores, depth)]
         ids.sort()

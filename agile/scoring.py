@@ -16,15 +16,17 @@ plus whatever the caller keeps of the scores.
 """
 from __future__ import annotations
 
+import os
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Callable, Iterator, Literal, TypeVar
 
 import numpy as np
 import torch
 
 from agile.corpus import Corpus
-from agile.cpu import torch_threads
 from agile.errors import AgileError
 from agile.int8_mlp import Int8MLP, int8_available
 from agile.scan_store import ScanStore
@@ -33,6 +35,7 @@ from agile.training import TrainedModel
 SCAN_ROWS = 16_384
 CALIBRATION_ROWS = 8_192
 Kernel = Literal["auto", "exact", "int8"]
+T = TypeVar("T")
 
 
 class ScoringError(AgileError):
@@ -59,7 +62,7 @@ def calibration_sample(store: ScanStore, rows: int = CALIBRATION_ROWS) -> np.nda
 
 
 def _sigmoid_(x: torch.Tensor) -> np.ndarray:
-    return torch.sigmoid_(x).numpy()
+    return torch.sigmoid_(x.contiguous()).numpy()
 
 
 def readonly_tensor(array: np.ndarray) -> torch.Tensor:
@@ -69,42 +72,54 @@ def readonly_tensor(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array)
 
 
-@torch.inference_mode()
-def _iter_exact(corpus: Corpus, model: TrainedModel, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    buffer = torch.empty((rows, corpus.dim), dtype=torch.float32)
-    for first, block in corpus.iter_chunks(rows):
-        x = buffer[:len(block)]
-        x.copy_(readonly_tensor(block))
-        yield first, _sigmoid_(model.module(x)[:, 0].contiguous())
-
-
-@torch.inference_mode()
-def _iter_int8(corpus: Corpus, model: TrainedModel, rows: int,
-               scan_dir: str | Path | None) -> Iterator[tuple[int, np.ndarray]]:
-    store = ScanStore.open_or_build(corpus, scan_dir)
-    quantized = Int8MLP.from_model(model, store.scales, calibration_sample(store), rows)
-    for first, block in store.iter_chunks(rows):
-        yield first, _sigmoid_(quantized.logits(torch.from_numpy(block)).contiguous())
-
-
-def iter_scores(corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS, kernel: Kernel = "exact",
-                scan_dir: str | Path | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(first_id, float32 probabilities)`` block by block, in id order."""
+def _block_scorer(corpus: Corpus, model: TrainedModel, kernel: str, rows: int, scan_dir: str | Path | None
+                  ) -> tuple[Iterator[tuple[int, np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
+    """The blocks of a pass and the function that turns one block into probabilities."""
     if model.dim != corpus.dim:
         raise ScoringError(f"the model takes {model.dim}-dimensional vectors, the corpus has {corpus.dim}")
     if resolve_kernel(kernel) == "int8":
-        return _iter_int8(corpus, model, rows, scan_dir)
-    return _iter_exact(corpus, model, rows)
+        store = ScanStore.open_or_build(corpus, scan_dir)
+        quantized = Int8MLP.from_model(model, store.scales, calibration_sample(store), rows)
+        return store.iter_chunks(rows), lambda block: _sigmoid_(quantized.logits(torch.from_numpy(block)))
+    return corpus.iter_chunks(rows), lambda block: _sigmoid_(model.module(readonly_tensor(block).float())[:, 0])
+
+
+def map_blocks(fn: Callable[[int, np.ndarray], T], corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS,
+               kernel: Kernel = "exact", scan_dir: str | Path | None = None,
+               workers: int | None = None) -> Iterator[T]:
+    """``fn(first_id, float32 probabilities)`` for every block of the corpus, results in id order.
+
+    Blocks are scored by ``workers`` threads (default: one per CPU), each with
+    one torch intra-op thread: whole blocks in parallel rather than each
+    product split over threads, so no thread waits on another at every layer
+    (which, on shared cores, made two intra-op threads 3-5x slower than one).
+    """
+    blocks, score = _block_scorer(corpus, model, resolve_kernel(kernel), rows, scan_dir)
+
+    def task(item: tuple[int, np.ndarray]) -> T:
+        with torch.inference_mode():
+            return fn(item[0], score(item[1]))
+    workers = workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        pending: deque = deque()
+        for item in blocks:  # a bounded window of blocks in flight, so memory stays flat
+            pending.append(pool.submit(task, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def iter_scores(corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS, kernel: Kernel = "exact",
+                scan_dir: str | Path | None = None, workers: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_id, float32 probabilities)`` block by block, in id order."""
+    return map_blocks(lambda first, scores: (first, scores), corpus, model, rows, kernel, scan_dir, workers)
 
 
 def score_corpus(corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS, kernel: Kernel = "exact",
-                 scan_dir: str | Path | None = None, threads: int | None = None) -> np.ndarray:
-    """float32 probabilities (count,) for every vector of the corpus.
-
-    ``threads``: torch intra-op threads for the pass (None: torch's setting).
-    """
+                 scan_dir: str | Path | None = None, workers: int | None = None) -> np.ndarray:
+    """float32 probabilities (count,) for every vector of the corpus."""
     out = np.empty(corpus.count, dtype=np.float32)
-    with torch_threads(threads):
-        for first, scores in iter_scores(corpus, model, rows, kernel, scan_dir):
-            out[first:first + len(scores)] = scores
+    for first, scores in iter_scores(corpus, model, rows, kernel, scan_dir, workers):
+        out[first:first + len(scores)] = scores
     return out
