@@ -88,7 +88,7 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
     for _ in range(runs):
         start = time.perf_counter()
         result = fn()
-        seconds.append(round(time.perf_counter() - start, 3))
+        seconds.append(round(time.perf_counter() - start, 4))
     return seconds, result
 
 
@@ -133,7 +133,7 @@ def auc_pr(corpus: Corpus, model: TrainedModel, truth: np.ndarray, rated: np.nda
 
 
 def _median(values: list[float]) -> float:
-    return round(statistics.median(values), 3)
+    return round(statistics.median(values), 4)
 
 
 # -- one active-learning round ------------------------------------------------------------
@@ -168,7 +168,8 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
                                        "overlap_top_k_without_rerank": len(np.intersect1d(raw, exact)) / k}
     out["expansion_10_phrases"] = _expansion(corpus, ids, runs)
     out["naive_baseline"] = _naive_baseline(corpus, model, ids, k, min(baseline_rows, corpus.count), runs)
-    out["speedup_vs_naive"] = round(out["naive_baseline"]["scaled_seconds"] / out["margin_round"]["median_seconds"], 2)
+    out["speedup_vs_naive"] = round(out["naive_baseline"]["scaled_seconds"]
+                                    / max(out["margin_round"]["median_seconds"], 1e-9), 2)
     return out
 
 
@@ -200,7 +201,7 @@ def _naive_baseline(corpus: Corpus, model: TrainedModel, rated: np.ndarray, k: i
         return margin(np.nan_to_num(p, nan=2.0), k)
     seconds, _ = timed(one_pass, runs)
     return {"rows": rows, "seconds": seconds, "median_seconds": _median(seconds),
-            "scaled_seconds": round(_median(seconds) * corpus.count / rows, 2),
+            "scaled_seconds": round(statistics.median(seconds) * corpus.count / rows, 4),
             "float32_gib_at_full_size": round(corpus.count * corpus.dim * 4 / 2**30, 1)}
 
 
@@ -229,7 +230,7 @@ def bench_train(corpus: Corpus, runs: int = 3, ratings: int = 600, random_negati
             for run in range(n_runs):
                 start = time.perf_counter()
                 model = train(corpus, ids, labels, replace(config, seed=run))
-                seconds.append(round(time.perf_counter() - start, 3))
+                seconds.append(round(time.perf_counter() - start, 4))
                 scores.append(round(auc_pr(corpus, model, truth, ids), 4))
         out[name] = {"config": config.to_dict(), "precision": str(resolve_precision(config.precision)),
                      "steps": model.stats.steps, "seconds": seconds, "median_seconds": _median(seconds),
