@@ -84,3 +84,33 @@ def test_rate_with_keyboard_train_and_see_version(page, small_corpus_path, tmp_p
         assert version["labels"]["positives"] == sum(truth.values())
         first = api.get(f"/api/concepts/{concept['id']}/batch").json()
         assert {i["id"]: i["rating"] for i in first["items"]}[shown] is True
+
+
+def test_tokens_roles_and_api_errors_in_the_page(page, small_corpus_path, tmp_path):
+    from tests.test_api import add_user
+
+    data = tmp_path / "data"
+    owner, viewer = add_user(data, "ann", "owner"), add_user(data, "vic", "viewer")
+    with ServerProcess(small_corpus_path, data) as server:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#login:not([hidden])")
+        page.fill("#token", "agt_not-a-token")
+        page.click("#login-form button")
+        page.wait_for_selector("#error:not([hidden])")
+        assert "401" in page.text_content("#error-text") and "unknown token" in page.text_content("#error-text")
+
+        page.fill("#token", viewer)
+        page.click("#login-form button")
+        page.wait_for_selector("#app:not([hidden])")
+        assert "vic (viewer" in page.text_content("#whoami") and page.is_hidden("#error")
+        assert page.is_disabled("#create-concept")
+
+        page.evaluate(f"localStorage.setItem('agile-token', '{owner}')")
+        page.reload()
+        page.wait_for_selector("#app:not([hidden])")
+        assert page.is_enabled("#create-concept")
+        page.fill("#concept-name", "cluster 1")
+        page.fill("#concept-negatives", "Cluster 1")
+        page.click("#create-concept")
+        page.wait_for_function("document.getElementById('error-text').textContent.startsWith('422: ')")
+        assert page.is_visible("#error") and "cluster 1" in page.text_content("#error-text").lower()

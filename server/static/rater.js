@@ -99,6 +99,7 @@ async function start() {
     showError(e.message); return;
   }
   $("login").hidden = true;
+  $("error").hidden = true;
   $("app").hidden = false;
   $("whoami").textContent = `${state.me.name} (${state.me.role}${state.me.dev ? ", dev mode" : ""})`;
   state.info = (await api("GET", "/api/info")).data;
