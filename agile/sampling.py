@@ -24,6 +24,7 @@ import numpy as np
 from agile.corpus import Corpus
 from agile.errors import AgileError
 from agile.scoring import Kernel, map_blocks, resolve_kernel
+from agile.training import TrainedModel, draw_random_negatives
 
 Strategy = Callable[[np.ndarray, int], np.ndarray]
 
@@ -85,13 +86,7 @@ def get_strategy(name: str) -> Strategy:
         raise SamplingError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}") from None
 
 
-def _random_unrated(count: int, exclude: np.ndarray, k: int, seed: int) -> np.ndarray:
-    from agile.training import draw_random_negatives
-
-    return draw_random_negatives(count, exclude, k, np.random.default_rng(seed))
-
-
-def _stream_candidates(corpus: Corpus, model, pick: Strategy, depth: int, exclude: np.ndarray,
+def _stream_candidates(corpus: Corpus, model: TrainedModel, pick: Strategy, depth: int, exclude: np.ndarray,
                        **score_options) -> tuple[np.ndarray, np.ndarray]:
     """(ids, scores) of each block's own top ``depth`` unrated vectors, in id order."""
     def block_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +102,7 @@ def _stream_candidates(corpus: Corpus, model, pick: Strategy, depth: int, exclud
     return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
 
 
-def select(corpus: Corpus, model, k: int = 100, strategy: str = "margin",
+def select(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "margin",
            exclude_ids: Iterable[int] = (), seed: int = 0, kernel: Kernel = "auto",
            depth: int | None = None, rows: int | None = None,
            scan_dir: str | Path | None = None, workers: int | None = None) -> np.ndarray:
@@ -125,8 +120,8 @@ def select(corpus: Corpus, model, k: int = 100, strategy: str = "margin",
     if len(exclude) >= corpus.count:
         raise SamplingError("every image of the corpus has been rated; nothing left to sample")
     if pick is random_strategy:  # needs no scores: sample the unrated ids directly
-        ids = _random_unrated(corpus.count, exclude, k, seed)
-        return np.random.default_rng(seed).permutation(ids)
+        rng = np.random.default_rng(seed)
+        return rng.permutation(draw_random_negatives(corpus.count, exclude, k, rng))
     kernel = resolve_kernel(kernel)
     exact = kernel == "exact"
     depth = k if exact else max(k, depth or 10 * k)
