@@ -146,7 +146,7 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
     out: dict[str, Any] = {"corpus": str(corpus.root), "count": corpus.count, "dim": corpus.dim, "k": k,
                            "machine": machine(), "int8_kernel": int8_available(), "train_seconds": train_s[0]}
     build_s, store = timed(lambda: ScanStore.open_or_build(corpus, scan_dir), 1)
-    warm_s, _ = timed(lambda: sum(int(b[::4096].sum()) for _, b in store.iter_chunks(1 << 20)), 1)
+    warm_s, _ = timed(lambda: store.warm(wait=True), 1)
     out["scan_store"] = {"path": str(store.root), "gib": round(store.nbytes / 2**30, 2),
                          "open_or_build_seconds": build_s[0], "first_read_seconds": warm_s[0]}
 

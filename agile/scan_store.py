@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import mmap
 import os
 import shutil
 from dataclasses import dataclass
@@ -120,11 +121,19 @@ class ScanStore:
             for start in range(0, len(part), rows):
                 yield first + start, part[start:start + rows]
 
-    def warm(self) -> None:
-        """Ask the kernel to read the whole store into the page cache (non-blocking)."""
-        for first, part in self.parts:
+    def warm(self, wait: bool = False) -> int:
+        """Ask the kernel to read the whole store into the page cache.
+
+        Returns at once unless ``wait``, which touches every page (blocking)
+        and returns a checksum so the reads cannot be skipped.
+        """
+        for _, part in self.parts:
             with open(part.filename, "rb") as f:
                 os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
+        if not wait:
+            return 0
+        rows_per_page = max(1, mmap.PAGESIZE // max(self.scales.size, 1))
+        return sum(int(part[::rows_per_page, 0].sum()) for _, part in self.parts)
 
 
 def _part_path(root: Path, name: str) -> Path:

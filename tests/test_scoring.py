@@ -86,3 +86,13 @@ def test_unwritable_scan_dir_is_a_clear_error(corpus, tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(ScanStoreError, match="scan_dir"):
         ScanStore.open_or_build(corpus, blocker / "scan")
+
+
+def test_warm_touches_every_page(corpus, tmp_path):
+    from agile.scan_store import ScanStore
+
+    store = ScanStore.open_or_build(corpus, tmp_path / "scan")
+    assert store.warm() == 0
+    rows_per_page = 4096 // corpus.dim
+    want = sum(int(p[::rows_per_page, 0].sum()) for _, p in store.parts)
+    assert store.warm(wait=True) == want
