@@ -45,7 +45,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"agile serve: error: {'; '.join(err['msg'] for err in e.errors())}", file=sys.stderr)
         return 2
     print(f"agile serve: loading {settings.corpus} ...", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    # info: uvicorn says when it listens ("Uvicorn running on ..."); requests are not logged.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
     return 0
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -25,7 +24,6 @@ from server.state import AppState
 from server.watch import VersionWatch
 
 STATIC = Path(__file__).parent / "static"
-log = logging.getLogger("agile.server")
 
 
 def build_state(settings: ServerSettings) -> AppState:
@@ -45,8 +43,7 @@ def build_state(settings: ServerSettings) -> AppState:
             if settings.dev else "tokens required (agile users add NAME --role owner|viewer)")
     print(f"agile serve: corpus {settings.corpus} ({loop.corpus.count:,} images), data in {settings.data}; "
           f"{mode}" + "".join(f"; {n}" for n in notes), flush=True)
-    print(f"agile serve: ready; the rater is at http://{settings.host}:{settings.port}/ "
-          f"(API docs at /docs)", flush=True)
+    print(f"agile serve: the rater is at http://{settings.host}:{settings.port}/ (API docs at /docs)", flush=True)
     return state
 
 
