@@ -152,6 +152,7 @@ async function selectConcept(id) {
   state.concept = (await api("GET", `/api/concepts/${id}`)).data;
   localStorage.setItem("agile-concept", String(id));
   state.history = [];
+  state.job = null;  // a job of the previous concept no longer blocks this one
   $("concept").hidden = false;
   $("concept-title").textContent = state.concept.name;
   $("phrases").textContent = `positive: ${state.concept.positives.join(", ")}`
@@ -344,7 +345,7 @@ async function followJob(job) {
   while (job.status === "queued" || job.status === "running") {
     await new Promise((r) => setTimeout(r, 400));
     try { job = (await api("GET", `/api/jobs/${job.id}`)).data; } catch (e) { showError(e.message); return; }
-    if (!state.concept || state.concept.id !== conceptId) return;
+    if (!state.concept || state.concept.id !== conceptId) return;  // another concept is shown now
     showJob(job);
   }
   state.job = null;
