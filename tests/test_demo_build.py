@@ -1,0 +1,64 @@
+"""`agile demo build`: a demo corpus through the normal indexing job, with ground truth as metadata."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agile.corpus import Corpus
+from agile.demo import SceneTable, load_suite, render_uri, scene_at
+from indexing.demo_build import DEMO_CHECKPOINT, DemoBuildConfig, DemoBuildError, build_demo_corpus, manifest_path
+
+N = 600
+
+
+@pytest.fixture(scope="module")
+def demo_corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "corpus"
+    summary = build_demo_corpus(out, DemoBuildConfig(n=N, seed=3, batch_size=128, shard_size=250), progress=False)
+    return out, summary
+
+
+@pytest.mark.slow
+def test_build_writes_an_indexed_corpus_of_demo_uris(demo_corpus):
+    out, summary = demo_corpus
+    corpus = Corpus.open(out)
+    assert summary["count"] == corpus.count == N
+    assert corpus.model.name == "agile-demo" and corpus.model.checkpoint == DEMO_CHECKPOINT and corpus.model.sha256
+    assert corpus.uris([0, 599]) == ["demo://3/0", "demo://3/599"]
+    assert (out / "index" / "index.json").exists()
+    assert manifest_path(out).exists()
+
+
+@pytest.mark.slow
+def test_stored_vectors_are_the_rendered_images(demo_corpus):
+    from agile.embedder import embedder_for_corpus
+
+    corpus = Corpus.open(demo_corpus[0])
+    ids = np.array([0, 17, 599])
+    images = [render_uri(u) for u in corpus.uris(ids)]
+    fresh = embedder_for_corpus(corpus).embed_images(images)
+    stored = corpus.vectors(ids).astype(np.float32)
+    assert np.allclose(fresh, stored, atol=2e-2)
+    assert all(isinstance(im, Image.Image) for im in images)
+
+
+@pytest.mark.slow
+def test_suite_labels_come_from_the_stored_attributes(demo_corpus):
+    corpus = Corpus.open(demo_corpus[0])
+    table = SceneTable.from_scenes([scene_at(3, i) for i in range(N)])
+    for concept in load_suite():
+        assert np.array_equal(concept.labels(corpus), concept.labels_for(table)), concept.name
+
+
+@pytest.mark.slow
+def test_rebuilding_the_same_corpus_resumes_without_work(demo_corpus):
+    out, _ = demo_corpus
+    before = sorted(p.stat().st_mtime_ns for p in (out / "shards").iterdir())
+    build_demo_corpus(out, DemoBuildConfig(n=N, seed=3, batch_size=128, shard_size=250), progress=False)
+    assert sorted(p.stat().st_mtime_ns for p in (out / "shards").iterdir()) == before
+
+
+def test_bad_sizes_are_rejected():
+    with pytest.raises(DemoBuildError, match="n >= 2"):
+        DemoBuildConfig(n=1)
