@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -86,16 +86,17 @@ def read_index_info(corpus_root: str | Path) -> IndexInfo:
                                      f"at {'.'.join(map(str, e.errors()[0]['loc']))}") from e
 
 
-def rerank_exact(corpus: Corpus, queries: np.ndarray, candidates: np.ndarray,
-                 k: int) -> tuple[np.ndarray, np.ndarray]:
+def rerank_exact(corpus: Corpus, queries: np.ndarray, candidates: np.ndarray, k: int,
+                 gather: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Score each query's candidate ids exactly; keep the ``k`` best, best first.
 
     ``candidates`` is (q, depth) with -1 for missing entries. Vectors shared by
-    several queries' candidate lists are read once.
+    several queries' candidate lists are read once, by ``gather`` (sorted ids ->
+    float16 rows; default ``corpus.vectors``).
     """
     valid = candidates >= 0
     unique, inverse = np.unique(candidates[valid], return_inverse=True)
-    vectors = corpus.vectors(unique)
+    vectors = (gather or corpus.vectors)(unique)
     found = np.empty(len(inverse), dtype=np.float32)
     bounds = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
     for row, query in enumerate(queries):  # one product per query, over its own candidates only

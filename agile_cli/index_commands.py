@@ -51,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--queries", type=int, default=10)
     bench.add_argument("--k", type=int, default=100)
     bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--exact-repeats", type=int, default=None, help="default: --repeats")
     bench.add_argument("--query-file", default=None, help=".npy of query vectors (default: perturbed corpus vectors)")
     bench.set_defaults(func=cmd_bench)
 
@@ -101,7 +102,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from indexing.bench import bench_search
 
     print(json.dumps(bench_search(args.corpus, queries=args.queries, k=args.k, repeats=args.repeats,
-                                  query_file=args.query_file), indent=2))
+                                  exact_repeats=args.exact_repeats, query_file=args.query_file), indent=2))
 
 
 def cmd_bench_embed(args: argparse.Namespace) -> None:

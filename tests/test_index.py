@@ -159,3 +159,11 @@ def test_build_reference_search_agrees_with_exact_search(small_corpus_path):
     assert first_ids[0] == 0 and len(first_ids) == sum(-(-s.count // 700) for s in corpus.shards)
     queries = corpus.vectors([3, 2500, 4999]).astype(np.float32)
     np.testing.assert_array_equal(exact_neighbours(corpus, queries, 50), exact_search(corpus, queries, 50)[1])
+
+
+def test_read_rows_matches_corpus_vectors(small_corpus_path):
+    from indexing.build import read_rows
+
+    corpus = Corpus.open(small_corpus_path)
+    ids = np.array([0, 1, 1999, 2000, 2001, 4999])
+    np.testing.assert_array_equal(read_rows(corpus, ids), corpus.vectors(ids))
