@@ -45,11 +45,11 @@ def index_images(source: str | Path, out: str | Path, *, model: str, pretrained:
     out = Path(out)
     table = read_source(source)
     spec = ModelSpec(model, pretrained, checkpoint)
+    mapper = ImageMapper(spec)  # before claiming the output: a model that fails to load claims nothing
     claim_output(out, {"command": "agile index images", "source": str(Path(source).resolve()),
                        "rows": table.num_rows, "uris_sha256": _source_digest(table),
                        "model": model, "pretrained": pretrained, "checkpoint": checkpoint,
                        "shard_size": shard_size})
-    mapper = ImageMapper(spec)
     done = completed_shards(out)
     n_shards = -(-table.num_rows // shard_size)
     names = [shard_name(i) for i in range(n_shards)]
