@@ -72,3 +72,14 @@ def test_ratings_are_all_or_nothing(tmp_path):
     with repo.db.read() as conn:
         assert conn.execute("SELECT seconds FROM ratings WHERE corpus_id = 6").fetchone()[0] == 2.5
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_dev_mode_only_on_loopback(tmp_path):
+    from pydantic import ValidationError
+
+    from server.settings import ServerSettings
+
+    assert ServerSettings(corpus=tmp_path, dev=True, host="127.0.0.1").dev
+    assert ServerSettings(corpus=tmp_path, dev=True, host="::1").dev
+    with pytest.raises(ValidationError, match="only allowed on loopback"):
+        ServerSettings(corpus=tmp_path, dev=True, host="0.0.0.0")
