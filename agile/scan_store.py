@@ -20,6 +20,7 @@ A store whose recorded corpus identity differs from the corpus is rebuilt.
 """
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
 import mmap
@@ -134,6 +135,24 @@ class ScanStore:
             return 0
         rows_per_page = max(1, mmap.PAGESIZE // max(self.scales.size, 1))
         return sum(int(part[::rows_per_page, 0].sum()) for _, part in self.parts)
+
+    def pin(self) -> bool:
+        """Lock the store's pages in memory (mlock) for as long as this object lives.
+
+        For a service on a machine of its own: other files' reads can then
+        never evict the store. Needs the memlock limit (or CAP_IPC_LOCK);
+        returns False, changing nothing, when the system refuses.
+        """
+        libc = ctypes.CDLL(None, use_errno=True)
+        locked = []
+        for _, part in self.parts:
+            address, size = part.ctypes.data, part.nbytes
+            if libc.mlock(ctypes.c_void_p(address), ctypes.c_size_t(size)) != 0:
+                for a, n in locked:
+                    libc.munlock(ctypes.c_void_p(a), ctypes.c_size_t(n))
+                return False
+            locked.append((address, size))
+        return True
 
 
 def _part_path(root: Path, name: str) -> Path:

@@ -96,3 +96,21 @@ def test_warm_touches_every_page(corpus, tmp_path):
     rows_per_page = 4096 // corpus.dim
     want = sum(int(p[::rows_per_page, 0].sum()) for _, p in store.parts)
     assert store.warm(wait=True) == want
+
+
+def test_pin_locks_the_store_or_reports_that_it_cannot(corpus, tmp_path):
+    from agile.scan_store import ScanStore
+
+    store = ScanStore.open_or_build(corpus, tmp_path / "scan")
+    before = _locked_kib()
+    if store.pin():
+        assert _locked_kib() - before >= store.nbytes // 1024 - 4 * len(store.parts)
+    else:
+        assert _locked_kib() == before
+
+
+def _locked_kib() -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmLck:"):
+            return int(line.split()[1])
+    return 0
