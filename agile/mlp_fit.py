@@ -17,7 +17,7 @@ passes out by hand:
   run in bfloat16 against float32 master weights (mixed precision, as torch's
   autocast does), 4-6x faster per product there; elsewhere in float32.
 
-`tests/test_training.py` checks it against autograd step by step.
+`tests/test_training.py` checks it against the autograd loop (dropout off, float32).
 """
 from __future__ import annotations
 
