@@ -53,7 +53,7 @@ def _concepts(args: argparse.Namespace) -> int:
                 print(f"{c.difficulty:4s}  {c.name:34s}  {c.predicate}")
         return 0
     from agile.corpus import Corpus
-    from agile.demo.report import format_table, suite_stats
+    from agile.demo.report import format_table, mean_auc_pr, suite_stats
 
     corpus = Corpus.open(args.corpus, verify="quick")
     embedder = None
@@ -62,7 +62,12 @@ def _concepts(args: argparse.Namespace) -> int:
 
         embedder = embedder_for_corpus(corpus)
     rows = suite_stats(corpus, embedder, suite)
-    print(json.dumps([r.as_dict() for r in rows], indent=2) if args.json else format_table(rows))
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+        return 0
+    print(format_table(rows))
+    if embedder is not None:
+        print(f"\nmean zero-shot AUC-PR: easy {mean_auc_pr(rows, 'easy'):.3f}, hard {mean_auc_pr(rows, 'hard'):.3f}")
     return 0
 
 

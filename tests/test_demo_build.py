@@ -62,3 +62,29 @@ def test_rebuilding_the_same_corpus_resumes_without_work(demo_corpus):
 def test_bad_sizes_are_rejected():
     with pytest.raises(DemoBuildError, match="n >= 2"):
         DemoBuildConfig(n=1)
+
+
+@pytest.mark.slow
+def test_cli_reports_prevalence_and_zero_shot(demo_corpus, capsys):
+    import json
+
+    from agile_cli.main import main
+
+    assert main(["demo", "concepts", str(demo_corpus[0]), "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    labels = {c.name: c.labels(Corpus.open(demo_corpus[0])) for c in load_suite()}
+    assert set(rows) == set(labels)
+    for name, r in rows.items():
+        assert r["positives"] == int(labels[name].sum())
+        assert r["zero_shot_auc_pr"] is None or 0.0 <= r["zero_shot_auc_pr"] <= 1.0
+
+
+def test_cli_renders_a_scene(tmp_path):
+    from agile_cli.main import main
+
+    png = tmp_path / "s.png"
+    assert main(["demo", "render", "demo://2/9", str(png), "--scale", "3"]) == 0
+    img = Image.open(png)
+    assert img.size == (192, 192)
+    assert np.array_equal(np.asarray(img)[::3, ::3], np.asarray(render_uri("demo://2/9")))
+    assert main(["demo", "render", "demo://x", str(png)]) == 2

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from agile.demo import SceneTable, SuiteError, load_suite, scene_at
