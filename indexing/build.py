@@ -45,13 +45,15 @@ class BuildConfig:
 
 
 def default_key(count: int, dim: int) -> str:
-    """About sqrt(count) inverted lists (a power of two below it) and 4-bit fast-scan PQ, 4 dims per code.
+    """About sqrt(count) inverted lists (a power of two below it) and 4-bit fast-scan PQ, 2 dims per code.
 
     4-bit codes scan fast and train in seconds; the exact re-ranking
-    recovers what their coarse scores lose.
+    recovers what their coarse scores lose. At 10M x 512 (clustered
+    synthetic vectors) 4 dims per code reached only recall@100 0.91 at a
+    re-rank depth of 3200; 2 dims per code reached 0.955 at depth 800.
     """
     nlist = int(2 ** np.floor(np.log2(max(1.0, np.sqrt(count)))))
-    m = max(2, dim // 4)
+    m = max(2, dim // 2)
     while m > 2 and (dim % m or m % 2):
         m -= 1
     return f"IVF{nlist},PQ{m}x4fs"

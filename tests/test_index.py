@@ -33,8 +33,8 @@ def _queries(corpus: Corpus, n: int, seed: int) -> np.ndarray:
 
 
 def test_default_key_grows_with_the_corpus():
-    assert default_key(5000, 64) == "IVF64,PQ16x4fs"
-    assert default_key(10_000_000, 512) == "IVF2048,PQ128x4fs"
+    assert default_key(5000, 64) == "IVF64,PQ32x4fs"
+    assert default_key(10_000_000, 512) == "IVF2048,PQ256x4fs"
 
 
 def test_build_writes_index_sidecar_and_manifest_summary(indexed_corpus):
