@@ -15,6 +15,10 @@ Writes the fp16 checkpoint (loadable with ``pretrained=<path>``) and a JSON
 sidecar next to it, both atomically.
 
     python scripts/train_demo_model.py --out agile/demo/assets/agile-demo.pt
+
+The shipped checkpoint is two stages of this script (both in its sidecar):
+    --steps 1000 --max-minutes 32
+    --init <stage 1> --steps 4000 --max-minutes 25 --lr 1e-3 --warmup 50 --seed 1 --world-seed 1000001
 """
 from __future__ import annotations
 
@@ -54,6 +58,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--world-seed", type=int, default=1_000_000)
     p.add_argument("--heldout-seed", type=int, default=2_000_000)
     p.add_argument("--workers", type=int, default=2, help="processes rendering the training scenes")
+    p.add_argument("--init", type=Path, default=None,
+                   help="continue from this checkpoint (its sidecar's recipe is kept as an earlier stage)")
     p.add_argument("--evaluate-only", action="store_true",
                    help="load the checkpoint at --out through open_clip and refresh its sidecar's held-out figures")
     return p.parse_args()
@@ -85,7 +91,8 @@ def lr_at(step: int, progress: float, args: argparse.Namespace) -> float:
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     register_builtin_configs()
-    model, _, _ = open_clip.create_model_and_transforms(MODEL_NAME)
+    weights = str(args.init) if args.init else None
+    model, _, _ = open_clip.create_model_and_transforms(MODEL_NAME, pretrained=weights, precision="fp32")
     tokenizer = open_clip.get_tokenizer(MODEL_NAME)
     loss_fn = open_clip.loss.ClipLoss()
     opt = make_optimizer(model, args.lr, args.weight_decay)
@@ -166,6 +173,10 @@ def main() -> None:
         "steps_done": result["steps_done"],
         "heldout": result["metrics"],
     }
+    if args.init:
+        earlier = json.loads(args.init.with_suffix(args.init.suffix + ".json").read_text())
+        sidecar["earlier_stages"] = earlier.get("earlier_stages", []) + [
+            {k: earlier[k] for k in ("recipe", "train_seconds", "steps_done", "sha256") if k in earlier}]
     save(model, args.out, sidecar)
     print(f"wrote {args.out} ({sidecar['bytes']} bytes) and its sidecar", flush=True)
 
