@@ -49,6 +49,13 @@ class ScanStoreError(AgileError):
     """The scan store cannot be built or read."""
 
 
+def scan_dir_for(corpus: Corpus, fallback: str | Path) -> Path | None:
+    """Where a caller keeps the scan store: beside the corpus (None) unless the
+    corpus is read-only and has none there, then ``fallback``."""
+    beside = corpus.root / SCAN_DIRNAME / "scan.json"
+    return None if beside.exists() or os.access(corpus.root, os.W_OK) else Path(fallback)
+
+
 def corpus_identity(corpus: Corpus) -> dict[str, Any]:
     return {"count": corpus.count, "dim": corpus.dim, "created_at": corpus.manifest.created_at,
             "shards": [[s.name, s.count] for s in corpus.shards]}

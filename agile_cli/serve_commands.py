@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--batch-size", type=int, default=100, help="images per rating batch")
     serve.add_argument("--random-negatives", type=int, default=None,
                        help="unrated images used as extra negatives when training (fewer is faster)")
+    serve.add_argument("--pin-scan-store", action="store_true",
+                       help="lock the int8 copy AL rounds scan in memory (a machine of its own; needs memlock)")
     serve.set_defaults(func=cmd_serve)
 
     users = sub.add_parser("users", help="manage the users of a server")
@@ -40,7 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = ServerSettings(corpus=args.corpus, data=args.data, host=args.host, port=args.port,
                                   dev=args.dev, batch_size=args.batch_size,
-                                  random_negatives=args.random_negatives)
+                                  random_negatives=args.random_negatives,
+                                  **({"pin_scan_store": True} if args.pin_scan_store else {}))
     except ValidationError as e:
         print(f"agile serve: error: {'; '.join(err['msg'] for err in e.errors())}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ means a change of the library's signatures touches this file only.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -15,7 +16,9 @@ from agile.concept import Concept
 from agile.corpus import Corpus
 from agile.embedder import embedder_for_corpus
 from agile.expansion import expand
+from agile.index import open_index
 from agile.sampling import select
+from agile.scan_store import scan_dir_for
 from agile.scoring import score_corpus
 from agile.training import OneClassError, TrainConfig, TrainedModel, train
 from agile.zeroshot import ZERO_SHOT_THRESHOLD, concept_text_embedding, zero_shot_scores
@@ -23,22 +26,13 @@ from agile.zeroshot import ZERO_SHOT_THRESHOLD, concept_text_embedding, zero_sho
 __all__ = ["LibraryLoop", "OneClassError", "ZERO_SHOT_THRESHOLD"]
 
 
-def _open_index(corpus: Corpus):
-    try:
-        from agile.index import open_index
-    except ImportError:  # corpora without an index module: exact search serves the same calls
-        from agile.search import ExactIndex
-
-        return ExactIndex(corpus)
-    return open_index(corpus)
-
-
 class LibraryLoop:
     """The corpus, its index and its embedder, and the loop's steps over them."""
 
-    def __init__(self, corpus: Corpus):
+    def __init__(self, corpus: Corpus, work_dir: str | Path):
         self.corpus = corpus
-        self.index = _open_index(corpus)
+        self.scan_dir = scan_dir_for(corpus, Path(work_dir) / "scan")  # a read-only corpus keeps it here
+        self.index = open_index(corpus)
         self.embedder = embedder_for_corpus(corpus)
 
     @staticmethod
@@ -67,4 +61,5 @@ class LibraryLoop:
         return score_corpus(self.corpus, model)
 
     def select(self, model: TrainedModel, k: int, strategy: str, exclude: np.ndarray, seed: int) -> np.ndarray:
-        return select(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed)
+        return select(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed,
+                      scan_dir=self.scan_dir)

@@ -41,7 +41,7 @@ def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config:
     out = Path(out)
     corpus = Corpus.open(corpus_path, verify="quick")
     concepts = load_concepts(concepts_source, corpus)
-    loop = LibraryLoop(corpus)
+    loop = LibraryLoop(corpus, out)
     split = HeldOutSplit.for_corpus(corpus, config.heldout_fraction)
     key = {"corpus": str(corpus.root.resolve()), "count": corpus.count, "config": config.to_dict()}
     runs, skipped, fresh = [], [], 0

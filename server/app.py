@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -44,7 +45,18 @@ def build_state(settings: ServerSettings) -> AppState:
     print(f"agile serve: corpus {settings.corpus} ({loop.corpus.count:,} images), data in {settings.data}; "
           f"{mode}" + "".join(f"; {n}" for n in notes), flush=True)
     print(f"agile serve: the rater is at http://{settings.host}:{settings.port}/ (API docs at /docs)", flush=True)
+    threading.Thread(target=_prepare_scan_store, args=(loop, settings.pin_scan_store),
+                     name="scan-store", daemon=True).start()
     return state
+
+
+def _prepare_scan_store(loop: Loop, pin: bool) -> None:
+    """In the background: requests are served meanwhile, and a round that starts first waits on its lock."""
+    try:
+        note = loop.prepare_scan_store(pin)
+    except AgileError as e:
+        note = f"int8 scan store unavailable ({e}); rounds will retry it"
+    print(f"agile serve: {note}", flush=True)
 
 
 def create_app(settings: ServerSettings) -> FastAPI:

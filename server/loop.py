@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,6 +23,8 @@ from agile.expansion import expand
 from agile.index import open_index
 from agile.registry import ModelRegistry, VersionInfo, label_snapshot
 from agile.sampling import STRATEGIES, select
+from agile.scan_store import ScanStore, scan_dir_for
+from agile.scoring import resolve_kernel
 from agile.training import TrainConfig, TrainedModel, train
 
 STRATEGY_NAMES = tuple(STRATEGIES)
@@ -50,11 +51,25 @@ class Loop:
         self.index = open_index(self.corpus)
         self.embedder = embedder_for_corpus(self.corpus)
         self.models_dir = Path(data_dir) / "models"
-        # Sampling's int8 scan copy lives beside the corpus unless the corpus is read-only.
-        beside = self.corpus.root / "scan" / "scan.json"
-        self.scan_dir = None if beside.exists() or os.access(self.corpus.root, os.W_OK) else Path(data_dir) / "scan"
+        self.scan_dir = scan_dir_for(self.corpus, Path(data_dir) / "scan")
         self.train_overrides = {} if random_negatives is None else {"random_negatives": random_negatives}
         self._embed_lock = threading.Lock()  # embedders hold torch modules; one caller at a time
+        self.scan_store: ScanStore | None = None
+
+    def prepare_scan_store(self, pin: bool = False) -> str:
+        """Build (if missing) and warm the int8 copy every AL round reads; say what was done.
+
+        Done once at start so the first round neither builds the store nor
+        reads it cold from disk. ``pin`` locks it in memory (see ScanStore.pin).
+        """
+        if resolve_kernel("auto") == "exact":
+            return "rounds score the float16 vectors exactly (no int8 kernels in this torch build)"
+        self.scan_store = ScanStore.open_or_build(self.corpus, self.scan_dir)
+        self.scan_store.warm(wait=True)
+        note = f"int8 scan store ready and warm ({self.scan_store.nbytes / 2**20:,.0f} MiB)"
+        if pin:
+            note += "; pinned in memory" if self.scan_store.pin() else "; pinning refused (memlock limit)"
+        return note
 
     @property
     def model_info(self) -> dict[str, Any]:

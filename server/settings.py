@@ -38,6 +38,8 @@ class ServerSettings(BaseSettings):
     max_upload_bytes: int = Field(8 << 20, ge=1024, description="largest image accepted for scoring")
     max_score_items: int = Field(10_000, ge=1, description="most ids or embeddings per scoring request")
     max_wait_seconds: float = Field(30.0, ge=0, description="longest long-poll a client may ask for")
+    pin_scan_store: bool = Field(False, description="mlock the int8 scan store so other files never evict it "
+                                 "(a service on its own machine; needs a memlock limit of its size)")
     job_start_delay: float = Field(0.0, ge=0, description="seconds a job waits before working (crash tests)")
 
     @model_validator(mode="after")

@@ -27,8 +27,8 @@ def corpus(small_corpus_path):
 
 
 @pytest.fixture(scope="module")
-def loop(corpus):
-    return LibraryLoop(corpus)
+def loop(corpus, tmp_path_factory):
+    return LibraryLoop(corpus, tmp_path_factory.mktemp("work"))
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +59,12 @@ def test_heldout_split_is_fixed_and_sized(corpus, split):
 
 
 @pytest.mark.slow
-def test_simulated_owner_improves_over_round_zero_and_never_rates_heldout(overlapping_corpus):
+def test_simulated_owner_improves_over_round_zero_and_never_rates_heldout(overlapping_corpus, tmp_path):
     corpus = overlapping_corpus
     split = HeldOutSplit.for_corpus(corpus, 0.2)
     concept = _easy_concept(corpus)
     config = SimulationConfig(rounds=2, batch=60, random_negatives=3000, bootstrap=20)
-    run = ConceptRun(LibraryLoop(corpus), concept, concept.labels(corpus), split, config, seed=0)
+    run = ConceptRun(LibraryLoop(corpus, tmp_path), concept, concept.labels(corpus), split, config, seed=0)
     result = run.run()
     aucs = [r["metrics"]["auc_pr"] for r in result["rounds"]]
     assert [r["labels"] for r in result["rounds"]] == [60, 120, 180]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 
 import numpy as np
 import pytest
@@ -83,3 +84,17 @@ def test_dev_mode_only_on_loopback(tmp_path):
     assert ServerSettings(corpus=tmp_path, dev=True, host="::1").dev
     with pytest.raises(ValidationError, match="only allowed on loopback"):
         ServerSettings(corpus=tmp_path, dev=True, host="0.0.0.0")
+
+
+def test_scan_store_is_built_and_warmed_at_start(corpus_copy, tmp_path):
+    from agile.scoring import resolve_kernel
+    from server.loop import Loop
+
+    if resolve_kernel("auto") == "exact":
+        pytest.skip("this torch build has no int8 kernels, so rounds use no scan store")
+    shutil.rmtree(corpus_copy / "scan", ignore_errors=True)  # other tests may have built one in the shared corpus
+    loop = Loop(corpus_copy, tmp_path / "data")
+    note = loop.prepare_scan_store()
+    assert "ready and warm" in note
+    assert (corpus_copy / "scan" / "scan.json").is_file()
+    assert loop.scan_store.nbytes == 5000 * 64
