@@ -38,6 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmp.add_argument("--title", default="")
     cmp.set_defaults(func=cmd_compare)
 
+    cei = cmds.add_parser("ceiling", help="per concept: a linear probe on every label, measured on the held-out "
+                          "split (what the embedding can express at all)")
+    cei.add_argument("corpus")
+    cei.add_argument("--concepts", required=True, help="'suite' or a cluster-concepts JSON file")
+    cei.add_argument("--heldout", type=float, default=0.2, help="the same fraction as the simulation's")
+    cei.add_argument("--train-rows", type=int, default=50_000, help="labelled images the probe is fitted on")
+    cei.add_argument("--out", default=None, help="JSON file to write the table to")
+    cei.set_defaults(func=cmd_ceiling)
+
     con = cmds.add_parser("concepts", help="write easy and hard cluster concepts for an `agile synth` corpus")
     con.add_argument("corpus")
     con.add_argument("--out", required=True, help="JSON file to write")
@@ -72,6 +81,24 @@ def cmd_compare(args: argparse.Namespace) -> None:
     result = compare_runs(args.runs, args.out, args.title)
     print(markdown(result["auc_pr"]))
     print(json.dumps({"plot": result["plot"]}))
+
+
+def cmd_ceiling(args: argparse.Namespace) -> None:
+    from agile.atomic import atomic_write_json
+    from agile.corpus import Corpus
+    from eval.ceiling import probe_ceiling
+    from eval.concepts import load_concepts
+    from eval.split import HeldOutSplit
+
+    corpus = Corpus.open(args.corpus, verify="quick")
+    rows = probe_ceiling(corpus, load_concepts(args.concepts, corpus),
+                         HeldOutSplit.for_corpus(corpus, args.heldout), train_rows=args.train_rows)
+    print("| concept | difficulty | prevalence | probe AUC-PR |\n| --- | --- | --- | --- |")
+    for r in rows:
+        auc = "n/a" if r["auc_pr"] is None else f"{r['auc_pr']:.3f}"
+        print(f"| {r['concept']} | {r['difficulty']} | {100 * r['prevalence']:.2f}% | {auc} |")
+    if args.out:
+        atomic_write_json(args.out, {"corpus": str(corpus.root), "train_rows": args.train_rows, "concepts": rows})
 
 
 def cmd_concepts(args: argparse.Namespace) -> None:

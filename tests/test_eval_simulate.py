@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from agile.corpus import Corpus
 from agile.synth import SynthSpec, load_world, synth_corpus
 from agile_cli.main import main
+from eval.ceiling import probe_ceiling
 from eval.compare import compare_runs
 from eval.concepts import ClusterConcept, make_cluster_concepts, read_cluster_concepts, write_cluster_concepts
 from eval.errors import ConceptsFileError, EvalError
@@ -159,3 +161,24 @@ def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus
     assert set(result["auc_pr"]["all"]["runs"]) == {"owner, margin, batch 50", "owner, random, batch 50"}
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 1000
     assert main(["eval", "compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+
+
+@dataclass(frozen=True)
+class _CoinFlipConcept:
+    """Labels unrelated to the embedding: no probe can beat their prevalence."""
+    name: str = "coin flips"
+    description: str = ""
+    positives: tuple = ("coin flips",)
+    negatives: tuple = ()
+    difficulty: str = "hard"
+
+    def labels(self, corpus):
+        return np.random.default_rng(3).random(corpus.count) < 0.2
+
+
+def test_linear_probe_ceiling_separates_embedded_from_unembedded_concepts(corpus, split):
+    rows = probe_ceiling(corpus, [_easy_concept(corpus), _CoinFlipConcept()], split, train_rows=3000)
+    cluster, coin = rows
+    assert cluster["auc_pr"] > 0.95, cluster
+    assert abs(coin["auc_pr"] - coin["prevalence"]) < 0.08, coin
+    assert cluster["train_positives"] > 0 and cluster["difficulty"] == "easy"
