@@ -3,6 +3,9 @@
 Each thread keeps its own connection (sqlite3 connections are not shared
 between threads). Writes take the write lock up front (BEGIN IMMEDIATE) so two
 writers never deadlock upgrading read locks; readers never block writers.
+
+The schema grows by numbered migrations (``PRAGMA user_version``), so a
+database written by an earlier server opens with its data intact.
 """
 from __future__ import annotations
 
@@ -93,6 +96,20 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 """
 
+# Each migration brings a database from version i to i + 1 (``PRAGMA user_version``).
+MIGRATIONS = (
+    # 1: evaluation batches. A batch (and each rating, copied from its batch) is for
+    # training or for evaluation; rows written before this existed are training data.
+    """
+    ALTER TABLE batches ADD COLUMN purpose TEXT NOT NULL DEFAULT 'training'
+        CHECK (purpose IN ('training', 'evaluation'));
+    ALTER TABLE ratings ADD COLUMN purpose TEXT NOT NULL DEFAULT 'training'
+        CHECK (purpose IN ('training', 'evaluation'));
+    CREATE INDEX IF NOT EXISTS ratings_by_purpose ON ratings (concept_id, purpose);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -106,6 +123,22 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._conn().executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Apply the migrations this file has not had yet, each in one transaction.
+
+        The version is read again under the write lock, so two processes opening
+        the same file (the server and ``agile users add``) never both apply one.
+        """
+        while True:
+            with self.write() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version >= SCHEMA_VERSION:
+                    return
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {version + 1}")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -142,3 +175,8 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration (``executescript`` would commit the open transaction)."""
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -2,12 +2,17 @@
 
 Every method that changes state runs in exactly one transaction, so a crash
 leaves either the whole change or none of it.
+
+A batch is for training (expansion, active learning) or for evaluation, and
+its ratings carry the same purpose. The two never share an image: evaluation
+ratings measure models and must never be trained on, or the measurement
+would be of the training data.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -15,6 +20,8 @@ from server.db import Database, now
 from server.errors import Conflict, Invalid, NotFound
 
 ACTIVE = ("queued", "running")
+TRAINING, EVALUATION = "training", "evaluation"
+Purpose = Literal["training", "evaluation"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class BatchRecord:
     model_version: int | None
     created_at: str
     ids: list[int]
+    purpose: Purpose = TRAINING
 
 
 @dataclass(frozen=True)
@@ -146,31 +154,47 @@ class Repository:
 
     # -- batches ---------------------------------------------------------------
     def add_batch(self, concept_id: int, round_: int, source: str, model_version: int | None,
-                  ids: Sequence[int]) -> int:
+                  ids: Sequence[int], purpose: Purpose = TRAINING) -> int:
+        """Record a batch. Jobs run one at a time, so the ids a job excluded are still the ones to exclude."""
         with self.db.write() as conn:
             batch_id = conn.execute(
-                "INSERT INTO batches (concept_id, round, source, model_version, created_at) VALUES (?, ?, ?, ?, ?)",
-                (concept_id, round_, source, model_version, now())).lastrowid
+                "INSERT INTO batches (concept_id, round, source, model_version, created_at, purpose) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (concept_id, round_, source, model_version, now(), purpose)).lastrowid
             conn.executemany("INSERT INTO batch_items (batch_id, position, corpus_id) VALUES (?, ?, ?)",
                              [(batch_id, i, int(c)) for i, c in enumerate(ids)])
         return batch_id
 
-    def current_batch(self, concept_id: int) -> BatchRecord | None:
+    def current_batch(self, concept_id: int, purpose: Purpose | None = None) -> BatchRecord | None:
+        """The newest batch of the concept (of one purpose, if given)."""
         with self.db.read() as conn:
             self._require_concept(conn, concept_id)
-            row = conn.execute("SELECT * FROM batches WHERE concept_id = ? ORDER BY id DESC LIMIT 1",
-                               (concept_id,)).fetchone()
+            row = conn.execute("SELECT * FROM batches WHERE concept_id = ? AND purpose = COALESCE(?, purpose) "
+                               "ORDER BY id DESC LIMIT 1", (concept_id, purpose)).fetchone()
             if row is None:
                 return None
             ids = [r[0] for r in conn.execute(
                 "SELECT corpus_id FROM batch_items WHERE batch_id = ? ORDER BY position", (row["id"],))]
         return BatchRecord(row["id"], concept_id, row["round"], row["source"], row["model_version"],
-                           row["created_at"], ids)
+                           row["created_at"], ids, row["purpose"])
+
+    def batch_ids(self, concept_id: int, purpose: Purpose) -> np.ndarray:
+        """Sorted ids of every image ever put in a batch of this purpose, rated or not."""
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT DISTINCT i.corpus_id FROM batch_items i JOIN batches b ON b.id = i.batch_id "
+                                "WHERE b.concept_id = ? AND b.purpose = ? ORDER BY i.corpus_id",
+                                (concept_id, purpose)).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
 
     def next_round(self, concept_id: int) -> int:
+        """The round of the next training batch (evaluation batches do not start rounds)."""
+        latest = self.latest_round(concept_id)
+        return 0 if latest is None else latest + 1
+
+    def latest_round(self, concept_id: int) -> int | None:
         with self.db.read() as conn:
-            row = conn.execute("SELECT MAX(round) FROM batches WHERE concept_id = ?", (concept_id,)).fetchone()
-        return 0 if row[0] is None else row[0] + 1
+            row = conn.execute("SELECT MAX(round) FROM batches WHERE concept_id = ? AND purpose = ?",
+                               (concept_id, TRAINING)).fetchone()
+        return row[0]
 
     # -- ratings -----------------------------------------------------------------
     def rate(self, concept_id: int, user_id: int, ratings: Sequence[Rating]) -> None:
@@ -180,7 +204,7 @@ class Repository:
             stamp = now()
             for r in ratings:
                 batch = conn.execute(
-                    "SELECT b.id, b.round, b.source FROM batch_items i JOIN batches b ON b.id = i.batch_id "
+                    "SELECT b.id, b.round, b.source, b.purpose FROM batch_items i JOIN batches b ON b.id = i.batch_id "
                     "WHERE b.concept_id = ? AND i.corpus_id = ? ORDER BY b.id DESC LIMIT 1",
                     (concept_id, r.corpus_id)).fetchone()
                 if batch is None:
@@ -188,12 +212,12 @@ class Repository:
                                   "only images shown for rating can be rated")
                 conn.execute(
                     "INSERT INTO ratings (concept_id, corpus_id, positive, batch_id, round, source, seconds, "
-                    "rated_by, rated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "rated_by, rated_at, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (concept_id, corpus_id) DO UPDATE SET positive = excluded.positive, "
                     "seconds = COALESCE(excluded.seconds, ratings.seconds), rated_by = excluded.rated_by, "
                     "rated_at = excluded.rated_at",
                     (concept_id, r.corpus_id, int(r.positive), batch["id"], batch["round"], batch["source"],
-                     r.seconds, user_id, stamp))
+                     r.seconds, user_id, stamp, batch["purpose"]))
 
     def unrate(self, concept_id: int, corpus_id: int) -> None:
         with self.db.write() as conn:
@@ -209,18 +233,19 @@ class Repository:
                 f"({','.join('?' * len(ids))})", (concept_id, *ids)).fetchall() if ids else []
         return {r[0]: bool(r[1]) for r in rows}
 
-    def labels(self, concept_id: int) -> Labels:
+    def labels(self, concept_id: int, purpose: Purpose = TRAINING) -> Labels:
+        """The ratings of one purpose, sorted by id: training ones are all a model may learn from."""
         with self.db.read() as conn:
-            rows = conn.execute("SELECT corpus_id, positive, round FROM ratings WHERE concept_id = ? "
-                                "ORDER BY corpus_id", (concept_id,)).fetchall()
+            rows = conn.execute("SELECT corpus_id, positive, round FROM ratings WHERE concept_id = ? AND purpose = ? "
+                                "ORDER BY corpus_id", (concept_id, purpose)).fetchall()
         table = np.array([tuple(r) for r in rows], dtype=np.int64).reshape(-1, 3)
         return Labels(table[:, 0].copy(), table[:, 1].astype(np.float32), table[:, 2].copy())
 
-    def rating_counts(self, concept_id: int) -> tuple[int, int]:
-        """(rated, positive) for the concept."""
+    def rating_counts(self, concept_id: int, purpose: Purpose = TRAINING) -> tuple[int, int]:
+        """(rated, positive) for the concept, among ratings of one purpose."""
         with self.db.read() as conn:
-            row = conn.execute("SELECT COUNT(*), COALESCE(SUM(positive), 0) FROM ratings WHERE concept_id = ?",
-                               (concept_id,)).fetchone()
+            row = conn.execute("SELECT COUNT(*), COALESCE(SUM(positive), 0) FROM ratings "
+                               "WHERE concept_id = ? AND purpose = ?", (concept_id, purpose)).fetchone()
         return int(row[0]), int(row[1])
 
     # -- jobs ------------------------------------------------------------------------
