@@ -20,6 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--batch-size", type=int, default=100, help="images per rating batch")
     serve.add_argument("--random-negatives", type=int, default=None,
                        help="unrated images used as extra negatives when training (fewer is faster)")
+    serve.add_argument("--eval-versions", type=int, default=3,
+                       help="an evaluate job stratifies over this many latest versions (and zero-shot)")
+    serve.add_argument("--eval-per-stratum", type=int, default=20,
+                       help="evaluation images per score stratum and model (10 strata)")
     serve.add_argument("--pin-scan-store", action="store_true",
                        help="lock the int8 copy AL rounds scan in memory (a machine of its own; needs memlock)")
     serve.set_defaults(func=cmd_serve)
@@ -43,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = ServerSettings(corpus=args.corpus, data=args.data, host=args.host, port=args.port,
                                   dev=args.dev, batch_size=args.batch_size,
                                   random_negatives=args.random_negatives,
+                                  eval_versions=args.eval_versions, eval_per_stratum=args.eval_per_stratum,
                                   **({"pin_scan_store": True} if args.pin_scan_store else {}))
     except ValidationError as e:
         print(f"agile serve: error: {'; '.join(err['msg'] for err in e.errors())}", file=sys.stderr)

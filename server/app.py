@@ -14,12 +14,13 @@ from agile.errors import AgileError
 from server.accounts import DEV_USER, Accounts
 from server.db import Database
 from server.errors import ServerError
+from server.evaluation import EvaluationReports
 from server.jobs import JobRunner
 from server.limits import BodyLimit
 from server.loop import Loop
 from server.repository import Repository
 from server.rounds import LoopJobs, adopt_saved_versions
-from server.routes import concepts, jobs, meta, versions
+from server.routes import concepts, evaluation, jobs, meta, versions
 from server.settings import ServerSettings
 from server.state import AppState
 from server.watch import VersionWatch
@@ -35,7 +36,7 @@ def build_state(settings: ServerSettings) -> AppState:
     watch = VersionWatch(repo.latest_versions())
     runner = JobRunner(repo, LoopJobs(repo, loop, settings, watch).handlers(), settings.job_start_delay)
     accounts = Accounts(repo.db)
-    state = AppState(settings, repo, accounts, loop, watch, runner,
+    state = AppState(settings, repo, accounts, loop, watch, runner, EvaluationReports(repo, loop),
                      accounts.dev_user() if settings.dev else None)
     interrupted = runner.start()
     notes = [f"{interrupted} interrupted job(s) marked failed"] if interrupted else []
@@ -80,7 +81,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def library_error(_: Request, e: AgileError):
         return JSONResponse({"detail": str(e)}, status_code=422)
 
-    for module in (concepts, jobs, versions, meta):
+    for module in (concepts, jobs, versions, evaluation, meta):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -1,5 +1,6 @@
 """The one place the server calls the agile library: corpus, index, embedder,
-concepts, expansion, training, sampling and the model registry.
+concepts, expansion, training, sampling and the model registry; and the
+evaluation package (stratified sets, URI hashes, metrics).
 
 Everything here is synchronous and may be slow; callers run it off the event loop.
 """
@@ -24,10 +25,15 @@ from agile.index import open_index
 from agile.registry import ModelRegistry, VersionInfo, label_snapshot
 from agile.sampling import STRATEGIES, select
 from agile.scan_store import ScanStore, scan_dir_for
-from agile.scoring import resolve_kernel
+from agile.scoring import map_blocks, resolve_kernel
 from agile.training import TrainConfig, TrainedModel, train
+from agile.zeroshot import ZERO_SHOT_THRESHOLD, concept_text_embedding, zero_shot_scores
+from eval.hashing import uri_hashes
+from eval.metrics import Metrics, compute_metrics
+from eval.stratified import StrataSpec, stratified_ids
 
 STRATEGY_NAMES = tuple(STRATEGIES)
+ZERO_SHOT = "zero-shot"
 
 
 def validate_phrases(name: str, positives: Sequence[str], negatives: Sequence[str]) -> tuple[str, list[str], list[str]]:
@@ -55,6 +61,8 @@ class Loop:
         self.train_overrides = {} if random_negatives is None else {"random_negatives": random_negatives}
         self._embed_lock = threading.Lock()  # embedders hold torch modules; one caller at a time
         self.scan_store: ScanStore | None = None
+        self._hashes: np.ndarray | None = None
+        self._hash_lock = threading.Lock()
 
     def prepare_scan_store(self, pin: bool = False) -> str:
         """Build (if missing) and warm the int8 copy every AL round reads; say what was done.
@@ -132,6 +140,68 @@ class Loop:
 
     def uri(self, corpus_id: int) -> str:
         return self.corpus.uri(corpus_id)
+
+    # -- evaluation sets (paper §4.2) ----------------------------------------------------------
+    def uri_hashes(self) -> np.ndarray:
+        """uint64 SipHash-2-4 of every URI, in id order; computed on first use (~2 s a million) and kept."""
+        with self._hash_lock:
+            if self._hashes is None:
+                chunks = [uri_hashes(chunk.to_pylist()) for chunk in self.corpus.column("uri").iterchunks()]
+                self._hashes = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.uint64)
+            return self._hashes
+
+    def eligible_for_evaluation(self, training_ids: np.ndarray) -> np.ndarray:
+        """Boolean mask over the corpus: every image never put in a training batch."""
+        mask = np.ones(self.corpus.count, dtype=bool)
+        mask[np.asarray(training_ids, dtype=np.int64)] = False
+        return mask
+
+    def stratified_by_model(self, model: TrainedModel, eligible: np.ndarray, spec: StrataSpec) -> np.ndarray:
+        """The model's stratified set among eligible images, scoring the corpus block by block.
+
+        Each block keeps its ``per_stratum`` lowest hashes per stratum; the set's
+        members are among them, so a second pass over the kept ones gives exactly
+        ``stratified_ids`` over the whole score array, in memory of one block
+        (a 10M corpus never holds its 40 MB of scores per model).
+        """
+        hashes = self.uri_hashes()
+
+        def keep_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            ids = np.arange(first, first + len(scores), dtype=np.int64)
+            ok = eligible[first:first + len(scores)]
+            chosen = stratified_ids(scores[ok], hashes[ids[ok]], ids[ok], spec)
+            return chosen, scores[chosen - first]
+
+        parts = list(map_blocks(keep_candidates, self.corpus, model, kernel="exact"))
+        ids = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        return stratified_ids(scores, hashes[ids], ids, spec)
+
+    def stratified_by_zero_shot(self, positives: Sequence[str], eligible: np.ndarray,
+                                spec: StrataSpec) -> np.ndarray:
+        """The stratified set of the zero-shot cosine (strata over the cosine, as eval.simulate does)."""
+        scores = zero_shot_scores(self.corpus, self._text_embedding(positives))
+        ids = np.flatnonzero(eligible)
+        return stratified_ids(scores[ids], self.uri_hashes()[ids], ids, spec)
+
+    def zero_shot_ids(self, positives: Sequence[str], ids: Sequence[int]) -> np.ndarray:
+        """Cosine of the images ``ids`` with the concept's text (corpus vectors are unit length)."""
+        vectors = self.corpus.vectors(np.asarray(ids, dtype=np.int64)).astype(np.float32)
+        return vectors @ self._text_embedding(positives)
+
+    def _text_embedding(self, positives: Sequence[str]) -> np.ndarray:
+        with self._embed_lock:
+            return concept_text_embedding(self.embedder, list(positives))
+
+    @staticmethod
+    def threshold(zero_shot: bool) -> float:
+        """Where F1 and accuracy cut: 0.5 for probabilities, the library's cosine threshold for zero-shot."""
+        return ZERO_SHOT_THRESHOLD if zero_shot else 0.5
+
+    def evaluation_metrics(self, labels: np.ndarray, scores: np.ndarray, zero_shot: bool, bootstrap: int) -> Metrics:
+        """AUC-PR, AUC-ROC, F1 and accuracy with bootstrap 95% intervals (a fixed seed, so a reload
+        shows the same numbers); raises EvalError unless both classes are among ``labels``."""
+        return compute_metrics(labels, scores, self.threshold(zero_shot), bootstrap=bootstrap, seed=0)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -9,6 +9,7 @@ Phrase = Annotated[str, Field(min_length=1, max_length=200)]
 Phrases = Annotated[list[Phrase], Field(max_length=50)]
 CorpusId = Annotated[int, Field(ge=0)]
 Strategy = Literal["margin", "margin-pm", "random"]
+Purpose = Literal["training", "evaluation"]
 
 
 class Strict(BaseModel):
@@ -35,8 +36,9 @@ class ConceptPublic(BaseModel):
     negatives: list[str]
     created_at: str
     updated_at: str
-    rated: int
+    rated: int = Field(description="images rated for training")
     rated_positive: int
+    evaluation_rated: int = Field(description="images of the evaluation sets rated (never trained on)")
     latest_version: int | None
     job: "JobPublic | None" = Field(None, description="the concept's most recent job")
 
@@ -53,11 +55,13 @@ class BatchPublic(BaseModel):
     concept_id: int
     round: int
     source: str
+    purpose: Purpose = Field(description="training (expansion or active learning) or evaluation (its ratings "
+                                         "measure the models and are never trained on)")
     model_version: int | None
     created_at: str
     size: int
     rated: int = Field(description="images of this batch rated so far")
-    total_rated: int = Field(description="images of the concept rated so far, all batches")
+    total_rated: int = Field(description="images of the concept rated so far for this batch's purpose")
     items: list[BatchItem]
 
 
@@ -78,15 +82,17 @@ class RatingChange(Strict):
 
 class RatingsPublic(BaseModel):
     concept_id: int
-    rated: int
+    rated: int = Field(description="images rated for training")
     rated_positive: int
+    evaluation_rated: int = Field(description="images of the evaluation sets rated")
 
 
 # -- jobs ---------------------------------------------------------------------------------------
 class JobCreate(Strict):
-    kind: Literal["expand", "train", "round"] = Field(
+    kind: Literal["expand", "train", "round", "evaluate"] = Field(
         description="expand: a new batch from the phrases; train: a new model version; "
-                    "round: a new version, then the next batch chosen by it")
+                    "round: a new version, then the next batch chosen by it; evaluate: a stratified "
+                    "evaluation batch over the latest versions and the zero-shot ranking")
     strategy: Strategy = "margin"
 
 
@@ -134,6 +140,35 @@ class ScorePublic(BaseModel):
     version: int
     ids: list[int] | None = None
     scores: list[float] = Field(description="probability that each image shows the concept")
+
+
+# -- evaluation ---------------------------------------------------------------------------------------
+class EvaluationMetrics(BaseModel):
+    auc_pr: float = Field(description="average precision: the primary metric")
+    auc_roc: float
+    f1: float
+    accuracy: float
+    ci: dict[str, list[float]] = Field(description="metric -> [low, high] bootstrap 95% interval "
+                                                   "(empty without bootstrap)")
+
+
+class ModelEvaluation(BaseModel):
+    model: str = Field(description="'v<N>' for a version, 'zero-shot' for the text cosine")
+    version: int | None
+    threshold: float = Field(description="score at and above which F1 and accuracy count a positive")
+    metrics: EvaluationMetrics | None = Field(description="null until both classes are rated")
+
+
+class EvaluationPublic(BaseModel):
+    concept_id: int
+    total: int = Field(description="images in the concept's evaluation sets")
+    rated: int
+    rated_positive: int
+    batch_id: int | None = Field(description="the newest evaluation batch")
+    bootstrap: int
+    ready: bool = Field(description="metrics are computed (both classes rated)")
+    message: str
+    models: list[ModelEvaluation]
 
 
 # -- server ---------------------------------------------------------------------------------------

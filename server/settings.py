@@ -40,6 +40,12 @@ class ServerSettings(BaseSettings):
     max_wait_seconds: float = Field(30.0, ge=0, description="longest long-poll a client may ask for")
     pin_scan_store: bool = Field(False, description="mlock the int8 scan store so other files never evict it "
                                  "(a service on its own machine; needs a memlock limit of its size)")
+    eval_versions: int = Field(3, ge=1, le=100, description="an evaluate job stratifies over this many latest "
+                               "versions (and the zero-shot ranking)")
+    eval_per_stratum: int = Field(20, ge=1, le=1000, description="evaluation images per score stratum and model "
+                                  "(lowest URI hashes; 10 strata)")
+    eval_bootstrap: int = Field(100, ge=0, le=2000, description="bootstrap resamples for the evaluation "
+                                "metrics' 95% intervals")
     job_start_delay: float = Field(0.0, ge=0, description="seconds a job waits before working (crash tests)")
 
     @model_validator(mode="after")

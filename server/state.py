@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.accounts import Accounts, User
+from server.evaluation import EvaluationReports
 from server.jobs import JobRunner
 from server.loop import Loop
 from server.repository import Repository
@@ -19,4 +20,5 @@ class AppState:
     loop: Loop
     watch: VersionWatch
     jobs: JobRunner
+    evaluations: EvaluationReports
     dev_user: User | None = None  # --dev: the local owner requests without a token act as

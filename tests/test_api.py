@@ -222,3 +222,132 @@ def test_tokens_are_stored_hashed(world):
     again = subprocess.run([sys.executable, "-m", "agile_cli.main", "users", "add", "dan", "--role", "owner",
                             "--data", str(server.data)], capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def _training_batch_ids(server, concept_id: int) -> set[int]:
+    with sqlite3.connect(server.data / "agile.sqlite3") as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT i.corpus_id FROM batch_items i JOIN batches b ON b.id = i.batch_id "
+            "WHERE b.concept_id = ? AND b.purpose = 'training'", (concept_id,))}
+
+
+def _lowest_hashes_per_stratum(scores: np.ndarray, hashes: np.ndarray, ids: np.ndarray, per_stratum: int) -> set[int]:
+    strata = np.clip(np.floor(scores * 10).astype(int), 0, 9)
+    out: set[int] = set()
+    for s in range(10):
+        inside = np.flatnonzero(strata == s)
+        out |= set(ids[inside[np.argsort(hashes[inside], kind="stable")[:per_stratum]]].tolist())
+    return out
+
+
+def test_evaluation_batch_is_kept_apart_from_training(world, concept, small_corpus_path):
+    from sklearn.metrics import accuracy_score, average_precision_score, f1_score
+
+    from agile.embedder import embedder_for_corpus
+    from eval.hashing import uri_hashes
+
+    server, clients, clusters, target = world
+    ann, vic = clients["ann"], clients["vic"]
+    while len(ann.get(f"/api/concepts/{concept}/versions").json()) < 2:  # when run on its own
+        assert wait_job(ann, ann.post(f"/api/concepts/{concept}/jobs", json={"kind": "round"}).json()["id"])["status"] == "done"
+        rate_batch(ann, concept, clusters, target)
+    before = ann.get(f"/api/concepts/{concept}").json()
+    training = _training_batch_ids(server, concept)
+    assert vic.post(f"/api/concepts/{concept}/jobs", json={"kind": "evaluate"}).status_code == 403
+    empty = vic.get(f"/api/concepts/{concept}/evaluation").json()
+    assert empty["total"] == 0 and not empty["ready"] and "evaluate" in empty["message"]
+
+    job = wait_job(ann, ann.post(f"/api/concepts/{concept}/jobs", json={"kind": "evaluate"}).json()["id"])
+    assert job["status"] == "done", job
+    versions = [v["version"] for v in vic.get(f"/api/concepts/{concept}/versions").json()]
+    assert job["result"]["models"] == [f"v{v}" for v in versions[-3:]] + ["zero-shot"]
+    batch = vic.get(f"/api/concepts/{concept}/batch").json()
+    assert batch["purpose"] == "evaluation" and batch["source"] == "evaluation"
+    assert vic.get(f"/api/concepts/{concept}/batch", params={"purpose": "training"}).json()["purpose"] == "training"
+    ids = np.array([it["id"] for it in batch["items"]])
+    assert len(set(ids.tolist())) == len(ids) == batch["size"] == job["result"]["size"]
+    assert not set(ids.tolist()) & training
+    assert len(ids) <= len(job["result"]["models"]) * 10 * 20
+
+    # Each version's part of the set: in every score stratum, the 20 eligible images of lowest URI hash.
+    corpus = Corpus.open(small_corpus_path)
+    eligible = np.setdiff1d(np.arange(corpus.count), np.fromiter(training, dtype=np.int64))
+    hashes = uri_hashes(corpus.uris(eligible))
+    from_versions: set[int] = set()
+    for v in versions[-3:]:
+        scores = np.array(vic.post(f"/api/concepts/{concept}/versions/{v}/score",
+                                   json={"ids": eligible.tolist()}).json()["scores"])
+        from_versions |= _lowest_hashes_per_stratum(scores, hashes, eligible, 20)
+    assert from_versions <= set(ids.tolist()) and len(set(ids.tolist()) - from_versions) <= 200
+
+    # Rating the set: only negatives first, so one class; then all of it. Training counts never move.
+    truth = clusters[ids] == target
+    assert truth.any() and not truth.all()
+    first = [{"id": int(i), "positive": False} for i in ids[~truth][:5]]
+    counts = ann.post(f"/api/concepts/{concept}/ratings", json={"ratings": first}).json()
+    assert counts["rated"] == before["rated"] and counts["evaluation_rated"] == 5
+    one_class = vic.get(f"/api/concepts/{concept}/evaluation").json()
+    assert not one_class["ready"] and "both classes" in one_class["message"]
+    assert all(m["metrics"] is None for m in one_class["models"])
+    everything = [{"id": int(i), "positive": bool(t)} for i, t in zip(ids, truth)]
+    counts = ann.post(f"/api/concepts/{concept}/ratings", json={"ratings": everything}).json()
+    assert (counts["rated"], counts["rated_positive"]) == (before["rated"], before["rated_positive"])
+    assert counts["evaluation_rated"] == len(ids)
+
+    report = vic.get(f"/api/concepts/{concept}/evaluation", params={"bootstrap": 50}).json()
+    assert report["ready"] and (report["total"], report["rated"]) == (len(ids), len(ids))
+    assert report["rated_positive"] == int(truth.sum()) and report["batch_id"] == batch["id"]
+    assert [m["model"] for m in report["models"]] == [f"v{v}" for v in versions] + ["zero-shot"]
+    embedder = embedder_for_corpus(corpus)
+    text = embedder.embed_texts(before["positives"]).mean(axis=0)
+    for m in report["models"]:
+        if m["version"] is None:
+            scores, threshold = corpus.vectors(ids).astype(np.float32) @ (text / np.linalg.norm(text)), 0.28
+        else:
+            scores = np.array(vic.post(f"/api/concepts/{concept}/versions/{m['version']}/score",
+                                       json={"ids": ids.tolist()}).json()["scores"])
+            threshold = 0.5
+        assert m["threshold"] == pytest.approx(threshold)
+        got = m["metrics"]
+        assert got["auc_pr"] == pytest.approx(average_precision_score(truth, scores), abs=1e-6)
+        assert got["auc_roc"] == pytest.approx(roc_auc_score(truth, scores), abs=1e-6)
+        assert got["f1"] == pytest.approx(f1_score(truth, scores >= threshold), abs=1e-6)
+        assert got["accuracy"] == pytest.approx(accuracy_score(truth, scores >= threshold), abs=1e-6)
+        assert set(got["ci"]) == {"auc_pr", "auc_roc", "f1", "accuracy"}
+        assert all(0 <= lo <= hi <= 1 for lo, hi in got["ci"].values())
+
+    # The next version learns from training ratings only; its batch holds no evaluation image.
+    job = wait_job(ann, ann.post(f"/api/concepts/{concept}/jobs", json={"kind": "round"}).json()["id"])
+    assert job["status"] == "done", job
+    sidecar = vic.get(f"/api/concepts/{concept}/versions/{job['result']['version']}").json()
+    assert sidecar["labels"]["count"] == before["rated"]
+    after = vic.get(f"/api/concepts/{concept}/batch").json()
+    assert after["purpose"] == "training" and not {it["id"] for it in after["items"]} & set(ids.tolist())
+
+
+def test_edited_phrases_drive_the_next_expansion(world, concept):
+    server, clients, clusters, target = world
+    ann = clients["ann"]
+    other = (target + 7) % 20
+    before = ann.get(f"/api/concepts/{concept}").json()
+    bad = ann.patch(f"/api/concepts/{concept}", json={"positives": [f"cluster {other}"],
+                                                      "negatives": [f"Cluster {other}"]})
+    assert bad.status_code == 422 and "both positive and negative" in bad.json()["detail"]
+    assert ann.get(f"/api/concepts/{concept}").json()["positives"] == before["positives"]
+
+    edited = ann.patch(f"/api/concepts/{concept}", json={"positives": [f"cluster {other}"], "negatives": []})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["positives"] == [f"cluster {target}", f"cluster {other}"] and edited.json()["negatives"] == []
+    job = wait_job(ann, ann.post(f"/api/concepts/{concept}/jobs", json={"kind": "expand"}).json()["id"])
+    assert job["status"] == "done", job
+    batch = ann.get(f"/api/concepts/{concept}/batch").json()
+    assert batch["source"] == "expansion" and batch["purpose"] == "training"
+    got = np.array([it["id"] for it in batch["items"]])
+    assert (clusters[got] == other).sum() >= 5  # the new phrase's neighbours are offered
+    with sqlite3.connect(server.data / "agile.sqlite3") as conn:
+        kept = {r[0] for r in conn.execute(
+            "SELECT i.corpus_id FROM batch_items i JOIN batches b ON b.id = i.batch_id "
+            "WHERE b.concept_id = ? AND b.purpose = 'evaluation'", (concept,))}
+        rated = {r[0] for r in conn.execute("SELECT corpus_id FROM ratings WHERE concept_id = ? "
+                                            "AND purpose = 'training'", (concept,))}
+    assert not set(got.tolist()) & (kept | rated)

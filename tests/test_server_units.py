@@ -98,3 +98,74 @@ def test_scan_store_is_built_and_warmed_at_start(corpus_copy, tmp_path):
     assert "ready and warm" in note
     assert (corpus_copy / "scan" / "scan.json").is_file()
     assert loop.scan_store.nbytes == 5000 * 64
+
+
+def _owner_and_concept(repo: Repository) -> int:
+    with repo.db.write() as conn:
+        conn.execute("INSERT INTO users (name, role, created_at) VALUES ('a', 'owner', 'now')")
+    return repo.create_concept("c", ["c"], [], owner_id=1)
+
+
+def test_a_database_of_an_earlier_server_is_migrated(tmp_path):
+    """A file written before evaluation batches existed opens with its ratings as training data."""
+    import sqlite3
+
+    from server.db import SCHEMA, SCHEMA_VERSION
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:  # the schema as the first server wrote it (user_version 0)
+        conn.executescript(SCHEMA)
+        conn.execute("INSERT INTO users (name, role, created_at) VALUES ('a', 'owner', 'now')")
+        conn.execute("INSERT INTO concepts (name, owner_id, created_at, updated_at) VALUES ('c', 1, 'now', 'now')")
+        conn.execute("INSERT INTO batches (concept_id, round, source, created_at) VALUES (1, 0, 'expansion', 'now')")
+        conn.executemany("INSERT INTO batch_items VALUES (1, ?, ?)", [(0, 5), (1, 6)])
+        conn.execute("INSERT INTO ratings (concept_id, corpus_id, positive, batch_id, round, source, rated_by, "
+                     "rated_at) VALUES (1, 5, 1, 1, 0, 'expansion', 1, 'now')")
+    repo = Repository(Database(path))
+    Repository(Database(path))  # opening again applies nothing twice
+    with repo.db.read() as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert repo.labels(1).ids.tolist() == [5]
+    assert repo.current_batch(1).purpose == "training" and repo.batch_ids(1, "training").tolist() == [5, 6]
+    assert repo.next_round(1) == 1
+
+
+def test_evaluation_ratings_are_kept_apart_from_training(tmp_path):
+    repo = Repository(Database(tmp_path / "db.sqlite3"))
+    concept = _owner_and_concept(repo)
+    repo.add_batch(concept, 0, "expansion", None, [5, 6, 7])
+    repo.add_batch(concept, 0, "evaluation", None, [8, 9], purpose="evaluation")
+    repo.rate(concept, 1, [Rating(5, True), Rating(8, True), Rating(9, False)])
+    assert repo.labels(concept).ids.tolist() == [5]
+    assert repo.labels(concept, "evaluation").ids.tolist() == [8, 9]
+    assert repo.rating_counts(concept) == (1, 1) and repo.rating_counts(concept, "evaluation") == (2, 1)
+    assert repo.current_batch(concept).purpose == "evaluation"
+    assert repo.current_batch(concept, "training").ids == [5, 6, 7]
+    assert repo.next_round(concept) == 1  # an evaluation batch starts no round
+    with pytest.raises(Exception):  # the purpose column refuses anything else
+        repo.add_batch(concept, 0, "x", None, [1], purpose="testing")
+    assert repo.batch_ids(concept, "evaluation").tolist() == [8, 9]
+
+
+def test_streamed_stratified_sets_equal_the_merged_set(small_corpus_path, tmp_path):
+    """Block-by-block selection gives eval.stratified's set over whole score arrays."""
+    from agile.scoring import score_corpus
+    from agile.zeroshot import concept_text_embedding, zero_shot_scores
+    from eval.stratified import StrataSpec, merged_stratified_ids
+    from server.loop import Loop
+
+    loop = Loop(small_corpus_path, tmp_path / "data", random_negatives=500)
+    clusters = loop.corpus.column("cluster").to_numpy()
+    rng = np.random.default_rng(1)
+    train_ids = np.sort(rng.choice(loop.corpus.count, 300, replace=False))
+    model = loop.train(train_ids, (clusters[train_ids] == 3).astype(np.float32), round_index=0, seed=0)
+    eligible = loop.eligible_for_evaluation(train_ids)
+    spec = StrataSpec(per_stratum=7)
+    got = np.union1d(loop.stratified_by_model(model, eligible, spec),
+                     loop.stratified_by_zero_shot(["cluster 3"], eligible, spec))
+    ids = np.flatnonzero(eligible)
+    cosines = zero_shot_scores(loop.corpus, concept_text_embedding(loop.embedder, ["cluster 3"]))
+    want = merged_stratified_ids([score_corpus(loop.corpus, model)[ids], cosines[ids]], loop.uri_hashes()[ids],
+                                 ids, spec)
+    np.testing.assert_array_equal(got, want)
+    assert not np.isin(got, train_ids).any() and len(got) <= 2 * 10 * 7

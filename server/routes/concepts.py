@@ -1,13 +1,15 @@
 """Concepts, their current batch, and ratings."""
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from server.auth import OwnedConcept, OwnerDep, StateDep, UserDep
 from server.errors import NotFound
 from server.loop import validate_phrases
-from server.repository import ConceptRecord, Rating
-from server.schemas import (BatchItem, BatchPublic, ConceptCreate, ConceptPublic, ConceptUpdate, JobPublic,
+from server.repository import EVALUATION, ConceptRecord, Rating
+from server.schemas import (BatchItem, BatchPublic, ConceptCreate, ConceptPublic, ConceptUpdate, JobPublic, Purpose,
                             RatingChange, RatingsPublic, RatingsSubmit)
 from server.state import AppState
 
@@ -16,10 +18,12 @@ router = APIRouter(prefix="/api/concepts", tags=["concepts"])
 
 def concept_public(state: AppState, concept: ConceptRecord) -> ConceptPublic:
     rated, positive = state.repo.rating_counts(concept.id)
+    evaluation_rated, _ = state.repo.rating_counts(concept.id, EVALUATION)
     jobs = state.repo.jobs(concept.id, limit=1)
     return ConceptPublic(id=concept.id, name=concept.name, owner=concept.owner, positives=concept.positives,
                          negatives=concept.negatives, created_at=concept.created_at,
                          updated_at=concept.updated_at, rated=rated, rated_positive=positive,
+                         evaluation_rated=evaluation_rated,
                          latest_version=state.watch.latest(concept.id) or None,
                          job=JobPublic.model_validate(jobs[0], from_attributes=True) if jobs else None)
 
@@ -45,29 +49,36 @@ def get_concept(concept_id: int, _: UserDep, state: StateDep):
 
 @router.patch("/{concept_id}", response_model=ConceptPublic)
 def edit_phrases(body: ConceptUpdate, concept: OwnedConcept, state: StateDep):
-    """Replace the phrases (the name stays the first positive); start an 'expand' job to use them."""
+    """Replace the phrases (the name stays the first positive). Jobs read the phrases when they run,
+    so the next 'expand' job (and evaluation's zero-shot ranking) uses these."""
     _, positives, negatives = validate_phrases(concept.name, body.positives, body.negatives)
     state.repo.set_phrases(concept.id, positives, negatives)
     return concept_public(state, state.repo.concept(concept.id))
 
 
 @router.get("/{concept_id}/batch", response_model=BatchPublic)
-def current_batch(concept_id: int, _: UserDep, state: StateDep):
-    """The batch to rate now: expansion first, then the one chosen by the latest AL round."""
-    batch = state.repo.current_batch(concept_id)
+def current_batch(concept_id: int, _: UserDep, state: StateDep,
+                  purpose: Annotated[Purpose | None, Query(description="only a batch of this purpose "
+                                                                       "(default: the newest of either)")] = None):
+    """The batch to rate now: expansion first, then the one chosen by the latest AL round (or evaluation)."""
+    batch = state.repo.current_batch(concept_id, purpose)
     if batch is None:
-        raise NotFound(f"concept {concept_id} has no batch yet; follow its expand job")
+        what = f"{purpose} batch" if purpose else "batch"
+        raise NotFound(f"concept {concept_id} has no {what} yet; follow its "
+                       f"{'evaluate' if purpose == EVALUATION else 'expand'} job")
     ratings = state.repo.ratings_of(concept_id, batch.ids)
-    total, _ = state.repo.rating_counts(concept_id)
+    total, _ = state.repo.rating_counts(concept_id, batch.purpose)
     items = [BatchItem(id=i, image_url=f"/api/images/{i}", rating=ratings.get(i)) for i in batch.ids]
     return BatchPublic(id=batch.id, concept_id=concept_id, round=batch.round, source=batch.source,
-                       model_version=batch.model_version, created_at=batch.created_at, size=len(batch.ids),
-                       rated=len(ratings), total_rated=total, items=items)
+                       purpose=batch.purpose, model_version=batch.model_version, created_at=batch.created_at,
+                       size=len(batch.ids), rated=len(ratings), total_rated=total, items=items)
 
 
 def _counts(state: AppState, concept_id: int) -> RatingsPublic:
     rated, positive = state.repo.rating_counts(concept_id)
-    return RatingsPublic(concept_id=concept_id, rated=rated, rated_positive=positive)
+    evaluation_rated, _ = state.repo.rating_counts(concept_id, EVALUATION)
+    return RatingsPublic(concept_id=concept_id, rated=rated, rated_positive=positive,
+                         evaluation_rated=evaluation_rated)
 
 
 @router.post("/{concept_id}/ratings", response_model=RatingsPublic)

@@ -15,7 +15,8 @@ def job_public(record) -> JobPublic:
 
 @router.post("/concepts/{concept_id}/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic)
 def start_job(body: JobCreate, concept: OwnedConcept, user: OwnerDep, state: StateDep):
-    """Queue expansion, training, or an active-learning round (409 while another job of the concept runs)."""
+    """Queue expansion, training, an active-learning round, or an evaluation set (409 while another job of
+    the concept runs)."""
     params = {"strategy": body.strategy} if body.kind == "round" else {}
     return job_public(state.repo.job(state.jobs.submit(concept.id, body.kind, params, user.id)))
 
