@@ -1,4 +1,5 @@
-"""The web rater in headless Chromium: create a concept, rate with the keyboard only, train, see a version."""
+"""The web rater in headless Chromium: create a concept, rate with the keyboard only, train, see a version,
+rate an evaluation batch and see its metrics, edit the phrases."""
 from __future__ import annotations
 
 import os
@@ -17,6 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                  reason="needs Debian chromium (./scripts/test installs it)")]
 BATCH = 12
+EVAL_PER_STRATUM = 2
 
 
 @pytest.fixture
@@ -38,7 +40,7 @@ def test_rate_with_keyboard_train_and_see_version(page, small_corpus_path, tmp_p
     clusters = Corpus.open(small_corpus_path).column("cluster").to_numpy()
     target = int(np.bincount(clusters).argmax())
     with ServerProcess(small_corpus_path, tmp_path / "data", "--dev", "--batch-size", str(BATCH),
-                       "--random-negatives", "1000") as server:
+                       "--random-negatives", "1000", "--eval-per-stratum", str(EVAL_PER_STRATUM)) as server:
         page.goto(server.url + "/")
         page.wait_for_selector("#app:not([hidden])")
         assert "dev mode" in page.text_content("#whoami")
@@ -72,18 +74,56 @@ def test_rate_with_keyboard_train_and_see_version(page, small_corpus_path, tmp_p
         page.wait_for_function("document.getElementById('counter').textContent.includes('rated 1 / batch')")
         assert page.is_hidden("#error")
 
+        # Evaluate: a stratified batch in the same grid, labelled; rating all of it shows metrics per version.
+        page.click("#evaluate")
+        page.wait_for_selector("#eval-banner:not([hidden])", timeout=120_000)
+        assert "not used for training" in page.text_content("#eval-banner")
+        evaluation_size = page.locator("#grid .tile").count()
+        assert 0 < evaluation_size <= 2 * 10 * EVAL_PER_STRATUM  # version 1 and zero-shot
+        page.locator("#grid").focus()
+        for _ in range(evaluation_size):
+            corpus_id = int(page.get_attribute(".tile.focus", "data-id"))
+            page.keyboard.press("p" if clusters[corpus_id] == target else "n")
+        page.wait_for_function("document.getElementById('evaluation-status').textContent.startsWith('metrics on')")
+        rows = page.locator("#evaluation tbody tr").all_text_contents()
+        assert len(rows) == 2 and rows[0].startswith("v1") and rows[1].startswith("zero-shot")
+        page.keyboard.press("Enter")  # on an evaluation batch: show the metrics, train nothing
+        assert "evaluation batch" in page.text_content("#counter") and "round job" not in page.text_content("#job")
         shots = Path(os.environ.get("AGILE_TEST_ARTIFACTS", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / "rater.png"), full_page=True)
+        page.click("#back-to-training")
+        page.wait_for_function("document.getElementById('counter').textContent.includes('round 1 (margin)')")
+        assert page.is_hidden("#eval-banner")
 
         api = httpx.Client(base_url=server.url)
         concept = api.get("/api/concepts").json()[0]
         assert concept["rated"] == BATCH + 1 and concept["latest_version"] == 1
+        assert concept["evaluation_rated"] == evaluation_size
         version = api.get(f"/api/concepts/{concept['id']}/versions/1").json()
         assert version["labels"]["count"] == BATCH
         assert version["labels"]["positives"] == sum(truth.values())
-        first = api.get(f"/api/concepts/{concept['id']}/batch").json()
+        first = api.get(f"/api/concepts/{concept['id']}/batch", params={"purpose": "training"}).json()
         assert {i["id"]: i["rating"] for i in first["items"]}[shown] is True
+
+        # Edit the phrases: the API's refusal is shown in the editor; saved ones drive a fresh expansion.
+        other = (target + 7) % 20
+        page.click("#edit-phrases")
+        page.fill("#edit-positives", f"cluster {other}")
+        page.fill("#edit-negatives", f"Cluster {other}")
+        page.click("#save-expand")
+        page.wait_for_selector("#phrase-error:not([hidden])")
+        assert "422" in page.text_content("#phrase-error") and "both positive and negative" in page.text_content("#phrase-error")
+        page.fill("#edit-negatives", "")
+        page.click("#save-expand")
+        page.wait_for_selector("#phrase-editor", state="hidden")
+        assert f"cluster {other}" in page.text_content("#phrases")
+        page.wait_for_function("document.getElementById('counter').textContent.includes('round 2 (expansion)')",
+                               timeout=60_000)
+        offered = [int(t) for t in page.locator("#grid .tile").evaluate_all("ts => ts.map(t => t.dataset.id)")]
+        assert (clusters[offered] == other).any()
+        assert api.get(f"/api/concepts/{concept['id']}").json()["positives"] == [f"cluster {target}", f"cluster {other}"]
+        assert page.is_hidden("#error")
 
 
 def test_tokens_roles_and_api_errors_in_the_page(page, small_corpus_path, tmp_path):

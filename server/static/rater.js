@@ -10,6 +10,7 @@ const state = {
   shownAt: 0, history: [], secondsSpent: [],
   images: new Map(),      // corpus id -> object URL (prefetched)
   job: null, pollingConcept: null,
+  versions: [], evaluation: null,
 };
 
 // ---------------------------------------------------------------- API and errors
@@ -107,7 +108,7 @@ async function start() {
     + `${state.info.model.name}, ${state.info.index} index`;
   $("strategy").innerHTML = state.info.strategies.map((s) => `<option>${s}</option>`).join("");
   const owner = state.me.role === "owner";
-  for (const id of ["create-concept", "submit", "train"]) $(id).disabled = !owner;
+  for (const id of ["create-concept", "submit", "train", "expand", "evaluate", "edit-phrases"]) $(id).disabled = !owner;
   await refreshConcepts();
   const last = Number(localStorage.getItem("agile-concept"));
   const pick = state.concepts.find((c) => c.id === last) || state.concepts[state.concepts.length - 1];
@@ -155,22 +156,69 @@ async function selectConcept(id) {
   state.job = null;  // a job of the previous concept no longer blocks this one
   $("concept").hidden = false;
   $("concept-title").textContent = state.concept.name;
-  $("phrases").textContent = `positive: ${state.concept.positives.join(", ")}`
-    + (state.concept.negatives.length ? ` · negative: ${state.concept.negatives.join(", ")}` : "");
+  showPhrases();
+  closePhraseEditor();
   await refreshConcepts();
   const job = state.concept.job;
   if (job && (job.status === "queued" || job.status === "running")) followJob(job);
   else showJob(job);
   await loadBatch();
   await loadVersions();
+  await loadEvaluation();
   watchVersions(id);
 }
 
+function showPhrases() {
+  $("phrases").textContent = `positive: ${state.concept.positives.join(", ")}`
+    + (state.concept.negatives.length ? ` · negative: ${state.concept.negatives.join(", ")}` : "");
+}
+
+// ---------------------------------------------------------------- editing phrases
+function openPhraseEditor() {
+  const c = state.concept;
+  $("editor-name").textContent = c.name;
+  $("edit-positives").value = c.positives.slice(1).join("\n");  // the name is always the first positive
+  $("edit-negatives").value = c.negatives.join("\n");
+  $("phrase-error").hidden = true;
+  $("phrase-editor").hidden = false;
+  $("edit-positives").focus();
+}
+
+function closePhraseEditor() {
+  $("phrase-editor").hidden = true;
+  $("phrase-error").hidden = true;
+}
+
+// Saves the phrases; the API's message is shown in the editor, which stays open to fix them.
+async function savePhrases() {
+  try {
+    state.concept = (await api("PATCH", `/api/concepts/${state.concept.id}`,
+                               { positives: lines("edit-positives"), negatives: lines("edit-negatives") })).data;
+  } catch (e) {
+    $("phrase-error").textContent = `phrases not saved: ${e.message}`;
+    $("phrase-error").hidden = false;
+    return false;
+  }
+  showPhrases();
+  closePhraseEditor();
+  return true;
+}
+
+$("edit-phrases").onclick = () => ($("phrase-editor").hidden ? openPhraseEditor() : closePhraseEditor());
+$("cancel-phrases").onclick = () => closePhraseEditor();
+$("save-phrases").onclick = () => savePhrases();
+$("phrase-editor").onsubmit = async (ev) => {
+  ev.preventDefault();
+  if (await savePhrases()) await startJob("expand");  // a fresh batch from the new phrases
+};
+
 // ---------------------------------------------------------------- the batch
-async function loadBatch() {
+// The newest batch, or the newest of one purpose ("training" / "evaluation").
+async function loadBatch(purpose) {
   let batch;
   try {
-    batch = (await api("GET", `/api/concepts/${state.concept.id}/batch`)).data;
+    const query = purpose ? `?purpose=${purpose}` : "";
+    batch = (await api("GET", `/api/concepts/${state.concept.id}/batch${query}`)).data;
   } catch (e) {
     if (e.status !== 404) throw e;
     state.batch = null; render(); return;
@@ -187,9 +235,13 @@ async function loadBatch() {
   render();
 }
 
+const evaluating = () => Boolean(state.batch && state.batch.purpose === "evaluation");
+
 function render() {
   const grid = $("grid");
   grid.innerHTML = "";
+  $("eval-banner").hidden = !evaluating();
+  $("grid").setAttribute("aria-label", evaluating() ? "evaluation batch to rate" : "batch to rate");
   if (!state.batch) {
     grid.innerHTML = `<p class="muted">No batch yet: it appears here when the job above is done.</p>`;
     updateCounter();
@@ -241,6 +293,11 @@ function updateCounter() {
   const rated = state.batch.items.filter((it) => it.rating !== null).length;
   const mean = state.secondsSpent.length
     ? ` · ${(state.secondsSpent.reduce((a, b) => a + b, 0) / state.secondsSpent.length).toFixed(1)} s/image` : "";
+  if (evaluating()) {
+    $("counter").textContent = `rated ${rated} / evaluation batch ${state.batch.items.length}`
+      + ` · not used for training · evaluation rated ${c.evaluation_rated}${mean}`;
+    return;
+  }
   $("counter").textContent = `rated ${rated} / batch ${state.batch.items.length} · total ${c.rated}`
     + ` · round ${state.batch.round} (${state.batch.source})${mean}`;
 }
@@ -277,7 +334,10 @@ async function rate(positive) {
     const r = await api("POST", `/api/concepts/${state.concept.id}/ratings`,
                         { ratings: [{ id: item.id, positive, seconds }] });
     state.concept.rated = r.data.rated;
+    state.concept.evaluation_rated = r.data.evaluation_rated;
     updateCounter();
+    // The last image of an evaluation batch: its metrics are what the owner waits for.
+    if (evaluating() && state.batch.items.every((it) => it.rating !== null)) await guarded(loadEvaluation);
   } catch (e) {
     item.rating = previous;
     paint();
@@ -297,6 +357,7 @@ async function undo() {
     const r = last.previous === null ? await api("DELETE", path)
                                      : await api("PUT", path, { positive: last.previous });
     state.concept.rated = r.data.rated;
+    state.concept.evaluation_rated = r.data.evaluation_rated;
     updateCounter();
   } catch (e) {
     item.rating = undone;
@@ -317,6 +378,9 @@ async function startJob(kind) {
 
 $("submit").onclick = () => startJob("round");
 $("train").onclick = () => startJob("train");
+$("expand").onclick = () => startJob("expand");
+$("evaluate").onclick = () => startJob("evaluate");
+$("back-to-training").onclick = () => guarded(() => loadBatch("training"));
 $("view-toggle").onclick = () => toggleMode();
 
 function toggleMode() {
@@ -354,6 +418,7 @@ async function followJob(job) {
     state.concept = (await api("GET", `/api/concepts/${conceptId}`)).data;
     if (job.result && job.result.batch_id !== undefined) await loadBatch();
     await loadVersions();
+    await loadEvaluation();
     await refreshConcepts();
   });
 }
@@ -370,13 +435,23 @@ async function loadVersions() {
       + `hidden ${JSON.stringify(v.training.config ? v.training.config.hidden : "?")}`;
     list.appendChild(li);
   }
+  state.versions = versions;
   drawChart(versions);
+}
+
+// AUC-PR of each version on the rated evaluation images, when the report has it.
+function evaluationAucPr(version) {
+  const e = state.evaluation;
+  const row = e && e.ready ? e.models.find((m) => m.version === version.version) : null;
+  return row && row.metrics ? row.metrics.auc_pr : null;
 }
 
 function drawChart(versions) {
   const svg = $("chart");
   const W = 520, H = 170, L = 36, R = 12, T = 12, B = 28;
-  const series = [["rated_auc_pr", "#1565c0", "AUC-PR (rated)"], ["rated_accuracy", "#1b8a3a", "accuracy (rated)"]];
+  const series = [[(v) => v.metrics.rated_auc_pr, "#1565c0", "AUC-PR (rated)"],
+                  [(v) => v.metrics.rated_accuracy, "#1b8a3a", "accuracy (rated)"],
+                  [evaluationAucPr, "#b26a00", "AUC-PR (evaluation)"]];
   const x = (i) => L + (versions.length < 2 ? (W - L - R) / 2 : i * (W - L - R) / (versions.length - 1));
   const y = (v) => T + (1 - v) * (H - T - B);
   let out = `<line x1="${L}" y1="${y(0)}" x2="${W - R}" y2="${y(0)}" stroke="#ccc"/>`
@@ -386,8 +461,9 @@ function drawChart(versions) {
   versions.forEach((v, i) => {
     out += `<text x="${x(i) - 14}" y="${H - 8}">v${v.version} (${v.labels.count})</text>`;
   });
-  series.forEach(([key, color, label], s) => {
-    const pts = versions.map((v, i) => [x(i), y(Number(v.metrics[key] ?? 0))]);
+  series.forEach(([value, color, label], s) => {
+    const pts = versions.map((v, i) => [value(v), i]).filter(([m]) => m !== null && m !== undefined)
+      .map(([m, i]) => [x(i), y(Number(m))]);
     if (pts.length) {
       out += `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => p.join(",")).join(" ")}"/>`;
       out += pts.map((p) => `<circle cx="${p[0]}" cy="${p[1]}" r="3" fill="${color}"/>`).join("");
@@ -396,6 +472,38 @@ function drawChart(versions) {
       + `<text x="${W - 135}" y="${T + 9 + s * 16}">${label}</text>`;
   });
   svg.innerHTML = out;
+}
+
+// ---------------------------------------------------------------- evaluation report
+const fixed = (v) => Number(v).toFixed(3);
+
+async function loadEvaluation() {
+  const conceptId = state.concept.id;
+  const report = (await api("GET", `/api/concepts/${conceptId}/evaluation`)).data;
+  if (!state.concept || state.concept.id !== conceptId) return;
+  state.evaluation = report;
+  $("evaluation-status").textContent = report.message;
+  const table = $("evaluation");
+  table.hidden = !report.ready;
+  const body = table.querySelector("tbody");
+  body.innerHTML = "";
+  for (const m of report.ready ? report.models : []) {
+    const tr = document.createElement("tr");
+    const cell = (text, className = "") => Object.assign(document.createElement("td"), { textContent: text, className });
+    const withCi = (name) => {
+      const ci = m.metrics.ci[name];
+      return `${fixed(m.metrics[name])}${ci ? ` [${fixed(ci[0])}, ${fixed(ci[1])}]` : ""}`;
+    };
+    tr.append(cell(m.model), cell(withCi("auc_pr")), cell(withCi("auc_roc"), "ci"), cell(withCi("f1"), "ci"),
+              cell(withCi("accuracy"), "ci"), cell(String(m.threshold)));
+    body.appendChild(tr);
+  }
+  drawChart(state.versions);
+}
+
+async function showEvaluation() {
+  await guarded(loadEvaluation);
+  $("evaluation-status").scrollIntoView({ block: "nearest" });
 }
 
 // Long-poll the latest version: the page learns of a new one (from any client) within a second.
@@ -427,7 +535,10 @@ document.addEventListener("keydown", (ev) => {
     ArrowDown: () => setFocus(state.focus + step), ArrowUp: () => setFocus(state.focus - step),
     p: () => rate(true), "1": () => rate(true), n: () => rate(false), "0": () => rate(false),
     u: () => undo(), Backspace: () => undo(), v: () => toggleMode(),
-    Enter: () => { if (!state.job && state.me.role === "owner") startJob("round"); },
+    Enter: () => {
+      if (evaluating()) showEvaluation();  // evaluation ratings train nothing: Enter shows what they measure
+      else if (!state.job && state.me.role === "owner") startJob("round");
+    },
   };
   const action = actions[ev.key] || actions[ev.key.toLowerCase()];
   if (action) { ev.preventDefault(); action(); }
