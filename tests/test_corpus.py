@@ -132,6 +132,22 @@ def test_unnormalised_vector_in_raw_copy_is_named(corpus_copy):
         Corpus.open(corpus_copy)
 
 
+def test_quick_check_reads_its_sample_and_names_the_bad_id(corpus_copy):
+    path = corpus_copy / "vectors" / "part-00002.f16"
+    raw = np.memmap(path, dtype=np.float16, mode="r+", shape=(1000, 64))
+    raw[999] *= 3  # a shard's last row is always in the sample
+    raw.flush()
+    del raw
+    with pytest.raises(CorpusError, match=r"part-00002\.f16: vector of id 4999 has norm 3\.0"):
+        Corpus.open(corpus_copy, verify="quick")
+
+
+def test_read_rows_matches_the_memory_mapped_vectors(small_corpus_path):
+    corpus = Corpus.open(small_corpus_path)
+    ids = np.array([0, 1, 1999, 2000, 2001, 4999])
+    np.testing.assert_array_equal(corpus.read_rows(ids), corpus.vectors(ids))
+
+
 def test_raw_copy_that_disagrees_with_parquet_is_named(corpus_copy):
     path = corpus_copy / "vectors" / "part-00001.f16"
     raw = np.memmap(path, dtype=np.float16, mode="r+", shape=(2000, 64))
