@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 
 
@@ -44,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--train-rows", type=int, default=None)
     build.add_argument("--queries", type=int, default=100)
     build.add_argument("--no-progress", action="store_true")
+    build.add_argument("--log-memory", action="store_true",
+                       help="print RSS (anonymous, file-backed, peak) after each build step to stderr")
     build.set_defaults(func=cmd_build)
 
     bench = commands.add_parser("bench", help="time index search against exact search")
@@ -92,6 +95,9 @@ def cmd_import(args: argparse.Namespace) -> None:
 def cmd_build(args: argparse.Namespace) -> None:
     from indexing.build import BuildConfig, build_index
 
+    if args.log_memory:
+        logging.basicConfig(format="%(asctime)s %(message)s", level=logging.WARNING)
+        logging.getLogger("indexing.build").setLevel(logging.INFO)
     config = BuildConfig(key=args.key, nprobe=args.nprobe, rerank=args.rerank, recall_target=args.recall_target,
                          train_rows=args.train_rows, queries=args.queries)
     info = build_index(args.corpus, config, progress=not args.no_progress)

@@ -1,13 +1,17 @@
 """Build ``<corpus>/index/``: a FAISS IVF-PQ index plus its measured recall/latency curve.
 
-Steps: train on a deterministic sample, add every vector (streamed from the
-memory-mapped float16 copy), then measure recall@100 of (nprobe, re-rank
-depth) settings against exact search on held-out queries and keep the
-fastest setting that reaches the recall target.
+Steps: train on a deterministic sample; read the corpus once to assign every
+vector to its inverted list (and compute the exact top-k of the held-out
+queries); size every list; read it again to add every vector; then measure
+recall@100 of (nprobe, re-rank depth) settings against the exact top-k and
+keep the fastest setting that reaches the recall target. Vectors are read
+with plain file reads, never through the memory maps, so the build's RSS is
+its own memory, not the corpus's pages.
 """
 from __future__ import annotations
 
-import os
+import ctypes
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,8 @@ from agile.topk import RunningTopK
 
 ADD_ROWS = 65_536
 RECALL_K = 100
+
+log = logging.getLogger(__name__)
 
 
 class IndexBuildError(AgileError):
@@ -137,49 +143,94 @@ def read_blocks(corpus: Corpus, rows: int = ADD_ROWS) -> Iterator[tuple[int, np.
                 yield shard.first_id + start, block.reshape(n, corpus.dim).astype(np.float32)
 
 
-def read_rows(corpus: Corpus, ids: np.ndarray) -> np.ndarray:
-    """float16 vectors of sorted ``ids`` by positioned reads.
+def _blocks(corpus: Corpus, progress: bool, desc: str) -> Iterator[tuple[int, np.ndarray]]:
+    with tqdm(total=corpus.count, unit="vec", unit_scale=True, disable=not progress, desc=desc) as bar:
+        for first, x in read_blocks(corpus):
+            yield first, x
+            bar.update(len(x))
 
-    Gathering scattered rows through the memory maps would map whole 64 KiB
-    windows around each (the kernel's fault-around) and put most of a 10 GB
-    corpus into this process's RSS; a read per row costs ~2 us and maps nothing.
+
+def _assign_all(index, corpus: Corpus, queries: np.ndarray, k: int,
+                progress: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """Every vector's inverted list, and the queries' exact top-``k`` ids, from one read of the corpus.
+
+    Returns (list per id, exact ids, seconds spent on the exact reference).
     """
-    out = np.empty((len(ids), corpus.dim), dtype=np.float16)
-    row_bytes = 2 * corpus.dim
-    view = memoryview(out).cast("B")
-    starts = np.array([s.first_id for s in corpus.shards], dtype=np.int64)
-    shard_of = np.searchsorted(starts, ids, side="right") - 1
-    for s in np.unique(shard_of):
-        positions = np.flatnonzero(shard_of == s)
-        fd = os.open(corpus.shards[s].vectors_path(corpus.root), os.O_RDONLY)
-        try:
-            for pos, row in zip(positions.tolist(), (ids[positions] - starts[s]).tolist()):
-                os.preadv(fd, [view[pos * row_bytes: (pos + 1) * row_bytes]], row * row_bytes)
-        finally:
-            os.close(fd)
-    return out
-
-
-def exact_neighbours(corpus: Corpus, queries: np.ndarray, k: int) -> np.ndarray:
-    """Ids of the exact top-``k`` inner products per query (the recall reference)."""
+    assign = _Assigner(index)
+    lists = np.empty(corpus.count, dtype=np.int32)
     top = RunningTopK(k, len(queries))
-    for first, block in read_blocks(corpus):
-        top.push(queries @ block.T, np.arange(first, first + len(block)))
-    return top.result()[1]
+    exact_seconds = 0.0
+    for first, x in _blocks(corpus, progress, "assign"):
+        lists[first: first + len(x)] = assign(x)
+        t = time.perf_counter()
+        top.push(queries @ x.T, np.arange(first, first + len(x)))
+        exact_seconds += time.perf_counter() - t
+    return lists, top.result()[1], exact_seconds
 
 
-def _add_all(index, corpus: Corpus, progress: bool) -> None:
+def _reserve_lists(index, lists: np.ndarray) -> None:
+    """Allocate every inverted list at its final size before adding.
+
+    Lists grown while adding reallocate by doubling (std::vector): up to 2x
+    slack over the 1.36 GB of codes and ids at 10M, plus freed copies the
+    allocator keeps. Resizing to the final size and back to 0 keeps the capacity.
+    """
+    invlists = index.invlists
+    for list_no, size in enumerate(np.bincount(lists, minlength=index.nlist).tolist()):
+        invlists.resize(list_no, size)
+        invlists.resize(list_no, 0)
+
+
+def _add_all(index, corpus: Corpus, lists: np.ndarray, progress: bool) -> None:
     import faiss
 
-    assign = _Assigner(index)
-    with tqdm(total=corpus.count, unit="vec", unit_scale=True, disable=not progress, desc="add") as bar:
-        for first, x in read_blocks(corpus):
-            lists = np.ascontiguousarray(assign(x))
-            ids = np.arange(first, first + len(x), dtype=np.int64)
-            index.add_core(len(x), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(lists))
-            bar.update(len(x))
+    _reserve_lists(index, lists)
+    for first, x in _blocks(corpus, progress, "add"):
+        block_lists = lists[first: first + len(x)].astype(np.int64)
+        ids = np.arange(first, first + len(x), dtype=np.int64)
+        index.add_core(len(x), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(block_lists))
     if index.ntotal != corpus.count:
         raise IndexBuildError(f"index holds {index.ntotal} vectors after adding {corpus.count}")
+
+
+def _to_fast_scan(index):
+    """The fast-scan copy of a filled 4-bit IVF-PQ, freeing the plain codes at once.
+
+    The copy shares the plain index's coarse quantizer and so keeps a
+    reference to it: without emptying it, its codes (1.36 GB at 10M) would
+    stay alive next to the packed ones until the build ends.
+    """
+    import faiss
+
+    fast = faiss.IndexIVFPQFastScan(index)
+    fast.orig_invlists = None  # points at the plain lists; only debugging search paths read it
+    empty = faiss.ArrayInvertedLists(index.nlist, index.code_size)
+    index.replace_invlists(empty, True)  # deletes the filled lists, which the index owns
+    empty.this.disown()
+    _return_freed_memory()
+    return fast
+
+
+def _return_freed_memory() -> None:
+    """Ask glibc to hand freed heap memory back to the kernel.
+
+    The plain lists lie in the middle of the heap, which glibc keeps after
+    free: at 1M vectors their 130 MB stayed in RSS until malloc_trim (1.36 GB at 10M).
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to ask for
+
+
+def memory_mib() -> dict[str, int]:
+    """This process's RSS, its anonymous and file-backed parts and its peak, in MiB (Linux)."""
+    fields = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file", "VmHWM:": "peak"}
+    try:
+        lines = open("/proc/self/status").read().splitlines()
+    except OSError:
+        return {}
+    return {fields[line.split()[0]]: int(line.split()[1]) // 1024 for line in lines if line.split()[0] in fields}
 
 
 def measure_curve(searcher: FaissIndex, queries: np.ndarray, truth: np.ndarray,
@@ -193,8 +244,7 @@ def measure_curve(searcher: FaissIndex, queries: np.ndarray, truth: np.ndarray,
         for depth in depths:
             if depth < k:
                 continue
-            _, ids = rerank_exact(searcher.corpus, queries, deepest[:, :depth], k,
-                                  gather=lambda rows: read_rows(searcher.corpus, rows))
+            _, ids = rerank_exact(searcher.corpus, queries, deepest[:, :depth], k, gather=searcher.gather)
             recall = np.mean([np.intersect1d(a, b).size / k for a, b in zip(ids, truth)])
             times = []
             for _ in range(repeats):
@@ -214,8 +264,29 @@ def choose_setting(points: list[CurvePoint], target: float) -> CurvePoint:
     return max(points, key=lambda p: (p.recall_at_100, -p.ms_per_10_queries))
 
 
+def _log_memory(step: str) -> None:
+    log.info("after %s: memory MiB %s", step, memory_mib())
+
+
+def _fill(index, fast_scan: bool, corpus: Corpus, queries: np.ndarray, k: int,
+          progress: bool) -> tuple[object, np.ndarray, dict[str, float]]:
+    """Add every vector to the trained ``index``: (filled index, exact top-``k`` of ``queries``, phase seconds)."""
+    t = time.perf_counter()
+    lists, truth, exact_seconds = _assign_all(index, corpus, queries, k, progress)
+    _log_memory("assign")
+    _add_all(index, corpus, lists, progress)
+    _log_memory("add")
+    if fast_scan:
+        index = _to_fast_scan(index)
+        _log_memory("fast-scan conversion")
+    return index, truth, {"add": time.perf_counter() - t - exact_seconds, "exact_search": exact_seconds}
+
+
 def build_index(corpus_path: str | Path, config: BuildConfig = BuildConfig(), progress: bool = True) -> IndexInfo:
-    """Build, measure and write ``<corpus>/index/``; record its summary in corpus.json."""
+    """Build, measure and write ``<corpus>/index/``; record its summary in corpus.json.
+
+    With logging at INFO for this module, the memory after each step is logged.
+    """
     import faiss
 
     started = time.perf_counter()
@@ -225,6 +296,7 @@ def build_index(corpus_path: str | Path, config: BuildConfig = BuildConfig(), pr
         raise IndexBuildError(f"{corpus.root}: a corpus of {corpus.count} vectors needs no index")
     key = config.key or default_key(corpus.count, corpus.dim)
     index, fast_scan = _empty_index(key, corpus.dim)
+    _log_memory("open")
 
     rng = np.random.default_rng(config.seed)
     nlist = index.nlist
@@ -233,31 +305,28 @@ def build_index(corpus_path: str | Path, config: BuildConfig = BuildConfig(), pr
     train_rows = config.train_rows or int(np.clip(32 * nlist, 10_000, 131_072))
     train_ids = _sample(rng, corpus.count, train_rows, exclude=query_ids)
     t = time.perf_counter()
-    index.train(read_rows(corpus, train_ids).astype(np.float32))
+    index.train(corpus.read_rows(train_ids).astype(np.float32))
     phases["train"] = time.perf_counter() - t
+    _log_memory("train")
 
-    t = time.perf_counter()
-    _add_all(index, corpus, progress)
-    if fast_scan:
-        index = faiss.IndexIVFPQFastScan(index)
-    phases["add"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    queries = perturbed(read_rows(corpus, query_ids), rng)
+    queries = perturbed(corpus.read_rows(query_ids), rng)
     k = min(RECALL_K, corpus.count)
-    truth = exact_neighbours(corpus, queries, k)
-    phases["exact_search"] = time.perf_counter() - t
+    index, truth, fill_phases = _fill(index, fast_scan, corpus, queries, k, progress)
+    phases.update(fill_phases)
 
     t = time.perf_counter()
     placeholder = IndexInfo(key=key, count=corpus.count, dim=corpus.dim, nprobe=1, rerank=k, recall_at_100=0,
                             recall_queries=len(queries), recall_target=config.recall_target, train_rows=len(train_ids),
                             build_seconds=0, bytes_per_vector=0, index_bytes=0, faiss_version=faiss.__version__)
-    searcher = FaissIndex(corpus, index, placeholder)
+    # Timed searches re-rank through positioned reads too: through the memory
+    # maps, a depth-6400 search of 10 queries maps ~3 GB of corpus pages into RSS.
+    searcher = FaissIndex(corpus, index, placeholder, gather=corpus.read_rows)
     nprobes = (config.nprobe,) if config.nprobe else tuple(p for p in config.nprobe_grid if p <= nlist) or (nlist,)
     depths = (config.rerank,) if config.rerank else tuple(d for d in config.rerank_grid if d <= corpus.count) or (k,)
     curve = measure_curve(searcher, queries, truth, nprobes, tuple(max(d, k) for d in depths))
     chosen = choose_setting(curve, config.recall_target)
     phases["curve"] = time.perf_counter() - t
+    _log_memory("curve")
 
     out = index_dir(corpus.root)
     with atomic_path(out / INDEX_FILE) as tmp:
