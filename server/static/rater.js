@@ -164,8 +164,8 @@ async function selectConcept(id) {
   else showJob(job);
   await loadBatch();
   await loadVersions();
-  await loadEvaluation();
   watchVersions(id);
+  await guarded(loadEvaluation);  // its failure must not stop the page from following new versions
 }
 
 function showPhrases() {
