@@ -143,7 +143,7 @@ class Loop:
 
     # -- evaluation sets (paper §4.2) ----------------------------------------------------------
     def uri_hashes(self) -> np.ndarray:
-        """uint64 SipHash-2-4 of every URI, in id order; computed on first use (~2 s a million) and kept."""
+        """uint64 SipHash-2-4 of every URI, in id order; computed on first use (~1 s a million) and kept."""
         with self._hash_lock:
             if self._hashes is None:
                 chunks = [uri_hashes(chunk.to_pylist()) for chunk in self.corpus.column("uri").iterchunks()]
