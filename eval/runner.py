@@ -24,6 +24,12 @@ from eval.simulate import ConceptRun, SimulationConfig
 from eval.split import HeldOutSplit
 
 
+def _per_run(key: dict) -> dict:
+    """The part of a run key one seed's result depends on: not how many seeds were asked for,
+    so raising ``--seeds`` on an existing output folder computes only the new seeds."""
+    return {**key, "config": {k: v for k, v in key.get("config", {}).items() if k != "seeds"}}
+
+
 def _cached(path: Path, key: dict) -> dict | None:
     if not path.is_file():
         return None
@@ -31,7 +37,7 @@ def _cached(path: Path, key: dict) -> dict | None:
         data = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    return data if data.get("run_key") == key else None
+    return data if _per_run(data.get("run_key") or {}) == _per_run(key) else None
 
 
 def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config: SimulationConfig,

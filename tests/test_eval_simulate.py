@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -151,6 +151,9 @@ def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus
     again = run_simulation(small_corpus_path, concepts_file, config, out, progress=False, plots=False)
     assert again["runs_computed_now"] == 0
     assert again["metrics"]["auc_pr"]["groups"] == report["metrics"]["auc_pr"]["groups"]
+    two_seeds = run_simulation(small_corpus_path, concepts_file, replace(config, seeds=2), out,
+                               progress=False, plots=False)
+    assert two_seeds["runs"] == 4 and two_seeds["runs_computed_now"] == 2  # only the new seed ran
 
     code = main(["eval", "simulate", str(small_corpus_path), "--concepts", str(concepts_file),
                  "--out", str(tmp_path / "random"), "--rounds", "1", "--batch", "50", "--strategy", "random",
