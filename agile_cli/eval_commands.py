@@ -76,10 +76,10 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from eval.compare import compare_runs, markdown
+    from eval.compare import compare_runs, markdown, markdown_paired
 
     result = compare_runs(args.runs, args.out, args.title)
-    print(markdown(result["auc_pr"]))
+    print(markdown(result["auc_pr"]) + markdown_paired(result["paired_auc_pr"]))
     print(json.dumps({"plot": result["plot"]}))
 
 

@@ -1,7 +1,11 @@
 """``agile eval compare``: several simulation runs side by side (strategies, batch sizes, raters).
 
 Runs are compared at equal numbers of images rated, the paper's x-axis: a
-label count that every run reached is a column of the table.
+label count that every run reached is a column of the table. Because every
+run plays the same concepts, each run is also compared with the first one
+concept by concept: the mean paired difference, its 95% interval (resampling
+concepts) and how many concepts it wins, which separates strategies whose
+group means lie within each other's (much wider) intervals.
 """
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from agile.atomic import atomic_write_bytes, atomic_write_json
 from eval.errors import EvalError
 from eval.plots import plot_compare
+from eval.report import group_ci
 
 GROUPS = ("easy", "hard", "all")
 
@@ -53,6 +60,31 @@ def compare_table(reports: Sequence[tuple[str, dict]]) -> dict:
     return table
 
 
+def _per_concept_at_labels(report: dict) -> dict[str, dict[int, float]]:
+    concepts = report["metrics"]["auc_pr"]["concepts"]
+    return {name: {int(round(n)): v for n, v in zip(c["labels"], c["rounds"])} for name, c in concepts.items()}
+
+
+def paired_differences(reports: Sequence[tuple[str, dict]]) -> dict:
+    """Each later run minus the first, per concept, at every label count both reached."""
+    base_label, base = reports[0]
+    base_values = _per_concept_at_labels(base)
+    out = {}
+    for label, report in reports[1:]:
+        values = _per_concept_at_labels(report)
+        names = sorted(set(values) & set(base_values))
+        shared = sorted(set.intersection(*(set(values[n]) & set(base_values[n]) for n in names))) if names else []
+        rows = []
+        for n_labels in shared:
+            diff = np.array([values[n][n_labels] - base_values[n][n_labels] for n in names])
+            diff = diff[~np.isnan(diff)]
+            rows.append({"labels": n_labels, "mean": float(diff.mean()), "ci": group_ci(diff),
+                         "wins": int((diff > 1e-3).sum()), "losses": int((diff < -1e-3).sum()),
+                         "concepts": len(diff)})
+        out[label] = {"minus": base_label, "rows": rows}
+    return out
+
+
 def markdown(table: dict) -> str:
     lines = []
     for g, t in table.items():
@@ -66,13 +98,27 @@ def markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def markdown_paired(paired: dict) -> str:
+    lines = []
+    for label, p in paired.items():
+        lines.append(f"\n**{label}** minus **{p['minus']}**, per concept (all concepts):\n")
+        lines.append("| images rated | mean difference [95% CI] | better / worse (of concepts) |")
+        lines.append("| --- | --- | --- |")
+        for r in p["rows"]:
+            lines.append(f"| {r['labels']} | {r['mean']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}] | "
+                         f"{r['wins']} / {r['losses']} (of {r['concepts']}) |")
+    return "\n".join(lines) + "\n"
+
+
 def compare_runs(run_dirs: Sequence[str | Path], out: str | Path, title: str = "") -> dict:
     reports = load_reports(run_dirs)
     out = Path(out)
     table = compare_table(reports)
+    paired = paired_differences(reports)
     plot = plot_compare(out / "compare.png", reports, title)
     result = {"runs": [str(d) for d in run_dirs], "labels": [label for label, _ in reports],
-              "auc_pr": table, "plot": str(plot)}
+              "auc_pr": table, "paired_auc_pr": paired, "plot": str(plot)}
     atomic_write_json(out / "compare.json", result)
-    atomic_write_bytes(out / "compare.md", ((f"# {title}\n" if title else "") + markdown(table)).encode())
+    text = (f"# {title}\n" if title else "") + markdown(table) + markdown_paired(paired)
+    atomic_write_bytes(out / "compare.md", text.encode())
     return result

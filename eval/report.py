@@ -17,7 +17,7 @@ EVALUATION = ("ground truth over a fixed held-out split: the images whose URI Si
               "`heldout_fraction` of the 64-bit range; never rated, identical for every model and run")
 
 
-def _group_ci(values: np.ndarray, seed: int = 0, rounds: int = 1000) -> list[float]:
+def group_ci(values: np.ndarray, seed: int = 0, rounds: int = 1000) -> list[float]:
     if len(values) < 2:
         return [float(values.mean()), float(values.mean())] if len(values) else [float("nan")] * 2
     rng = np.random.default_rng(seed)
@@ -59,9 +59,9 @@ def summarise_group(members: list[dict]) -> dict:
     beats = rounds > zero[:, None]
     first = [next((r for r in range(rounds.shape[1]) if row[r]), None) for row in beats]
     return {"concepts": len(members),
-            "zero_shot": {"mean": float(zero.mean()), "ci": _group_ci(zero)},
+            "zero_shot": {"mean": float(zero.mean()), "ci": group_ci(zero)},
             "rounds": [{"round": r, "labels": float(labels[r]), "mean": float(rounds[:, r].mean()),
-                        "ci": _group_ci(rounds[:, r]), "beats_zero_shot": float(beats[:, r].mean())}
+                        "ci": group_ci(rounds[:, r]), "beats_zero_shot": float(beats[:, r].mean())}
                        for r in range(rounds.shape[1])],
             "first_round_mean_beats_zero_shot": next(
                 (r for r in range(rounds.shape[1]) if rounds[:, r].mean() > zero.mean()), None),

@@ -151,9 +151,6 @@ def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus
     again = run_simulation(small_corpus_path, concepts_file, config, out, progress=False, plots=False)
     assert again["runs_computed_now"] == 0
     assert again["metrics"]["auc_pr"]["groups"] == report["metrics"]["auc_pr"]["groups"]
-    two_seeds = run_simulation(small_corpus_path, concepts_file, replace(config, seeds=2), out,
-                               progress=False, plots=False)
-    assert two_seeds["runs"] == 4 and two_seeds["runs_computed_now"] == 2  # only the new seed ran
 
     code = main(["eval", "simulate", str(small_corpus_path), "--concepts", str(concepts_file),
                  "--out", str(tmp_path / "random"), "--rounds", "1", "--batch", "50", "--strategy", "random",
@@ -163,7 +160,13 @@ def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus
     assert result["auc_pr"]["all"]["labels"] == [50, 100]
     assert set(result["auc_pr"]["all"]["runs"]) == {"owner, margin, batch 50", "owner, random, batch 50"}
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 1000
+    paired = result["paired_auc_pr"]["owner, random, batch 50"]
+    assert paired["minus"] == "owner, margin, batch 50" and [r["labels"] for r in paired["rows"]] == [50, 100]
+    assert paired["rows"][0]["mean"] == 0 and paired["rows"][0]["concepts"] == 2  # round 0 is the same expansion
     assert main(["eval", "compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+    two_seeds = run_simulation(small_corpus_path, concepts_file, replace(config, seeds=2), out,
+                               progress=False, plots=False)
+    assert two_seeds["runs"] == 4 and two_seeds["runs_computed_now"] == 2  # only the new seed ran
 
 
 @dataclass(frozen=True)
