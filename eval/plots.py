@@ -83,4 +83,5 @@ def plot_compare(path: Path, reports: Sequence[tuple[str, dict]], title: str = "
     axes[0].legend(fontsize=7, loc="lower right")
     if title:
         fig.suptitle(title)
+        fig.tight_layout(rect=(0, 0, 1, 0.94))  # keep the title clear of the panels' own titles
     return _save(fig, path)
