@@ -25,6 +25,12 @@ def uri_hashes(uris: Iterable[str], key: bytes = SIPHASH_KEY) -> np.ndarray:
     return np.fromiter((siphash64(u.encode("utf-8"), key) for u in uris), dtype=np.uint64)
 
 
+def corpus_uri_hashes(corpus, key: bytes = SIPHASH_KEY) -> np.ndarray:
+    """uint64 SipHash-2-4 of every URI of an ``agile.corpus.Corpus``, in id order."""
+    chunks = [uri_hashes(chunk.to_pylist(), key) for chunk in corpus.column("uri").iterchunks()]
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.uint64)
+
+
 def hash_fraction(hashes: np.ndarray, fraction: float) -> np.ndarray:
     """Boolean mask of the hashes in the lowest ``fraction`` of the 64-bit range.
 

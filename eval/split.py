@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agile.corpus import Corpus
-from eval.hashing import hash_fraction, uri_hashes
+from eval.hashing import corpus_uri_hashes, hash_fraction
 
 
 
@@ -26,9 +26,7 @@ class HeldOutSplit:
 
     @classmethod
     def for_corpus(cls, corpus: Corpus, fraction: float = 0.2) -> "HeldOutSplit":
-        uris = corpus.column("uri")
-        hashes = np.concatenate([uri_hashes(chunk.to_pylist()) for chunk in uris.iterchunks()]
-                                or [np.empty(0, dtype=np.uint64)])
+        hashes = corpus_uri_hashes(corpus)
         mask = hash_fraction(hashes, fraction)
         return cls(np.flatnonzero(mask).astype(np.int64), hashes[mask], fraction)
 

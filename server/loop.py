@@ -28,7 +28,7 @@ from agile.scan_store import ScanStore, scan_dir_for
 from agile.scoring import map_blocks, resolve_kernel
 from agile.training import TrainConfig, TrainedModel, train
 from agile.zeroshot import ZERO_SHOT_THRESHOLD, concept_text_embedding, zero_shot_scores
-from eval.hashing import uri_hashes
+from eval.hashing import corpus_uri_hashes
 from eval.metrics import Metrics, compute_metrics
 from eval.stratified import StrataSpec, stratified_ids
 
@@ -146,8 +146,7 @@ class Loop:
         """uint64 SipHash-2-4 of every URI, in id order; computed on first use (~1 s a million) and kept."""
         with self._hash_lock:
             if self._hashes is None:
-                chunks = [uri_hashes(chunk.to_pylist()) for chunk in self.corpus.column("uri").iterchunks()]
-                self._hashes = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.uint64)
+                self._hashes = corpus_uri_hashes(self.corpus)
             return self._hashes
 
     def eligible_for_evaluation(self, training_ids: np.ndarray) -> np.ndarray:
