@@ -24,6 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--crowd-narrow", type=float, default=0.2)
     sim.add_argument("--heldout", type=float, default=0.2, help="fraction of the corpus held out for evaluation")
     sim.add_argument("--random-negatives", type=int, default=None)
+    sim.add_argument("--epochs", type=int, default=None, help="training epochs (default: the paper's 10)")
+    sim.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the paper's 1e-4)")
+    sim.add_argument("--only", action="append", default=[], metavar="CONCEPT",
+                     help="simulate only this concept (repeatable)")
     sim.add_argument("--bootstrap", type=int, default=100,
                      help="resamples for 95%% intervals on the stratified evaluation sets")
     sim.add_argument("--heldout-bootstrap", type=int, default=0,
@@ -66,9 +70,11 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     config = SimulationConfig(rounds=args.rounds, batch=args.batch, strategy=args.strategy, seeds=args.seeds,
                               rater=args.rater, heldout_fraction=args.heldout,
                               crowd=CrowdSpec(args.crowd_broaden, args.crowd_narrow, args.crowd_noise),
-                              random_negatives=args.random_negatives, bootstrap=args.bootstrap,
+                              random_negatives=args.random_negatives, epochs=args.epochs, lr=args.lr,
+                              bootstrap=args.bootstrap,
                               heldout_bootstrap=args.heldout_bootstrap, **extra)
-    report = run_simulation(args.corpus, args.concepts, config, args.out, plots=not args.no_plots)
+    report = run_simulation(args.corpus, args.concepts, config, args.out, plots=not args.no_plots,
+                            only=args.only)
     if report.get("metrics"):
         print(markdown_table(report))
     print(json.dumps({k: report.get(k) for k in ("corpus", "runs", "runs_computed_now", "skipped", "seconds",

@@ -11,6 +11,7 @@ import json
 import resource
 import time
 from pathlib import Path
+from typing import Sequence
 
 from tqdm import tqdm
 
@@ -26,8 +27,10 @@ from eval.split import HeldOutSplit
 
 def _per_run(key: dict) -> dict:
     """The part of a run key one seed's result depends on: not how many seeds were asked for,
-    so raising ``--seeds`` on an existing output folder computes only the new seeds."""
-    return {**key, "config": {k: v for k, v in key.get("config", {}).items() if k != "seeds"}}
+    so raising ``--seeds`` on an existing output folder computes only the new seeds; settings
+    left at None (the library's defaults) are dropped, so adding such a setting keeps old runs."""
+    config = {k: v for k, v in key.get("config", {}).items() if k != "seeds" and v is not None}
+    return {**key, "config": config}
 
 
 def _cached(path: Path, key: dict) -> dict | None:
@@ -40,13 +43,24 @@ def _cached(path: Path, key: dict) -> dict | None:
     return data if _per_run(data.get("run_key") or {}) == _per_run(key) else None
 
 
+def _chosen(concepts: list, only: Sequence[str]) -> list:
+    if not only:
+        return concepts
+    unknown = sorted(set(only) - {c.name for c in concepts})
+    if unknown:
+        raise EvalError(f"no concept named {', '.join(map(repr, unknown))}; "
+                        f"the concepts are: {', '.join(c.name for c in concepts)}")
+    return [c for c in concepts if c.name in set(only)]
+
+
 def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config: SimulationConfig,
-                   out: str | Path, progress: bool = True, plots: bool = True) -> dict:
-    """Simulate every concept of ``concepts_source`` on the corpus; write and return the report."""
+                   out: str | Path, progress: bool = True, plots: bool = True,
+                   only: Sequence[str] = ()) -> dict:
+    """Simulate every concept of ``concepts_source`` (or those named in ``only``); write and return the report."""
     start = time.perf_counter()
     out = Path(out)
     corpus = Corpus.open(corpus_path, verify="quick")
-    concepts = load_concepts(concepts_source, corpus)
+    concepts = _chosen(load_concepts(concepts_source, corpus), only)
     loop = LibraryLoop(corpus, out)
     split = HeldOutSplit.for_corpus(corpus, config.heldout_fraction)
     key = {"corpus": str(corpus.root.resolve()), "count": corpus.count, "config": config.to_dict()}

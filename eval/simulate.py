@@ -38,6 +38,8 @@ class SimulationConfig:
     heldout_fraction: float = 0.2
     per_phrase: int = 100            # raised to `batch` so one phrase can fill a batch
     random_negatives: int | None = None  # None: the library's default
+    epochs: int | None = None            # None: the paper's 10
+    lr: float | None = None              # None: the paper's 1e-4
     zero_shot_threshold: float = ZERO_SHOT_THRESHOLD
     bootstrap: int = 100             # resamples for 95% intervals on the (small) stratified set; 0: none
     heldout_bootstrap: int = 0       # the same on the held-out split; its intervals are narrow and costly
@@ -54,7 +56,9 @@ class SimulationConfig:
 
     @property
     def train_overrides(self) -> dict:
-        return {} if self.random_negatives is None else {"random_negatives": self.random_negatives}
+        """Training settings that differ from the library's defaults."""
+        chosen = {"random_negatives": self.random_negatives, "epochs": self.epochs, "lr": self.lr}
+        return {name: value for name, value in chosen.items() if value is not None}
 
 
 def _metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, bootstrap: int, seed: int) -> dict | None:

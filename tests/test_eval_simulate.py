@@ -164,6 +164,12 @@ def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus
     assert paired["minus"] == "owner, margin, batch 50" and [r["labels"] for r in paired["rows"]] == [50, 100]
     assert paired["rows"][0]["mean"] == 0 and paired["rows"][0]["concepts"] == 2  # round 0 is the same expansion
     assert main(["eval", "compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
+    first = make_cluster_concepts(corpus, centers, easy=1, hard=1, seed=1)[0].name
+    one = run_simulation(small_corpus_path, concepts_file, replace(config, epochs=3), tmp_path / "one",
+                         progress=False, plots=False, only=[first])
+    assert one["runs"] == 1 and one["config"]["epochs"] == 3
+    assert main(["eval", "simulate", str(small_corpus_path), "--concepts", str(concepts_file), "--out",
+                 str(tmp_path / "none"), "--only", "no such concept"]) == 2
     two_seeds = run_simulation(small_corpus_path, concepts_file, replace(config, seeds=2), out,
                                progress=False, plots=False)
     assert two_seeds["runs"] == 4 and two_seeds["runs_computed_now"] == 2  # only the new seed ran
@@ -188,3 +194,12 @@ def test_linear_probe_ceiling_separates_embedded_from_unembedded_concepts(corpus
     assert cluster["auc_pr"] > 0.95, cluster
     assert abs(coin["auc_pr"] - coin["prevalence"]) < 0.08, coin
     assert cluster["train_positives"] > 0 and cluster["difficulty"] == "easy"
+
+
+def test_training_settings_reach_the_library_only_when_given():
+    from agile.training import TrainConfig
+
+    assert SimulationConfig().train_overrides == {}
+    overrides = SimulationConfig(epochs=3, lr=1e-3, random_negatives=500).train_overrides
+    config = TrainConfig.for_round(1, seed=0, **overrides)
+    assert (config.epochs, config.lr, config.random_negatives) == (3, 1e-3, 500)
