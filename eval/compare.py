@@ -24,8 +24,11 @@ GROUPS = ("easy", "hard", "all")
 
 
 def run_label(report: dict) -> str:
+    """Rater, strategy and batch, plus any training setting changed from the library's default."""
     cfg = report["config"]
-    return f"{cfg['rater']}, {cfg['strategy']}, batch {cfg['batch']}"
+    changed = [f"{name.replace('_', ' ')} {cfg[name]:g}" for name in ("epochs", "lr", "random_negatives")
+               if cfg.get(name) is not None]
+    return ", ".join([cfg["rater"], cfg["strategy"], f"batch {cfg['batch']}", *changed])
 
 
 def load_reports(run_dirs: Sequence[str | Path]) -> list[tuple[str, dict]]:

@@ -158,10 +158,11 @@ def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus
     assert code == 0 and "| round 1 | 100 |" in capsys.readouterr().out
     result = compare_runs([out, tmp_path / "random"], tmp_path / "cmp", "strategies")
     assert result["auc_pr"]["all"]["labels"] == [50, 100]
-    assert set(result["auc_pr"]["all"]["runs"]) == {"owner, margin, batch 50", "owner, random, batch 50"}
+    margin, random = "owner, margin, batch 50, random negatives 1000", "owner, random, batch 50, random negatives 1000"
+    assert set(result["auc_pr"]["all"]["runs"]) == {margin, random}
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 1000
-    paired = result["paired_auc_pr"]["owner, random, batch 50"]
-    assert paired["minus"] == "owner, margin, batch 50" and [r["labels"] for r in paired["rows"]] == [50, 100]
+    paired = result["paired_auc_pr"][random]
+    assert paired["minus"] == margin and [r["labels"] for r in paired["rows"]] == [50, 100]
     assert paired["rows"][0]["mean"] == 0 and paired["rows"][0]["concepts"] == 2  # round 0 is the same expansion
     assert main(["eval", "compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
     first = make_cluster_concepts(corpus, centers, easy=1, hard=1, seed=1)[0].name
