@@ -1,4 +1,4 @@
-"""``agile serve`` (the REST API and web rater) and ``agile users add``."""
+"""``agile serve`` (the REST API and web rater) and ``agile users add|list|revoke|token``."""
 from __future__ import annotations
 
 import argparse
@@ -33,9 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     add = users_sub.add_parser("add", help="add a user and print their token (shown once)")
     add.add_argument("name")
     add.add_argument("--role", choices=["owner", "viewer"], required=True)
-    add.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="the server's --data directory")
     add.set_defaults(func=cmd_users_add)
-
+    listing = users_sub.add_parser("list", help="users, roles and how many active tokens each has")
+    listing.set_defaults(func=cmd_users_list)
+    revoke = users_sub.add_parser("revoke", help="revoke every token of a user (their concepts stay)")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_users_revoke)
+    token = users_sub.add_parser("token", help="issue a new token for an existing user (shown once)")
+    token.add_argument("name")
+    token.set_defaults(func=cmd_users_token)
+    for action in (add, listing, revoke, token):
+        action.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="the server's --data directory")
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
@@ -58,17 +66,58 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_users_add(args: argparse.Namespace) -> int:
+def _accounts(data: str):
     from server.accounts import Accounts
     from server.db import Database
-    from server.errors import ServerError
     from server.settings import database_path
 
-    try:
-        user, token = Accounts(Database(database_path(args.data))).add_user(args.name, args.role)
-    except ServerError as e:
-        print(f"agile users add: error: {e.message}", file=sys.stderr)
-        return 2
-    print(f"added {user.role} {user.name!r}; their token (shown only now, store it safely):", file=sys.stderr)
+    return Accounts(Database(database_path(data)))
+
+
+def _users_command(action):
+    """Run ``action(args)``; a ServerError (unknown user, bad name) is exit code 2 with its message."""
+    from server.errors import ServerError
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            action(args)
+        except ServerError as e:
+            print(f"agile users {args.users_command}: error: {e.message}", file=sys.stderr)
+            return 2
+        return 0
+    return run
+
+
+def _print_token(what: str, token: str) -> None:
+    print(f"{what}; their token (shown only now, store it safely):", file=sys.stderr)
     print(token)
-    return 0
+
+
+@_users_command
+def cmd_users_add(args: argparse.Namespace) -> None:
+    user, token = _accounts(args.data).add_user(args.name, args.role)
+    _print_token(f"added {user.role} {user.name!r}", token)
+
+
+@_users_command
+def cmd_users_token(args: argparse.Namespace) -> None:
+    user, token = _accounts(args.data).issue_token(args.name)
+    _print_token(f"new token for {user.role} {user.name!r}", token)
+
+
+@_users_command
+def cmd_users_revoke(args: argparse.Namespace) -> None:
+    from server.accounts import TOKEN_RECHECK_SECONDS
+
+    count = _accounts(args.data).revoke(args.name)
+    print(f"revoked {count} token{'s' * (count != 1)} of {args.name.strip()!r} (a running server refuses "
+          f"them within {TOKEN_RECHECK_SECONDS:g} s); their concepts, ratings and versions are kept")
+
+
+@_users_command
+def cmd_users_list(args: argparse.Namespace) -> None:
+    rows = [("name", "role", "created", "active tokens")]
+    rows += [(u.name, u.role, u.created_at, str(u.active_tokens)) for u in _accounts(args.data).list_users()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -33,7 +33,7 @@ async def current_user(request: Request, state: StateDep) -> User:
     token = token.strip()
     user = state.accounts.known_user(token) or await run_in_threadpool(state.accounts.user_for_token, token)
     if user is None:
-        raise Unauthorized("unknown token")
+        raise Unauthorized("unknown token (never issued, or revoked)")
     return user
 
 

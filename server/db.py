@@ -107,6 +107,12 @@ MIGRATIONS = (
         CHECK (purpose IN ('training', 'evaluation'));
     CREATE INDEX IF NOT EXISTS ratings_by_purpose ON ratings (concept_id, purpose);
     """,
+    # 2: revocable tokens. A revoked token keeps its row (when it was revoked is a
+    # record worth having after a leak); lookups skip it.
+    """
+    ALTER TABLE tokens ADD COLUMN revoked_at TEXT;
+    CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens (user_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,14 +13,20 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from agile.corpus import Corpus
+from server.accounts import TOKEN_RECHECK_SECONDS, hash_token
 from server.process import ROOT, ServerProcess
 
 pytestmark = pytest.mark.slow
 
 
+def users_cli(data, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agile_cli.main", "users", *args, "--data", str(data)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
 def add_user(data, name: str, role: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "agile_cli.main", "users", "add", name, "--role", role,
-                          "--data", str(data)], capture_output=True, text=True, cwd=ROOT, check=True)
+    out = users_cli(data, "add", name, "--role", role)
+    assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
 
@@ -162,6 +168,35 @@ def test_tokens_and_roles(world, concept):
     assert vic.get("/api/me").json() == {"name": "vic", "role": "viewer", "dev": False}
 
 
+def test_revoked_token_is_refused_by_a_running_server_and_a_new_one_works(world):
+    server, _, clusters, target = world
+    old = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {add_user(server.data, 'dee', 'owner')}"})
+    created = old.post("/api/concepts", json={"name": f"cluster {target}"})
+    assert created.status_code == 201, created.text
+    concept_id = created.json()["id"]
+    assert wait_job(old, created.json()["job"]["id"])["status"] == "done"
+    rate_batch(old, concept_id, clusters, target)  # the server now remembers the token
+
+    revoked = users_cli(server.data, "revoke", "dee")
+    assert revoked.returncode == 0 and "revoked 1 token " in revoked.stdout
+    time.sleep(TOKEN_RECHECK_SECONDS + 0.2)
+    refused = old.get(f"/api/concepts/{concept_id}")
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+
+    issued = users_cli(server.data, "token", "dee")
+    assert issued.returncode == 0
+    new = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {issued.stdout.strip()}"})
+    kept = new.get(f"/api/concepts/{concept_id}").json()
+    assert kept["owner"] == "dee" and kept["rated"] == 40
+    assert new.post(f"/api/concepts/{concept_id}/jobs", json={"kind": "train"}).status_code == 202
+    assert old.get("/api/concepts").status_code == 401
+
+    listed = users_cli(server.data, "list").stdout
+    assert "dee" in listed and issued.stdout.strip() not in listed
+    unknown = users_cli(server.data, "revoke", "nobody")
+    assert unknown.returncode == 2 and "no user named 'nobody'" in unknown.stderr
+
+
 def test_bad_input_is_refused_and_changes_nothing(world, concept):
     server, clients, _, _ = world
     ann = clients["ann"]
@@ -217,7 +252,7 @@ def test_tokens_are_stored_hashed(world):
     assert token.startswith("agt_")
     with sqlite3.connect(server.data / "agile.sqlite3") as conn:
         stored = [row[0] for row in conn.execute("SELECT hash FROM tokens")]
-    assert len(stored) == 4 and token not in stored
+    assert hash_token(token) in stored and not any(t.startswith("agt_") for t in stored)
     assert httpx.get(server.url + "/api/me", headers={"Authorization": f"Bearer {token}"}).json()["name"] == "dan"
     again = subprocess.run([sys.executable, "-m", "agile_cli.main", "users", "add", "dan", "--role", "owner",
                             "--data", str(server.data)], capture_output=True, text=True, cwd=ROOT)

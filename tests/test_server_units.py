@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from agile.demo import demo_uri, render_uri
+from server import accounts as accounts_module
+from server.accounts import Accounts
 from server.db import Database
 from server.errors import Invalid, NotFound
 from server.images import image_response
@@ -75,6 +77,46 @@ def test_ratings_are_all_or_nothing(tmp_path):
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_revoke_and_reissue_tokens(tmp_path):
+    accounts = Accounts(Database(tmp_path / "db.sqlite3"))
+    ann, first = accounts.add_user("ann", "owner")
+    _, second = accounts.issue_token("ann")
+    accounts.add_user("vic", "viewer")
+    concept = Repository(accounts.db).create_concept("c", ["c"], [], owner_id=ann.id)
+    assert accounts.user_for_token(first) == accounts.user_for_token(second) == ann
+    assert [(u.name, u.role, u.active_tokens) for u in accounts.list_users()] == [("ann", "owner", 2), ("vic", "viewer", 1)]
+
+    assert accounts.revoke("ann") == 2
+    assert accounts.known_user(first) is None and accounts.user_for_token(first) is None
+    assert accounts.user_for_token(second) is None
+    assert [u.active_tokens for u in accounts.list_users()] == [0, 1]
+    assert Repository(accounts.db).concept(concept).owner == "ann"  # revoking keeps what the user made
+
+    _, third = accounts.issue_token("ann")
+    assert accounts.user_for_token(third) == ann and accounts.user_for_token(first) is None
+
+
+def test_unknown_user_changes_nothing(tmp_path):
+    accounts = Accounts(Database(tmp_path / "db.sqlite3"))
+    _, token = accounts.add_user("ann", "owner")
+    for action in (accounts.revoke, accounts.issue_token):
+        with pytest.raises(NotFound, match="no user named 'bob'"):
+            action("bob")
+    assert [(u.name, u.active_tokens) for u in accounts.list_users()] == [("ann", 1)]
+    assert accounts.user_for_token(token) is not None
+
+
+def test_a_server_refuses_a_token_revoked_elsewhere_within_the_recheck_bound(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(accounts_module.time, "monotonic", lambda: clock[0])
+    server = Accounts(Database(tmp_path / "db.sqlite3"))
+    _, token = server.add_user("ann", "owner")
+    assert server.user_for_token(token) is not None and server.known_user(token) is not None
+    Accounts(Database(tmp_path / "db.sqlite3")).revoke("ann")  # as `agile users revoke` does
+    clock[0] += accounts_module.TOKEN_RECHECK_SECONDS + 0.01
+    assert server.known_user(token) is None and server.user_for_token(token) is None
+
+
 def test_dev_mode_only_on_loopback(tmp_path):
     from pydantic import ValidationError
 
@@ -110,12 +152,14 @@ def test_a_database_of_an_earlier_server_is_migrated(tmp_path):
     """A file written before evaluation batches existed opens with its ratings as training data."""
     import sqlite3
 
+    from server.accounts import hash_token
     from server.db import SCHEMA, SCHEMA_VERSION
 
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as conn:  # the schema as the first server wrote it (user_version 0)
         conn.executescript(SCHEMA)
         conn.execute("INSERT INTO users (name, role, created_at) VALUES ('a', 'owner', 'now')")
+        conn.execute("INSERT INTO tokens (hash, user_id, created_at) VALUES (?, 1, 'now')", (hash_token("agt_old"),))
         conn.execute("INSERT INTO concepts (name, owner_id, created_at, updated_at) VALUES ('c', 1, 'now', 'now')")
         conn.execute("INSERT INTO batches (concept_id, round, source, created_at) VALUES (1, 0, 'expansion', 'now')")
         conn.executemany("INSERT INTO batch_items VALUES (1, ?, ?)", [(0, 5), (1, 6)])
@@ -128,6 +172,7 @@ def test_a_database_of_an_earlier_server_is_migrated(tmp_path):
     assert repo.labels(1).ids.tolist() == [5]
     assert repo.current_batch(1).purpose == "training" and repo.batch_ids(1, "training").tolist() == [5, 6]
     assert repo.next_round(1) == 1
+    assert Accounts(repo.db).user_for_token("agt_old").name == "a"  # tokens issued before revocation existed
 
 
 def test_evaluation_ratings_are_kept_apart_from_training(tmp_path):
