@@ -160,7 +160,9 @@ async function selectConcept(id) {
   closePhraseEditor();
   await refreshConcepts();
   const job = state.concept.job;
-  if (job && (job.status === "queued" || job.status === "running")) followJob(job);
+  // Wait for a running job (a new concept's expansion) before showing its batch: keys
+  // pressed on a batch shown while the job is still followed would find it "busy".
+  if (job && (job.status === "queued" || job.status === "running")) await followJob(job);
   else showJob(job);
   await loadBatch();
   await loadVersions();
