@@ -26,3 +26,7 @@ class CorpusError(AgileError):
 
 class CorpusExistsError(CorpusError):
     """A corpus would be written over a different, existing one."""
+
+
+class EvalError(AgileError):
+    """Evaluation input is unusable (a bad concepts file, a degenerate label set, ...)."""

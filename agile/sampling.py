@@ -30,7 +30,15 @@ Strategy = Callable[[np.ndarray, int], np.ndarray]
 
 
 class SamplingError(AgileError):
-    """Unknown strategy, bad k, or nothing left to sample."""
+    """A batch cannot be selected as asked (a bad k, for one)."""
+
+
+class UnknownStrategyError(SamplingError):
+    """The strategy named is not in ``STRATEGIES``."""
+
+
+class EmptyPoolError(SamplingError):
+    """Every image of the corpus is rated or excluded: nothing is left to sample."""
 
 
 def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
@@ -83,7 +91,7 @@ def get_strategy(name: str) -> Strategy:
     try:
         return STRATEGIES[name]
     except KeyError:
-        raise SamplingError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}") from None
+        raise UnknownStrategyError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}") from None
 
 
 def _stream_candidates(corpus: Corpus, model: TrainedModel, pick: Strategy, depth: int, exclude: np.ndarray,
@@ -118,7 +126,7 @@ def select(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "m
         raise SamplingError(f"k must be at least 1, got {k}")
     exclude = np.unique(corpus.check_ids(np.fromiter(exclude_ids, dtype=np.int64)))
     if len(exclude) >= corpus.count:
-        raise SamplingError("every image of the corpus has been rated; nothing left to sample")
+        raise EmptyPoolError("every image of the corpus has been rated; nothing left to sample")
     if pick is random_strategy:  # needs no scores: sample the unrated ids directly
         rng = np.random.default_rng(seed)
         return rng.permutation(draw_random_negatives(corpus.count, exclude, k, rng))

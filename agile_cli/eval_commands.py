@@ -14,25 +14,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--concepts", required=True,
                      help="'suite' for the demo world's concept suite, or a cluster-concepts JSON file")
     sim.add_argument("--out", required=True, help="output directory (a re-run resumes)")
-    sim.add_argument("--rounds", type=int, default=5, help="active-learning rounds after expansion")
-    sim.add_argument("--batch", type=int, default=100, help="images rated per round")
-    sim.add_argument("--strategy", default="margin", help="margin, margin-pm, random, ...")
-    sim.add_argument("--seeds", type=int, default=1)
-    sim.add_argument("--rater", choices=["owner", "crowd"], default="owner")
-    sim.add_argument("--crowd-noise", type=float, default=0.1, help="chance one crowd rater flips an answer")
-    sim.add_argument("--crowd-broaden", type=float, default=0.3)
-    sim.add_argument("--crowd-narrow", type=float, default=0.2)
-    sim.add_argument("--heldout", type=float, default=0.2, help="fraction of the corpus held out for evaluation")
-    sim.add_argument("--random-negatives", type=int, default=None)
-    sim.add_argument("--epochs", type=int, default=None, help="training epochs (default: the paper's 10)")
-    sim.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the paper's 1e-4)")
+    # Defaults live in SimulationConfig and CrowdSpec: only the flags given are passed on.
+    sim.add_argument("--rounds", type=int, help="active-learning rounds after expansion (default 5)")
+    sim.add_argument("--batch", type=int, help="images rated per round (default 100)")
+    sim.add_argument("--strategy", help="a query strategy of agile.sampling.STRATEGIES (default margin)")
+    sim.add_argument("--seeds", type=int)
+    sim.add_argument("--rater", choices=["owner", "crowd"])
+    sim.add_argument("--crowd-noise", type=float, help="chance one crowd rater flips an answer")
+    sim.add_argument("--crowd-broaden", type=float)
+    sim.add_argument("--crowd-narrow", type=float)
+    sim.add_argument("--heldout", type=float, help="fraction of the corpus held out for evaluation")
+    sim.add_argument("--random-negatives", type=int)
+    sim.add_argument("--epochs", type=int, help="training epochs (default: the paper's 10)")
+    sim.add_argument("--lr", type=float, help="Adam learning rate (default: the paper's 1e-4)")
     sim.add_argument("--only", action="append", default=[], metavar="CONCEPT",
                      help="simulate only this concept (repeatable)")
-    sim.add_argument("--bootstrap", type=int, default=100,
-                     help="resamples for 95%% intervals on the stratified evaluation sets")
-    sim.add_argument("--heldout-bootstrap", type=int, default=0,
+    sim.add_argument("--bootstrap", type=int, help="resamples for 95%% intervals on the stratified evaluation sets")
+    sim.add_argument("--heldout-bootstrap", type=int,
                      help="resamples for 95%% intervals on the held-out split (slow on big corpora)")
-    sim.add_argument("--zero-shot-threshold", type=float, default=None)
+    sim.add_argument("--zero-shot-threshold", type=float)
     sim.add_argument("--no-plots", action="store_true")
     sim.set_defaults(func=cmd_simulate)
 
@@ -60,19 +60,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     con.set_defaults(func=cmd_concepts)
 
 
+def _given(args: argparse.Namespace, names: dict[str, str]) -> dict:
+    """{config field: value} for the flags the user gave (flag dest -> field name)."""
+    return {field: getattr(args, dest) for dest, field in names.items() if getattr(args, dest) is not None}
+
+
 def cmd_simulate(args: argparse.Namespace) -> None:
     from eval.report import markdown_table
     from eval.runner import run_simulation
     from eval.simulate import SimulationConfig
     from eval.users import CrowdSpec
 
-    extra = {} if args.zero_shot_threshold is None else {"zero_shot_threshold": args.zero_shot_threshold}
-    config = SimulationConfig(rounds=args.rounds, batch=args.batch, strategy=args.strategy, seeds=args.seeds,
-                              rater=args.rater, heldout_fraction=args.heldout,
-                              crowd=CrowdSpec(args.crowd_broaden, args.crowd_narrow, args.crowd_noise),
-                              random_negatives=args.random_negatives, epochs=args.epochs, lr=args.lr,
-                              bootstrap=args.bootstrap,
-                              heldout_bootstrap=args.heldout_bootstrap, **extra)
+    config = SimulationConfig(**_given(args, {"rounds": "rounds", "batch": "batch", "strategy": "strategy",
+                                               "seeds": "seeds", "rater": "rater", "heldout": "heldout_fraction",
+                                               "random_negatives": "random_negatives", "epochs": "epochs",
+                                               "lr": "lr", "bootstrap": "bootstrap",
+                                               "heldout_bootstrap": "heldout_bootstrap",
+                                               "zero_shot_threshold": "zero_shot_threshold"}),
+                              crowd=CrowdSpec(**_given(args, {"crowd_broaden": "broaden", "crowd_narrow": "narrow",
+                                                              "crowd_noise": "noise"})))
     report = run_simulation(args.corpus, args.concepts, config, args.out, plots=not args.no_plots,
                             only=args.only)
     if report.get("metrics"):

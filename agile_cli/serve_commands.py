@@ -6,26 +6,29 @@ import sys
 
 from pydantic import ValidationError
 
-from server.settings import DEFAULT_DATA_DIR
+from server.settings import DEFAULT_DATA_DIR, ServerSettings
+
+# The settings `agile serve` takes as flags (the rest from AGILE_SERVER_* or their defaults).
+SERVE_FLAGS = {"host": str, "port": int, "data": str, "dev": bool, "batch_size": int, "random_negatives": int,
+               "eval_versions": int, "eval_per_stratum": int, "pin_scan_store": bool}
+
+
+def _setting_help(name: str) -> str:
+    field = ServerSettings.model_fields[name]
+    default = "" if field.default is None or isinstance(field.default, bool) else f" (default {field.default})"
+    return f"{field.description}{default}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="serve the REST API and the web rater for a corpus")
     serve.add_argument("corpus")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="database and model versions")
-    serve.add_argument("--dev", action="store_true",
-                       help="loopback only: no tokens, every request acts as one local owner")
-    serve.add_argument("--batch-size", type=int, default=100, help="images per rating batch")
-    serve.add_argument("--random-negatives", type=int, default=None,
-                       help="unrated images used as extra negatives when training (fewer is faster)")
-    serve.add_argument("--eval-versions", type=int, default=3,
-                       help="an evaluate job stratifies over this many latest versions (and zero-shot)")
-    serve.add_argument("--eval-per-stratum", type=int, default=20,
-                       help="evaluation images per score stratum and model (10 strata)")
-    serve.add_argument("--pin-scan-store", action="store_true",
-                       help="lock the int8 copy AL rounds scan in memory (a machine of its own; needs memlock)")
+    # Every default lives in ServerSettings: flags left out are not passed, so AGILE_SERVER_* apply.
+    for name, kind in SERVE_FLAGS.items():
+        flag = "--" + name.replace("_", "-")
+        if kind is bool:
+            serve.add_argument(flag, action="store_true", default=None, help=_setting_help(name))
+        else:
+            serve.add_argument(flag, type=kind, help=_setting_help(name))
     serve.set_defaults(func=cmd_serve)
 
     users = sub.add_parser("users", help="manage the users of a server")
@@ -51,12 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.app import create_app
     from server.settings import ServerSettings
 
+    given = {name: getattr(args, name) for name in SERVE_FLAGS}
     try:
-        settings = ServerSettings(corpus=args.corpus, data=args.data, host=args.host, port=args.port,
-                                  dev=args.dev, batch_size=args.batch_size,
-                                  random_negatives=args.random_negatives,
-                                  eval_versions=args.eval_versions, eval_per_stratum=args.eval_per_stratum,
-                                  **({"pin_scan_store": True} if args.pin_scan_store else {}))
+        settings = ServerSettings(corpus=args.corpus, **{k: v for k, v in given.items() if v is not None})
     except ValidationError as e:
         print(f"agile serve: error: {'; '.join(err['msg'] for err in e.errors())}", file=sys.stderr)
         return 2

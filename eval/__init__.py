@@ -1,5 +1,6 @@
-"""Evaluation: stratified evaluation sets, metrics, simulated users, reports and plots.
+"""The research harness: simulated users, reports, plots, comparisons and the probe ceiling.
 
-Uses ``agile`` as a library; every call into the labelling loop goes through
-``eval.loop`` so a change of the library's signatures touches one file.
+Simulated users drive the library's labelling session (``agile.session``),
+the same code the server drives; evaluation sets and metrics are the
+library's (``agile.evaluation``).
 """

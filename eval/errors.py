@@ -1,11 +1,9 @@
-"""Typed errors of the evaluation package."""
+"""Typed errors of the evaluation harness (the library's own are in ``agile.errors``)."""
 from __future__ import annotations
 
-from agile.errors import AgileError
+from agile.errors import EvalError
 
-
-class EvalError(AgileError):
-    """Evaluation input is unusable (a bad concepts file, a degenerate label set, ...)."""
+__all__ = ["ConceptsFileError", "EvalError"]
 
 
 class ConceptsFileError(EvalError):

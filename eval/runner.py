@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from agile.atomic import atomic_write_json
 from agile.corpus import Corpus
+from agile.workspace import Workspace
 from eval.concepts import concept_slug, load_concepts
 from eval.errors import EvalError
-from eval.loop import LibraryLoop
 from eval.report import summarise, write_report
 from eval.simulate import ConceptRun, SimulationConfig
 from eval.split import HeldOutSplit
@@ -61,7 +61,7 @@ def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config:
     out = Path(out)
     corpus = Corpus.open(corpus_path, verify="quick")
     concepts = _chosen(load_concepts(concepts_source, corpus), only)
-    loop = LibraryLoop(corpus, out)
+    workspace = Workspace(corpus, out)
     split = HeldOutSplit.for_corpus(corpus, config.heldout_fraction)
     key = {"corpus": str(corpus.root.resolve()), "count": corpus.count, "config": config.to_dict()}
     runs, skipped, fresh = [], [], 0
@@ -73,7 +73,7 @@ def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config:
             result = _cached(path, key)
             if result is None:
                 try:
-                    result = ConceptRun(loop, concept, truth, split, config, seed).run()
+                    result = ConceptRun(workspace, concept, truth, split, config, seed).run()
                 except EvalError as e:
                     skipped.append({"concept": concept.name, "seed": seed, "reason": str(e)})
                     bar.update()

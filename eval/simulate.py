@@ -16,12 +16,16 @@ from typing import Literal
 
 import numpy as np
 
+from agile.evaluation import StrataSpec, compute_metrics, merged_stratified_ids
+from agile.scoring import score_corpus
+from agile.session import Session, SessionSettings
+from agile.session_store import MemoryStore
+from agile.training import OneClassError
+from agile.workspace import Workspace
+from agile.zeroshot import ZERO_SHOT_THRESHOLD
 from eval.concepts import GroundTruthConcept
 from eval.errors import EvalError
-from eval.loop import ZERO_SHOT_THRESHOLD, LibraryLoop, OneClassError
-from eval.metrics import compute_metrics
 from eval.split import HeldOutSplit
-from eval.stratified import StrataSpec, merged_stratified_ids
 from eval.users import Crowd, CrowdSpec, Owner
 
 Rater = Literal["owner", "crowd"]
@@ -54,11 +58,10 @@ class SimulationConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @property
-    def train_overrides(self) -> dict:
-        """Training settings that differ from the library's defaults."""
-        chosen = {"random_negatives": self.random_negatives, "epochs": self.epochs, "lr": self.lr}
-        return {name: value for name, value in chosen.items() if value is not None}
+    def session_settings(self) -> SessionSettings:
+        """The simulated owner's session cuts and trains exactly as a server's would with these settings."""
+        return SessionSettings(batch_size=self.batch, per_phrase=self.per_phrase,
+                               random_negatives=self.random_negatives, epochs=self.epochs, lr=self.lr)
 
 
 def _metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, bootstrap: int, seed: int) -> dict | None:
@@ -69,44 +72,45 @@ def _metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, bootstrap
 
 
 class ConceptRun:
-    """One simulated owner (or crowd) building one concept with one seed."""
+    """One simulated owner (or crowd) building one concept with one seed, through a labelling session."""
 
-    def __init__(self, loop: LibraryLoop, concept: GroundTruthConcept, truth: np.ndarray,
+    def __init__(self, workspace: Workspace, concept: GroundTruthConcept, truth: np.ndarray,
                  split: HeldOutSplit, config: SimulationConfig, seed: int):
-        self.loop, self.concept, self.split, self.config, self.seed = loop, concept, split, config, seed
+        self.workspace, self.concept, self.split, self.config, self.seed = workspace, concept, split, config, seed
         self.truth = np.asarray(truth, dtype=bool)
         self.heldout_truth = self.truth[split.ids]
         if not self.heldout_truth.any() or self.heldout_truth.all():
             raise EvalError(f"concept {concept.name!r}: the held-out split ({len(split)} images) holds "
                             f"{int(self.heldout_truth.sum())} positives; it needs positives and negatives")
-        self.text_scores = loop.zero_shot(concept.positives)
+        self.text_scores = workspace.zero_shot_scores(concept.positives)
         self.rater = Owner(self.truth) if config.rater == "owner" else \
             Crowd(self.truth, self.text_scores, replace(config.crowd, seed=seed))
-        self.labels = loop.new_concept(concept.name, concept.positives, concept.negatives)
+        # The held-out split is reserved: the session never offers it for rating.
+        self.store = MemoryStore.create(concept.name, concept.positives, concept.negatives, reserved=split.ids)
+        self.session = Session(workspace, self.store, seed=seed, settings=config.session_settings())
 
     def run(self) -> dict:
         start = time.perf_counter()
         cfg = self.config
         zero_shot = self._heldout_metrics(self.text_scores[self.split.ids], cfg.zero_shot_threshold)
         model_scores = {"zero-shot": self.text_scores[self.split.ids]}
-        rounds, model = [], None
+        rounds, trained = [], None
         for r in range(cfg.rounds + 1):
             round_start = time.perf_counter()
-            ids, source = self._next_batch(model, r)
-            answers = self.rater.rate(ids, r)
-            for id_, positive in zip(ids.tolist(), answers.tolist()):
-                self.labels.rate(id_, positive, r, source)
+            # Until a model exists (one class rated so far), the owner only has the phrases.
+            batch = self.session.expand() if trained is None else self.session.next_batch(trained, cfg.strategy)
+            self.store.rate(batch.ids, self.rater.rate(batch.ids, r))
             try:
-                model = self.loop.train(self.labels, r, self.seed, **cfg.train_overrides)
-                scores, threshold, fallback = self.loop.score(model)[self.split.ids], 0.5, False
+                trained = self.session.train()
+                scores, threshold, fallback = score_corpus(self.workspace.corpus, trained.model)[self.split.ids], 0.5, False
             except OneClassError:  # one class rated so far: the owner still has only the zero-shot ranking
-                model = None
+                trained = None
                 scores, threshold, fallback = model_scores["zero-shot"], cfg.zero_shot_threshold, True
             model_scores[f"round {r}"] = scores
-            counts = self.labels.counts()
-            rounds.append({"round": r, "source": source, "batch": len(ids), "labels": len(self.labels.ratings),
-                           "rated_positive": counts["positive"],
-                           "batch_positive_truth": int(self.truth[ids].sum()),
+            rated, positive = self.store.counts()
+            rounds.append({"round": r, "source": batch.source, "batch": len(batch.ids), "labels": rated,
+                           "rated_positive": positive,
+                           "batch_positive_truth": int(self.truth[batch.ids].sum()),
                            "fallback_zero_shot": fallback,
                            "metrics": self._heldout_metrics(scores, threshold),
                            "seconds": round(time.perf_counter() - round_start, 2)})
@@ -119,31 +123,6 @@ class ConceptRun:
     def _heldout_metrics(self, scores: np.ndarray, threshold: float) -> dict:
         return compute_metrics(self.heldout_truth, scores, threshold, self.config.heldout_bootstrap,
                                self.seed).to_dict()
-
-    def _next_batch(self, model, r: int) -> tuple[np.ndarray, str]:
-        rated = self.labels.rated_ids()
-        cfg = self.config
-        if model is None:
-            per_phrase = max(cfg.per_phrase, cfg.batch)
-            exclude = np.union1d(rated, self._heldout_near(rated, per_phrase))
-            return self.loop.expand(self.labels, exclude, per_phrase, cfg.batch, self.seed * 1000 + r), "expansion"
-        exclude = np.union1d(rated, self.split.ids)
-        return self.loop.select(model, cfg.batch, cfg.strategy, exclude, self.seed * 1000 + r), cfg.strategy
-
-    def _heldout_near(self, rated: np.ndarray, per_phrase: int) -> np.ndarray:
-        """Held-out ids among the neighbours expansion will look at, so it can skip them.
-
-        Expansion searches ``per_phrase + len(exclude)`` neighbours per phrase;
-        grow the search until every held-out id within that depth is known.
-        """
-        phrases = [*self.labels.positives, *self.labels.negatives]
-        k = per_phrase + len(rated)
-        while True:
-            near = np.intersect1d(self.split.ids, self.loop.neighbours(phrases, k), assume_unique=True)
-            need = min(per_phrase + len(rated) + len(near), self.loop.corpus.count)
-            if need <= k:
-                return near
-            k = need
 
     def _stratified(self, model_scores: dict[str, np.ndarray]) -> dict:
         """The paper's evaluation: a SipHash-stratified set over all models, rated by the ground truth."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agile.corpus import Corpus
-from eval.hashing import corpus_uri_hashes, hash_fraction
+from agile.evaluation.hashing import corpus_uri_hashes, hash_fraction
 
 
 

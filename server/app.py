@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from pathlib import Path
 
@@ -23,20 +24,23 @@ from server.rounds import LoopJobs, adopt_saved_versions
 from server.routes import concepts, evaluation, jobs, meta, versions
 from server.settings import ServerSettings
 from server.state import AppState
+from server.status import error_status
 from server.watch import VersionWatch
 
 STATIC = Path(__file__).parent / "static"
-
+log = logging.getLogger("agile.server")
 
 def build_state(settings: ServerSettings) -> AppState:
     """Open the database and the corpus, and start the job worker."""
     repo = Repository(Database(settings.db_path))
-    loop = Loop(settings.corpus, settings.data, settings.random_negatives)
+    loop = Loop(settings.corpus, settings.data)
     adopted = adopt_saved_versions(repo, loop)
     watch = VersionWatch(repo.latest_versions())
-    runner = JobRunner(repo, LoopJobs(repo, loop, settings, watch).handlers(), settings.job_start_delay)
+    session_settings = settings.session_settings()
+    runner = JobRunner(repo, LoopJobs(repo, loop, session_settings, watch).handlers(), settings.job_start_delay)
     accounts = Accounts(repo.db)
-    state = AppState(settings, repo, accounts, loop, watch, runner, EvaluationReports(repo, loop),
+    state = AppState(settings, repo, accounts, loop, watch, runner,
+                     EvaluationReports(repo, loop, watch, session_settings),
                      accounts.dev_user() if settings.dev else None)
     interrupted = runner.start()
     notes = [f"{interrupted} interrupted job(s) marked failed"] if interrupted else []
@@ -74,12 +78,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
 
     @app.exception_handler(ServerError)
-    async def server_error(_: Request, e: ServerError):
-        return JSONResponse({"detail": e.message}, status_code=e.status, headers=e.headers)
-
     @app.exception_handler(AgileError)
-    async def library_error(_: Request, e: AgileError):
-        return JSONResponse({"detail": str(e)}, status_code=422)
+    async def known_error(request: Request, e: Exception):
+        status = error_status(e)
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, e)
+            detail = f"the server cannot read its own files: {e}"
+        else:
+            detail = e.message if isinstance(e, ServerError) else str(e)
+        return JSONResponse({"detail": detail}, status_code=status, headers=getattr(e, "headers", None))
 
     for module in (concepts, jobs, versions, evaluation, meta):
         app.include_router(module.router)

@@ -1,12 +1,14 @@
 """Errors of the server's own rules (the library's are ``agile.errors.AgileError``).
 
-The app turns each into an HTTP status with the message as ``detail``.
+They name what went wrong, not how HTTP says it: ``server.status.ERROR_STATUS``
+is the one table from error type to status code. The repository, the jobs and
+the ``agile users`` command raise them too.
 """
 from __future__ import annotations
 
 
 class ServerError(Exception):
-    status = 400
+    """A request or command the server's rules refuse; ``message`` is safe to show the caller."""
 
     def __init__(self, message: str, headers: dict[str, str] | None = None):
         self.message = message
@@ -15,24 +17,28 @@ class ServerError(Exception):
 
 
 class NotFound(ServerError):
-    status = 404
+    """No such concept, batch, version, job, user or image."""
 
 
 class Forbidden(ServerError):
-    status = 403
+    """The caller is known but may not do this (a viewer rating, another owner's concept)."""
 
 
 class Unauthorized(ServerError):
-    status = 401
+    """No token, or one that is unknown or revoked."""
 
 
 class Conflict(ServerError):
-    status = 409
+    """The state forbids it now (a job already running, a name taken)."""
 
 
 class Invalid(ServerError):
-    status = 422
+    """Well-formed input that breaks a rule (an image never offered, an unknown job kind)."""
 
 
 class TooLarge(ServerError):
-    status = 413
+    """A request body or upload above the configured limit."""
+
+
+class LengthRequired(ServerError):
+    """A request body sent without a Content-Length (chunked)."""

@@ -1,7 +1,7 @@
 """The evaluation report of a concept: every version and the zero-shot ranking on its rated evaluation images.
 
 The images are those of the concept's evaluation batches (stratified sets, see
-``LoopJobs.evaluate``), rated by the owner and never trained on. Bootstrap
+``Session.evaluation_set``), rated by the owner and never trained on. Bootstrap
 intervals cost about a second per model, so a report is kept until its inputs
 (ratings, versions, phrases) change.
 """
@@ -13,15 +13,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from server.loop import ZERO_SHOT, Loop
-from server.repository import EVALUATION, Labels, Repository
+from agile.session import SessionSettings
+from agile.session_store import EVALUATION, Labels
+from server.loop import Loop
+from server.repository import Repository
 from server.schemas import EvaluationMetrics, EvaluationPublic, ModelEvaluation
+from server.store import concept_session
+from server.watch import VersionWatch
 
 
 @dataclass
 class EvaluationReports:
     repo: Repository
     loop: Loop
+    watch: VersionWatch
+    settings: SessionSettings
     _cache: dict[int, tuple[str, EvaluationPublic]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -36,46 +42,18 @@ class EvaluationReports:
             cached = self._cache.get(concept_id)
         if cached is not None and cached[0] == key:
             return cached[1]
-        report = self._compute(concept_id, concept.positives, labels, total, versions, bootstrap,
-                               batch.id if batch else None)
+        result = concept_session(self.repo, self.loop, self.watch, self.settings, concept_id).evaluate(bootstrap)
+        models = [ModelEvaluation(model=m.model, version=m.version, threshold=m.threshold,
+                                  metrics=None if m.metrics is None else EvaluationMetrics(
+                                      auc_pr=m.metrics.auc_pr, auc_roc=m.metrics.auc_roc, f1=m.metrics.f1,
+                                      accuracy=m.metrics.accuracy, ci=m.metrics.ci))
+                  for m in result.models]
+        report = EvaluationPublic(concept_id=concept_id, total=result.total, rated=result.rated,
+                                  rated_positive=result.rated_positive, batch_id=batch.id if batch else None,
+                                  bootstrap=bootstrap, ready=result.ready, message=result.message, models=models)
         with self._lock:
             self._cache[concept_id] = (key, report)
         return report
-
-    def _compute(self, concept_id: int, positives: list[str], labels: Labels, total: int, versions: list[int],
-                 bootstrap: int, batch_id: int | None) -> EvaluationPublic:
-        rated, positive = len(labels.ids), int(labels.labels.sum())
-        message, ready = _status(total, rated, positive)
-        truth = labels.labels > 0.5
-        models = []
-        for version in [*versions, None]:
-            zero_shot = version is None
-            metrics = None
-            if ready:
-                scores = (self.loop.zero_shot_ids(positives, labels.ids) if zero_shot
-                          else self.loop.score_ids(self.loop.model(concept_id, version), labels.ids))
-                m = self.loop.evaluation_metrics(truth, scores, zero_shot, bootstrap)
-                metrics = EvaluationMetrics(auc_pr=m.auc_pr, auc_roc=m.auc_roc, f1=m.f1, accuracy=m.accuracy,
-                                            ci=m.ci)
-            models.append(ModelEvaluation(model=ZERO_SHOT if zero_shot else f"v{version}", version=version,
-                                          threshold=self.loop.threshold(zero_shot), metrics=metrics))
-        return EvaluationPublic(concept_id=concept_id, total=total, rated=rated, rated_positive=positive,
-                                batch_id=batch_id, bootstrap=bootstrap, ready=ready, message=message,
-                                models=models)
-
-
-def _status(total: int, rated: int, positive: int) -> tuple[str, bool]:
-    """What the owner is told, and whether metrics can be computed."""
-    if total == 0:
-        return "no evaluation set yet: start an 'evaluate' job, then rate its batch", False
-    if rated == 0:
-        return f"none of the {total} evaluation images is rated yet", False
-    if positive in (0, rated):
-        kind = "positive" if positive else "negative"
-        return (f"all {rated} rated evaluation images are {kind}: AUC-PR and AUC-ROC need both classes, "
-                f"so rate more of the set ({total - rated} unrated)"), False
-    unrated = f"; {total - rated} still unrated" if rated < total else ""
-    return f"metrics on {rated} of {total} evaluation images ({positive} positive){unrated}", True
 
 
 def _fingerprint(labels: Labels, total: int, versions: list[int], positives: list[str], bootstrap: int) -> str:

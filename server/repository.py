@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from agile.session_store import EVALUATION, TRAINING, Labels, Purpose
 from server.db import Database, now
 from server.errors import Conflict, Invalid, NotFound
 
 ACTIVE = ("queued", "running")
-TRAINING, EVALUATION = "training", "evaluation"
-Purpose = Literal["training", "evaluation"]
 
 
 @dataclass(frozen=True)
@@ -78,13 +77,6 @@ class VersionRecord:
     created_at: str
     path: str
     sidecar: dict[str, Any] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Labels:
-    ids: np.ndarray      # int64
-    labels: np.ndarray   # float32 0/1
-    rounds: np.ndarray   # int64
 
 
 def _job(row) -> JobRecord:

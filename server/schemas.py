@@ -5,10 +5,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agile.sampling import STRATEGIES
+
 Phrase = Annotated[str, Field(min_length=1, max_length=200)]
 Phrases = Annotated[list[Phrase], Field(max_length=50)]
 CorpusId = Annotated[int, Field(ge=0)]
-Strategy = Literal["margin", "margin-pm", "random"]
+Strategy = Literal[tuple(STRATEGIES)]  # the library's registry of query strategies
 Purpose = Literal["training", "evaluation"]
 
 

@@ -28,8 +28,8 @@ class ServerSettings(BaseSettings):
 
     corpus: Path = Field(description="corpus directory to serve")
     data: Path = Field(DEFAULT_DATA_DIR, description="SQLite database and model versions live here")
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="port to listen on")
     dev: bool = Field(False, description="loopback only: requests without a token act as the local owner")
     batch_size: int = Field(100, ge=1, le=1000, description="images per rating batch")
     per_phrase: int = Field(100, ge=1, le=10_000, description="nearest neighbours per phrase in expansion")
@@ -53,6 +53,14 @@ class ServerSettings(BaseSettings):
         if self.dev and not is_loopback(self.host):
             raise ValueError(f"--dev disables tokens and is only allowed on loopback, not on {self.host}")
         return self
+
+    def session_settings(self):
+        """How every concept's labelling session cuts batches, trains and builds evaluation sets."""
+        from agile.session import SessionSettings  # the library loads torch; `agile --help` need not
+
+        return SessionSettings(batch_size=self.batch_size, per_phrase=self.per_phrase,
+                               random_negatives=self.random_negatives, eval_versions=self.eval_versions,
+                               eval_per_stratum=self.eval_per_stratum)
 
     @property
     def db_path(self) -> Path:

@@ -279,7 +279,7 @@ def test_evaluation_batch_is_kept_apart_from_training(world, concept, small_corp
     from sklearn.metrics import accuracy_score, average_precision_score, f1_score
 
     from agile.embedder import embedder_for_corpus
-    from eval.hashing import uri_hashes
+    from agile.evaluation.hashing import uri_hashes
 
     server, clients, clusters, target = world
     ann, vic = clients["ann"], clients["vic"]

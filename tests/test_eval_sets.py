@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from eval.errors import EvalError
-from eval.hashing import SIPHASH_KEY, hash_fraction, siphash64, uri_hashes
-from eval.metrics import compute_metrics
-from eval.stratified import StrataSpec, merged_stratified_ids, stratified_ids, stratum_of
+from agile.evaluation.hashing import SIPHASH_KEY, hash_fraction, siphash64, uri_hashes
+from agile.evaluation.metrics import compute_metrics
+from agile.evaluation.stratified import StrataSpec, merged_stratified_ids, stratified_ids, stratum_of
 
 # Reference SipHash-2-4 outputs (Aumasson & Bernstein, vectors.h): key 00 01 .. 0f,
 # message i = bytes 00 01 .. (i-1); digests as little-endian 64-bit integers.

@@ -9,12 +9,12 @@ import pytest
 
 from agile.corpus import Corpus
 from agile.synth import SynthSpec, load_world, synth_corpus
+from agile.workspace import Workspace
 from agile_cli.main import main
 from eval.ceiling import probe_ceiling
 from eval.compare import compare_runs
 from eval.concepts import ClusterConcept, make_cluster_concepts, read_cluster_concepts, write_cluster_concepts
 from eval.errors import ConceptsFileError, EvalError
-from eval.loop import LibraryLoop
 from eval.runner import run_simulation
 from eval.simulate import ConceptRun, SimulationConfig
 from eval.split import HeldOutSplit
@@ -30,7 +30,7 @@ def corpus(small_corpus_path):
 
 @pytest.fixture(scope="module")
 def loop(corpus, tmp_path_factory):
-    return LibraryLoop(corpus, tmp_path_factory.mktemp("work"))
+    return Workspace(corpus, tmp_path_factory.mktemp("work"))
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +66,16 @@ def test_simulated_owner_improves_over_round_zero_and_never_rates_heldout(overla
     split = HeldOutSplit.for_corpus(corpus, 0.2)
     concept = _easy_concept(corpus)
     config = SimulationConfig(rounds=2, batch=60, random_negatives=3000, bootstrap=20)
-    run = ConceptRun(LibraryLoop(corpus, tmp_path), concept, concept.labels(corpus), split, config, seed=0)
+    run = ConceptRun(Workspace(corpus, tmp_path), concept, concept.labels(corpus), split, config, seed=0)
     result = run.run()
     aucs = [r["metrics"]["auc_pr"] for r in result["rounds"]]
     assert [r["labels"] for r in result["rounds"]] == [60, 120, 180]
     assert aucs[2] > aucs[0] + 0.1 and aucs[2] > 0.6, aucs
     assert result["rounds"][0]["source"] == "expansion" and result["rounds"][1]["source"] == "margin"
-    rated = run.labels.rated_ids()
+    rated = run.store.labels().ids
     assert len(rated) == 180 and not np.isin(rated, split.ids).any()
     # ratings came from the ground truth
-    ids, labels = run.labels.labeled()
+    ids, labels = run.store.labels().ids, run.store.labels().labels
     np.testing.assert_array_equal(labels.astype(bool), concept.labels(corpus)[ids])
     strat = result["stratified"]
     assert 20 <= strat["images"] <= 20 * 10 * 4
@@ -200,7 +200,7 @@ def test_linear_probe_ceiling_separates_embedded_from_unembedded_concepts(corpus
 def test_training_settings_reach_the_library_only_when_given():
     from agile.training import TrainConfig
 
-    assert SimulationConfig().train_overrides == {}
-    overrides = SimulationConfig(epochs=3, lr=1e-3, random_negatives=500).train_overrides
+    assert SimulationConfig().session_settings().train_overrides == {}
+    overrides = SimulationConfig(epochs=3, lr=1e-3, random_negatives=500).session_settings().train_overrides
     config = TrainConfig.for_round(1, seed=0, **overrides)
     assert (config.epochs, config.lr, config.random_negatives) == (3, 1e-3, 500)

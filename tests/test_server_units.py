@@ -139,7 +139,7 @@ def test_scan_store_is_built_and_warmed_at_start(corpus_copy, tmp_path):
     note = loop.prepare_scan_store()
     assert "ready and warm" in note
     assert (corpus_copy / "scan" / "scan.json").is_file()
-    assert loop.scan_store.nbytes == 5000 * 64
+    assert loop.workspace.scan_store.nbytes == 5000 * 64
 
 
 def _owner_and_concept(repo: Repository) -> int:
@@ -193,18 +193,21 @@ def test_evaluation_ratings_are_kept_apart_from_training(tmp_path):
 
 
 def test_streamed_stratified_sets_equal_the_merged_set(small_corpus_path, tmp_path):
-    """Block-by-block selection gives eval.stratified's set over whole score arrays."""
+    """Block-by-block selection gives agile.evaluation.stratified's set over whole score arrays."""
+    from agile.evaluation.stratified import StrataSpec, merged_stratified_ids
     from agile.scoring import score_corpus
+    from agile.training import TrainConfig
+    from agile.workspace import Workspace
     from agile.zeroshot import concept_text_embedding, zero_shot_scores
-    from eval.stratified import StrataSpec, merged_stratified_ids
-    from server.loop import Loop
 
-    loop = Loop(small_corpus_path, tmp_path / "data", random_negatives=500)
+    loop = Workspace(small_corpus_path, tmp_path / "data")
     clusters = loop.corpus.column("cluster").to_numpy()
     rng = np.random.default_rng(1)
     train_ids = np.sort(rng.choice(loop.corpus.count, 300, replace=False))
-    model = loop.train(train_ids, (clusters[train_ids] == 3).astype(np.float32), round_index=0, seed=0)
-    eligible = loop.eligible_for_evaluation(train_ids)
+    model = loop.train(train_ids, (clusters[train_ids] == 3).astype(np.float32),
+                       TrainConfig.for_round(0, seed=0, random_negatives=500))
+    eligible = np.ones(loop.corpus.count, dtype=bool)
+    eligible[train_ids] = False
     spec = StrataSpec(per_stratum=7)
     got = np.union1d(loop.stratified_by_model(model, eligible, spec),
                      loop.stratified_by_zero_shot(["cluster 3"], eligible, spec))

@@ -5,10 +5,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from agile.concept import Concept
+from agile.session_store import EVALUATION
 from server.auth import OwnedConcept, OwnerDep, StateDep, UserDep
 from server.errors import NotFound
-from server.loop import validate_phrases
-from server.repository import EVALUATION, ConceptRecord, Rating
+from server.repository import ConceptRecord, Rating
 from server.schemas import (BatchItem, BatchPublic, ConceptCreate, ConceptPublic, ConceptUpdate, JobPublic, Purpose,
                             RatingChange, RatingsPublic, RatingsSubmit)
 from server.state import AppState
@@ -31,8 +32,8 @@ def concept_public(state: AppState, concept: ConceptRecord) -> ConceptPublic:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConceptPublic)
 def create_concept(body: ConceptCreate, user: OwnerDep, state: StateDep):
     """Create a concept and start expansion: its first batch is ready when the job is done."""
-    name, positives, negatives = validate_phrases(body.name, body.positives, body.negatives)
-    concept_id = state.repo.create_concept(name, positives, negatives, user.id)
+    clean = Concept.create(body.name, body.positives, body.negatives)
+    concept_id = state.repo.create_concept(clean.name, clean.positives, clean.negatives, user.id)
     state.jobs.submit(concept_id, "expand", {}, user.id)
     return concept_public(state, state.repo.concept(concept_id))
 
@@ -51,8 +52,8 @@ def get_concept(concept_id: int, _: UserDep, state: StateDep):
 def edit_phrases(body: ConceptUpdate, concept: OwnedConcept, state: StateDep):
     """Replace the phrases (the name stays the first positive). Jobs read the phrases when they run,
     so the next 'expand' job (and evaluation's zero-shot ranking) uses these."""
-    _, positives, negatives = validate_phrases(concept.name, body.positives, body.negatives)
-    state.repo.set_phrases(concept.id, positives, negatives)
+    clean = Concept.create(concept.name, body.positives, body.negatives)
+    state.repo.set_phrases(concept.id, clean.positives, clean.negatives)
     return concept_public(state, state.repo.concept(concept.id))
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from server.auth import StateDep, UserDep
 from server.errors import NotFound
 from server.images import image_response
-from server.loop import STRATEGY_NAMES
+from agile.sampling import STRATEGIES
 from server.schemas import Me, ServerInfo
 
 router = APIRouter(prefix="/api", tags=["server"])
@@ -22,7 +22,7 @@ def info(_: UserDep, state: StateDep):
     corpus = state.loop.corpus
     return ServerInfo(corpus=corpus.root.name, count=corpus.count, dim=corpus.dim,
                       model=state.loop.model_info, index=getattr(state.loop.index, "kind", type(state.loop.index).__name__),
-                      batch_size=state.settings.batch_size, dev=state.settings.dev, strategies=list(STRATEGY_NAMES))
+                      batch_size=state.settings.batch_size, dev=state.settings.dev, strategies=list(STRATEGIES))
 
 
 @router.get("/images/{corpus_id}", responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})

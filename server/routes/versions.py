@@ -9,22 +9,23 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from PIL import Image, UnidentifiedImageError
 
+from agile.sidecar import VersionSidecar
 from server.auth import StateDep, UserDep
 from server.errors import Invalid, NotFound, TooLarge
 from server.repository import VersionRecord
 from server.schemas import ScorePublic, ScoreRequest, VersionPublic
 from server.state import AppState
+from server.status import responses
 
 router = APIRouter(prefix="/api/concepts/{concept_id}/versions", tags=["versions"])
 
 
 def version_public(record: VersionRecord) -> VersionPublic:
-    s = record.sidecar
+    s = VersionSidecar.parse(record.sidecar, f"sidecar of version {record.version} of concept {record.concept_id}")
     return VersionPublic(concept_id=record.concept_id, version=record.version, created_at=record.created_at,
-                         job_id=record.job_id, parent_version=s.get("parent_version"),
-                         labels=s.get("labels", {}), metrics=s.get("metrics", {}),
-                         training=s.get("training", {}), embedding_model=s.get("embedding_model", {}),
-                         sidecar=s)
+                         job_id=record.job_id, parent_version=s.parent_version,
+                         labels=s.labels.model_dump(mode="json"), metrics=s.metrics,
+                         training=s.training, embedding_model=s.embedding_model, sidecar=s.to_json())
 
 
 def etag(concept_id: int, version: int) -> str:
@@ -45,7 +46,7 @@ def list_versions(concept_id: int, _: UserDep, state: StateDep):
 
 @router.get("/latest", response_model=VersionPublic,
             responses={304: {"description": "no newer version than the If-None-Match ETag"},
-                       404: {"description": "the concept has no version yet"}})
+                       **responses(NotFound)})
 async def latest_version(concept_id: int, request: Request, _: UserDep, state: StateDep,
                          wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for a "
                                                                          "version newer than If-None-Match")] = 0):

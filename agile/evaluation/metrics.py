@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score
 
-from eval.errors import EvalError
+from agile.errors import EvalError
 
 METRIC_NAMES = ("auc_pr", "auc_roc", "f1", "accuracy")
 

@@ -1,0 +1,272 @@
+"""The labelling session: one concept's loop over a workspace (expand, train, next batch, evaluate).
+
+The server's jobs and the simulated users both drive this class, so a real
+owner and a simulated one run the same code. Its rules, written once:
+
+- **Seeds**: a session has one seed (the server: the concept id; the
+  simulator: the run's seed). Training uses it as is; the batch of round r
+  is drawn with ``seed * 1000 + r``.
+- **Rounds**: a training batch belongs to a round (expansion is round 0;
+  each later training batch the next). A model is trained with the recipe
+  of the newest training batch's round: 1 x 16 after round 0, 3 x 128 after
+  later rounds (``TrainConfig.for_round``), however often it is retrained.
+- **Evaluation images** (the store's reserved ids) are never offered for
+  training, and images of a training batch never enter an evaluation set.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from agile.errors import AgileError
+from agile.evaluation import Metrics, StrataSpec, compute_metrics
+from agile.registry import label_snapshot
+from agile.session_store import EVALUATION, TRAINING, Batch, Labels, SessionStore
+from agile.sidecar import ConceptRef, CorpusRef, LabelSnapshot, VersionSidecar
+from agile.training import TrainConfig, TrainedModel
+from agile.workspace import Workspace
+from agile.zeroshot import ZERO_SHOT_THRESHOLD
+
+ZERO_SHOT = "zero-shot"
+Progress = Callable[[float, str], None]
+
+
+def _quiet(_: float, __: str) -> None:
+    pass
+
+
+class NothingToOfferError(AgileError):
+    """Every image a step could offer is already rated or kept for evaluation."""
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How a session cuts and trains; the defaults are the paper's."""
+    batch_size: int = 100
+    per_phrase: int = 100            # raised to batch_size, so one phrase can fill a batch
+    random_negatives: int | None = None  # None: the library's default
+    epochs: int | None = None            # None: the paper's 10
+    lr: float | None = None              # None: the paper's 1e-4
+    eval_versions: int = 3           # an evaluation set stratifies over this many latest versions
+    eval_per_stratum: int = 20
+
+    @property
+    def train_overrides(self) -> dict:
+        """Training settings that differ from the library's defaults."""
+        chosen = {"random_negatives": self.random_negatives, "epochs": self.epochs, "lr": self.lr}
+        return {name: value for name, value in chosen.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    version: int
+    model: TrainedModel
+    round: int
+    labels: int
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    batch: Batch
+    models: list[str]              # the models whose strata it holds ("v3", ..., "zero-shot")
+    already_rated: int
+    spec: StrataSpec
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    model: str                     # "v3" or "zero-shot"
+    version: int | None
+    threshold: float
+    metrics: Metrics | None
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    total: int                     # images in the concept's evaluation sets
+    rated: int
+    rated_positive: int
+    ready: bool                    # metrics could be computed
+    message: str
+    models: list[ModelResult] = field(default_factory=list)
+
+
+def threshold_for(zero_shot: bool) -> float:
+    """Where F1 and accuracy cut: 0.5 for probabilities, the library's cosine threshold for zero-shot."""
+    return ZERO_SHOT_THRESHOLD if zero_shot else 0.5
+
+
+class Session:
+    def __init__(self, workspace: Workspace, store: SessionStore, seed: int,
+                 settings: SessionSettings = SessionSettings(), job_id: int | None = None):
+        self.workspace, self.store, self.seed, self.settings = workspace, store, int(seed), settings
+        self.job_id = job_id
+
+    # -- the rules ------------------------------------------------------------------------
+    def batch_seed(self, round_: int) -> int:
+        return self.seed * 1000 + round_
+
+    def next_round(self) -> int:
+        latest = self.store.latest_round()
+        return 0 if latest is None else latest + 1
+
+    def training_round(self) -> int:
+        """The round whose recipe the next model uses: that of the newest training batch."""
+        return self.store.latest_round() or 0
+
+    def not_to_offer(self) -> np.ndarray:
+        """Ids a training batch must skip: rated for training, or kept for evaluation."""
+        return np.union1d(self.store.labels(TRAINING).ids, self.store.reserved_ids())
+
+    # -- the steps ------------------------------------------------------------------------
+    def expand(self, progress: Progress = _quiet) -> Batch:
+        """A batch drawn from the nearest unrated images of every phrase."""
+        concept = self.store.concept()
+        phrases = [*concept.positives, *concept.negatives]
+        per_phrase = max(self.settings.per_phrase, self.settings.batch_size)
+        rated = self.store.labels(TRAINING).ids
+        exclude = np.union1d(rated, self._reserved_near(phrases, rated, per_phrase))
+        round_ = self.next_round()
+        progress(10, f"finding the nearest images to {len(phrases)} phrases")
+        ids = self.workspace.expand(concept.positives, concept.negatives, exclude, per_phrase,
+                                    self.settings.batch_size, seed=self.batch_seed(round_))
+        if len(ids) == 0:
+            raise NothingToOfferError("every image near these phrases is already rated; add or change phrases")
+        return self._add_batch(round_, "expansion", None, ids)
+
+    def train(self, progress: Progress = _quiet, done_percent: float = 90) -> TrainedVersion:
+        """A new version on every training rating so far; raises OneClassError with one class only."""
+        labels = self.store.labels(TRAINING)
+        round_ = self.training_round()
+        progress(5, f"training on {len(labels.ids)} ratings")
+        config = TrainConfig.for_round(round_, seed=self.seed, **self.settings.train_overrides)
+        model = self.workspace.train(labels.ids, labels.labels, config)
+        progress(done_percent * 0.8, "measuring the new model on the rated images")
+        version = self.store.save_version(model, self._sidecar(model, labels, round_))
+        progress(done_percent, f"model version {version} saved")
+        return TrainedVersion(version, model, round_, len(labels.ids))
+
+    def next_batch(self, trained: TrainedVersion, strategy: str = "margin",
+                   progress: Progress = _quiet) -> Batch:
+        """The next training batch, chosen by ``strategy`` over every unrated image of the corpus."""
+        round_ = self.next_round()
+        progress(60, f"scoring {self.workspace.corpus.count:,} images with version {trained.version} "
+                     f"({strategy} sampling)")
+        ids = self.workspace.select(trained.model, self.not_to_offer(), self.settings.batch_size, strategy,
+                                    seed=self.batch_seed(round_))
+        return self._add_batch(round_, strategy, trained.version, ids)
+
+    def round(self, strategy: str = "margin", progress: Progress = _quiet) -> tuple[TrainedVersion, Batch]:
+        """Train a new version, then let it choose the next batch from the whole corpus."""
+        trained = self.train(progress, done_percent=50)
+        return trained, self.next_batch(trained, strategy, progress)
+
+    def evaluation_set(self, progress: Progress = _quiet) -> EvaluationSet:
+        """The paper's stratified set over the latest versions and the zero-shot ranking, as a batch.
+
+        Only the latest ``eval_versions`` versions shape the set: each adds up to
+        strata x per_stratum images to rate, and the owner is choosing among the
+        recent ones. Every version is still measured on the whole set.
+        """
+        concept = self.store.concept()
+        versions = self.store.versions()[-self.settings.eval_versions:]
+        spec = StrataSpec(per_stratum=self.settings.eval_per_stratum)
+        # Images of any training batch, rated or not, stay out: a set must never hold training data.
+        eligible = np.ones(self.workspace.corpus.count, dtype=bool)
+        eligible[self.store.batch_ids(TRAINING)] = False
+        count = self.workspace.corpus.count
+        progress(2, f"hashing the URIs of {count:,} images")
+        self.workspace.uri_hashes()
+        sets, names = [], []
+        for i, version in enumerate(versions):
+            progress(5 + 85 * i / (len(versions) + 1), f"scoring {count:,} images with version {version}")
+            sets.append(self.workspace.stratified_by_model(self.store.model(version), eligible, spec))
+            names.append(f"v{version}")
+        progress(5 + 85 * len(versions) / (len(versions) + 1), "scoring every image with the concept's text")
+        sets.append(self.workspace.stratified_by_zero_shot(concept.positives, eligible, spec))
+        names.append(ZERO_SHOT)
+        ids = np.unique(np.concatenate(sets))  # merged over models, each equally (merged_stratified_ids)
+        if len(ids) == 0:
+            raise NothingToOfferError("every image is already in a training batch; nothing is left to evaluate on")
+        latest = versions[-1] if versions else None
+        batch = self._add_batch(self.store.latest_round() or 0, "evaluation", latest, ids, EVALUATION)
+        already = len(np.intersect1d(ids, self.store.labels(EVALUATION).ids))
+        return EvaluationSet(batch, names, already, spec)
+
+    def evaluate(self, bootstrap: int = 100) -> EvaluationResult:
+        """Every version and zero-shot on the rated evaluation images, with bootstrap 95% intervals
+        (a fixed seed, so a reload shows the same numbers)."""
+        labels = self.store.labels(EVALUATION)
+        total = len(self.store.batch_ids(EVALUATION))
+        rated, positive = len(labels.ids), int(labels.labels.sum())
+        message, ready = _evaluation_status(total, rated, positive)
+        truth = labels.labels > 0.5
+        results = []
+        for version in [*self.store.versions(), None]:
+            zero_shot = version is None
+            metrics = None
+            if ready:
+                scores = (self.workspace.zero_shot_ids(self.store.concept().positives, labels.ids) if zero_shot
+                          else self.workspace.score_ids(self.store.model(version), labels.ids))
+                metrics = compute_metrics(truth, scores, threshold_for(zero_shot), bootstrap=bootstrap, seed=0)
+            results.append(ModelResult(ZERO_SHOT if zero_shot else f"v{version}", version,
+                                       threshold_for(zero_shot), metrics))
+        return EvaluationResult(total, rated, positive, ready, message, results)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _add_batch(self, round_: int, source: str, version: int | None, ids: np.ndarray,
+                   purpose: str = TRAINING) -> Batch:
+        ids = np.asarray(ids, dtype=np.int64)
+        batch_id = self.store.add_batch(round_, source, version, ids.tolist(), purpose)
+        return Batch(batch_id, round_, source, version, ids, purpose)
+
+    def _reserved_near(self, phrases: Sequence[str], rated: np.ndarray, per_phrase: int) -> np.ndarray:
+        """Reserved ids among the neighbours expansion will look at, so it can skip them.
+
+        Expansion searches ``per_phrase + len(exclude)`` neighbours per phrase;
+        grow the search until every reserved id within that depth is known
+        (excluding all reserved ids would deepen every search by their number).
+        """
+        reserved = self.store.reserved_ids()
+        if len(reserved) == 0:
+            return reserved
+        k = per_phrase + len(rated)
+        while True:
+            near = np.intersect1d(reserved, self.workspace.neighbours(phrases, k), assume_unique=True)
+            need = min(per_phrase + len(rated) + len(near), self.workspace.corpus.count)
+            if need <= k:
+                return near
+            k = need
+
+    def _sidecar(self, model: TrainedModel, labels: Labels, round_: int) -> VersionSidecar:
+        concept = self.store.concept()
+        previous = self.store.versions()
+        truth = labels.labels > 0.5
+        fit = compute_metrics(truth, self.workspace.score_ids(model, labels.ids), 0.5)
+        return VersionSidecar(
+            concept=ConceptRef(id=concept.id, name=concept.name, positives=concept.positives,
+                               negatives=concept.negatives),
+            parent_version=previous[-1] if previous else None, job_id=self.job_id, round=round_,
+            labels=LabelSnapshot(count=len(labels.ids), **label_snapshot(labels.ids, labels.labels),
+                                 rounds=sorted({int(r) for r in labels.rounds})),
+            embedding_model=self.workspace.corpus.model.model_dump(mode="json"),
+            corpus=CorpusRef(path=str(self.workspace.corpus.root), count=self.workspace.corpus.count),
+            training={"config": model.config.to_dict(), "stats": model.stats.to_dict() if model.stats else None},
+            # How well the model fits the rated images it was trained on (in-sample, so optimistic).
+            metrics={"rated_auc_pr": round(fit.auc_pr, 4), "rated_accuracy": round(fit.accuracy, 4)})
+
+
+def _evaluation_status(total: int, rated: int, positive: int) -> tuple[str, bool]:
+    """What the owner is told, and whether metrics can be computed."""
+    if total == 0:
+        return "no evaluation set yet: start an 'evaluate' job, then rate its batch", False
+    if rated == 0:
+        return f"none of the {total} evaluation images is rated yet", False
+    if positive in (0, rated):
+        kind = "positive" if positive else "negative"
+        return (f"all {rated} rated evaluation images are {kind}: AUC-PR and AUC-ROC need both classes, "
+                f"so rate more of the set ({total - rated} unrated)"), False
+    unrated = f"; {total - rated} still unrated" if rated < total else ""
+    return f"metrics on {rated} of {total} evaluation images ({positive} positive){unrated}", True

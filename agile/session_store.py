@@ -1,0 +1,161 @@
+"""Where a labelling session keeps its state: the interface, and the in-memory store.
+
+The session owns no storage. The server keeps a concept's phrases, batches,
+ratings and versions in SQLite and model files; a simulated owner (or a
+notebook) keeps them in memory with ``MemoryStore``. Both are driven by the
+same ``agile.session.Session``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, Sequence
+
+import numpy as np
+
+from agile.concept import Concept
+from agile.errors import AgileError
+from agile.sidecar import VersionSidecar
+from agile.training import TrainedModel
+
+TRAINING, EVALUATION = "training", "evaluation"
+Purpose = Literal["training", "evaluation"]
+
+
+class StoreError(AgileError):
+    """A rating of an image that was never offered, or an unknown version."""
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Ratings of one purpose, sorted by id."""
+    ids: np.ndarray      # int64
+    labels: np.ndarray   # float32 0/1
+    rounds: np.ndarray   # int64
+
+    @classmethod
+    def empty(cls) -> "Labels":
+        return cls(np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.int64))
+
+
+@dataclass(frozen=True)
+class ConceptState:
+    name: str
+    positives: list[str]
+    negatives: list[str]
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: int
+    round: int
+    source: str            # "expansion", "evaluation" or the strategy that chose it
+    model_version: int | None
+    ids: np.ndarray        # int64, in the order they are shown
+    purpose: Purpose = TRAINING
+
+
+class SessionStore(Protocol):
+    def concept(self) -> ConceptState: ...
+
+    def labels(self, purpose: Purpose = TRAINING) -> Labels: ...
+
+    def batch_ids(self, purpose: Purpose) -> np.ndarray:
+        """Sorted ids of every image ever put in a batch of this purpose, rated or not."""
+
+    def reserved_ids(self) -> np.ndarray:
+        """Sorted ids no training batch may offer (images kept for evaluation)."""
+
+    def latest_round(self) -> int | None:
+        """The round of the newest training batch, None before the first."""
+
+    def add_batch(self, round_: int, source: str, model_version: int | None, ids: Sequence[int],
+                  purpose: Purpose = TRAINING) -> int: ...
+
+    def versions(self) -> list[int]: ...
+
+    def model(self, version: int) -> TrainedModel: ...
+
+    def save_version(self, model: TrainedModel, sidecar: VersionSidecar) -> int:
+        """Store a new version (atomically) and return its number."""
+
+
+@dataclass
+class _Rating:
+    positive: bool
+    round: int
+    source: str
+    purpose: Purpose
+
+
+@dataclass
+class MemoryStore:
+    """A session's state in memory: for simulated owners, tests and notebooks."""
+
+    concept_: Concept
+    reserved: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    batches: list[Batch] = field(default_factory=list)
+    ratings: dict[int, _Rating] = field(default_factory=dict)
+    saved: list[tuple[TrainedModel, VersionSidecar]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, name: str, positives: Sequence[str] = (), negatives: Sequence[str] = (),
+               reserved: Sequence[int] | np.ndarray = ()) -> "MemoryStore":
+        """A new concept (phrases validated as the server does); ``reserved`` ids are never offered."""
+        return cls(Concept.create(name, positives, negatives), np.unique(np.asarray(reserved, dtype=np.int64)))
+
+    # -- what the owner does --------------------------------------------------------
+    def rate(self, ids: Sequence[int], positives: Sequence[bool]) -> None:
+        """Rate images of this concept's batches (each takes the round and purpose of its newest batch)."""
+        where = {int(i): b for b in self.batches for i in b.ids.tolist()}
+        for id_, positive in zip(np.asarray(ids).tolist(), np.asarray(positives).tolist()):
+            batch = where.get(int(id_))
+            if batch is None:
+                raise StoreError(f"image {id_} is not in any batch of this concept")
+            self.ratings[int(id_)] = _Rating(bool(positive), batch.round, batch.source, batch.purpose)
+
+    def counts(self, purpose: Purpose = TRAINING) -> tuple[int, int]:
+        """(rated, positive) among ratings of one purpose."""
+        chosen = [r.positive for r in self.ratings.values() if r.purpose == purpose]
+        return len(chosen), int(sum(chosen))
+
+    # -- SessionStore -------------------------------------------------------------------
+    def concept(self) -> ConceptState:
+        return ConceptState(self.concept_.name, list(self.concept_.positives), list(self.concept_.negatives))
+
+    def labels(self, purpose: Purpose = TRAINING) -> Labels:
+        rows = sorted((i, r) for i, r in self.ratings.items() if r.purpose == purpose)
+        if not rows:
+            return Labels.empty()
+        return Labels(np.array([i for i, _ in rows], dtype=np.int64),
+                      np.array([r.positive for _, r in rows], dtype=np.float32),
+                      np.array([r.round for _, r in rows], dtype=np.int64))
+
+    def batch_ids(self, purpose: Purpose) -> np.ndarray:
+        parts = [b.ids for b in self.batches if b.purpose == purpose]
+        return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+
+    def reserved_ids(self) -> np.ndarray:
+        return np.union1d(self.reserved, self.batch_ids(EVALUATION))
+
+    def latest_round(self) -> int | None:
+        rounds = [b.round for b in self.batches if b.purpose == TRAINING]
+        return max(rounds) if rounds else None
+
+    def add_batch(self, round_: int, source: str, model_version: int | None, ids: Sequence[int],
+                  purpose: Purpose = TRAINING) -> int:
+        batch = Batch(len(self.batches) + 1, round_, source, model_version, np.asarray(ids, dtype=np.int64), purpose)
+        self.batches.append(batch)
+        return batch.id
+
+    def versions(self) -> list[int]:
+        return list(range(1, len(self.saved) + 1))
+
+    def model(self, version: int) -> TrainedModel:
+        if not 1 <= version <= len(self.saved):
+            raise StoreError(f"no model version {version}")
+        return self.saved[version - 1][0]
+
+    def save_version(self, model: TrainedModel, sidecar: VersionSidecar) -> int:
+        self.saved.append((model, sidecar))
+        return len(self.saved)

@@ -1,0 +1,76 @@
+"""The typed, versioned sidecar of a model version: what produced it, so any score can be traced.
+
+Written by the labelling session, stored beside the weights by the registry
+(which adds ``version``, ``config``, ``created_at`` and ``weights_sha256``)
+and in the server's version record. ``format`` grows when a field changes
+meaning; files of an earlier format still validate (every field added since
+format 1 has a default, and unknown fields of later writers are kept).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agile.errors import AgileError
+
+SIDECAR_FORMAT = 1
+
+
+class SidecarError(AgileError):
+    """A version sidecar does not have the shape of any known format."""
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ConceptRef(_Part):
+    id: int | None = None
+    name: str
+    positives: list[str] = Field(default_factory=list)
+    negatives: list[str] = Field(default_factory=list)
+
+
+class LabelSnapshot(_Part):
+    count: int
+    sha256: str
+    positives: int
+    negatives: int
+    rounds: list[int] = Field(default_factory=list)
+
+
+class CorpusRef(_Part):
+    path: str | None = None
+    count: int
+
+
+class VersionSidecar(_Part):
+    format: int = SIDECAR_FORMAT
+    concept: ConceptRef
+    parent_version: int | None = None
+    job_id: int | None = None
+    round: int | None = None          # the training round whose recipe the version used (None: before format 1)
+    labels: LabelSnapshot
+    embedding_model: dict[str, Any] = Field(default_factory=dict)
+    corpus: CorpusRef | None = None
+    training: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    # Filled in by the registry when the version is written.
+    version: int | None = None
+    config: dict[str, Any] | None = None
+    created_at: str | None = None
+    weights_sha256: str | None = None
+
+    @classmethod
+    def parse(cls, data: Any, source: str = "sidecar") -> "VersionSidecar":
+        """Validate a stored sidecar; SidecarError names ``source`` and the first bad field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise SidecarError(f"{source}: field {where}: {first['msg']}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,132 @@
+"""A corpus ready for labelling: its vectors, search index, embedder, scan store and URI hashes, loaded once.
+
+Every concept of a server (or of a simulation) shares one workspace; the
+per-concept loop is ``agile.session.Session``. Methods are synchronous and
+may be slow; the embedder holds torch modules, so one caller at a time uses it.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from agile.corpus import Corpus
+from agile.embedder import embedder_for_corpus
+from agile.evaluation import StrataSpec, corpus_uri_hashes, stratified_ids
+from agile.expansion import expand
+from agile.index import open_index
+from agile.sampling import select
+from agile.scan_store import ScanStore, scan_dir_for
+from agile.scoring import map_blocks, resolve_kernel
+from agile.training import TrainConfig, TrainedModel, train
+from agile.zeroshot import concept_text_embedding, zero_shot_scores
+
+
+class Workspace:
+    """The corpus and everything derived from it that the labelling loop reads."""
+
+    def __init__(self, corpus: Corpus | str | Path, work_dir: str | Path):
+        self.corpus = corpus if isinstance(corpus, Corpus) else Corpus.open(corpus, verify="quick")
+        self.index = open_index(self.corpus)
+        self.embedder = embedder_for_corpus(self.corpus)
+        self.scan_dir = scan_dir_for(self.corpus, Path(work_dir) / "scan")  # a read-only corpus keeps it here
+        self.scan_store: ScanStore | None = None
+        self._embed_lock = threading.Lock()
+        self._hash_lock = threading.Lock()
+        self._hashes: np.ndarray | None = None
+
+    def prepare_scan_store(self, pin: bool = False) -> str:
+        """Build (if missing) and warm the int8 copy every AL round reads; say what was done.
+
+        Done once at start so the first round neither builds the store nor
+        reads it cold from disk. ``pin`` locks it in memory (see ScanStore.pin).
+        """
+        if resolve_kernel("auto") == "exact":
+            return "rounds score the float16 vectors exactly (no int8 kernels in this torch build)"
+        self.scan_store = ScanStore.open_or_build(self.corpus, self.scan_dir)
+        self.scan_store.warm(wait=True)
+        note = f"int8 scan store ready and warm ({self.scan_store.nbytes / 2**20:,.0f} MiB)"
+        if pin:
+            note += "; pinned in memory" if self.scan_store.pin() else "; pinning refused (memlock limit)"
+        return note
+
+    # -- text -----------------------------------------------------------------------
+    def text_embedding(self, positives: Sequence[str]) -> np.ndarray:
+        with self._embed_lock:
+            return concept_text_embedding(self.embedder, list(positives))
+
+    def neighbours(self, phrases: Sequence[str], k: int) -> np.ndarray:
+        """The ids among the ``k`` nearest images of any phrase."""
+        with self._embed_lock:
+            queries = self.embedder.embed_texts(list(phrases))
+        _, ids = self.index.search(queries, k)
+        ids = np.asarray(ids, dtype=np.int64)
+        return np.unique(ids[ids >= 0])
+
+    def expand(self, positives: Sequence[str], negatives: Sequence[str], exclude: np.ndarray,
+               per_phrase: int, batch_size: int, seed: int) -> np.ndarray:
+        with self._embed_lock:
+            return expand(self.index, self.embedder, positives, negatives, exclude_ids=exclude,
+                          per_phrase=per_phrase, batch_size=batch_size, seed=seed)
+
+    def zero_shot_scores(self, positives: Sequence[str]) -> np.ndarray:
+        """Cosine of every image with the concept's text, float32 (count,)."""
+        return zero_shot_scores(self.corpus, self.text_embedding(positives))
+
+    def zero_shot_ids(self, positives: Sequence[str], ids: Sequence[int]) -> np.ndarray:
+        """Cosine of the images ``ids`` with the concept's text (corpus vectors are unit length)."""
+        vectors = self.corpus.vectors(np.asarray(ids, dtype=np.int64)).astype(np.float32)
+        return vectors @ self.text_embedding(positives)
+
+    # -- models -----------------------------------------------------------------------
+    def train(self, ids: np.ndarray, labels: np.ndarray, config: TrainConfig) -> TrainedModel:
+        return train(self.corpus, ids, labels, config)
+
+    def select(self, model: TrainedModel, exclude: np.ndarray, k: int, strategy: str, seed: int) -> np.ndarray:
+        return select(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed,
+                      scan_dir=self.scan_dir)
+
+    def score_ids(self, model: TrainedModel, ids: Sequence[int]) -> np.ndarray:
+        return model.score_ids(self.corpus, np.asarray(ids, dtype=np.int64))
+
+    def embed_images(self, images: list) -> np.ndarray:
+        with self._embed_lock:
+            return self.embedder.embed_images(images)
+
+    # -- evaluation sets (paper §4.2) -------------------------------------------------------
+    def uri_hashes(self) -> np.ndarray:
+        """uint64 SipHash-2-4 of every URI, in id order; computed on first use (~1 s a million) and kept."""
+        with self._hash_lock:
+            if self._hashes is None:
+                self._hashes = corpus_uri_hashes(self.corpus)
+            return self._hashes
+
+    def stratified_by_model(self, model: TrainedModel, eligible: np.ndarray, spec: StrataSpec) -> np.ndarray:
+        """The model's stratified set among eligible images, scoring the corpus block by block.
+
+        Each block keeps its ``per_stratum`` lowest hashes per stratum; the set's
+        members are among them, so a second pass over the kept ones gives exactly
+        ``stratified_ids`` over the whole score array, in memory of one block
+        (a 10M corpus never holds its 40 MB of scores per model).
+        """
+        hashes = self.uri_hashes()
+
+        def keep_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            ids = np.arange(first, first + len(scores), dtype=np.int64)
+            ok = eligible[first:first + len(scores)]
+            chosen = stratified_ids(scores[ok], hashes[ids[ok]], ids[ok], spec)
+            return chosen, scores[chosen - first]
+
+        parts = list(map_blocks(keep_candidates, self.corpus, model, kernel="exact"))
+        ids = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        return stratified_ids(scores, hashes[ids], ids, spec)
+
+    def stratified_by_zero_shot(self, positives: Sequence[str], eligible: np.ndarray,
+                                spec: StrataSpec) -> np.ndarray:
+        """The stratified set of the zero-shot cosine (strata over the raw cosine)."""
+        scores = self.zero_shot_scores(positives)
+        ids = np.flatnonzero(eligible)
+        return stratified_ids(scores[ids], self.uri_hashes()[ids], ids, spec)

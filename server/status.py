@@ -1,0 +1,40 @@
+"""The one table from error type to HTTP status code; routes, middleware and the OpenAPI docs read it.
+
+The most specific class of an error wins. Library errors are the caller's
+fault (422) unless they are about the server's own files: a damaged or
+missing weights file, sidecar or corpus is a 500, logged, with a clear message.
+"""
+from __future__ import annotations
+
+from agile.corpus.reader import UnknownIdError
+from agile.errors import AgileError, CorpusError
+from agile.registry import RegistryError
+from agile.sidecar import SidecarError
+from server.errors import (Conflict, Forbidden, Invalid, LengthRequired, NotFound, ServerError, TooLarge,
+                           Unauthorized)
+
+ERROR_STATUS: dict[type[Exception], int] = {
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    LengthRequired: 411,
+    TooLarge: 413,
+    Invalid: 422,
+    ServerError: 400,
+    UnknownIdError: 422,
+    RegistryError: 500,
+    SidecarError: 500,
+    CorpusError: 500,
+    AgileError: 422,
+}
+
+
+def error_status(error: Exception) -> int:
+    """The status of ``error``: that of the nearest class in its MRO that the table names."""
+    return next(ERROR_STATUS[t] for t in type(error).__mro__ if t in ERROR_STATUS)
+
+
+def responses(*errors: type[Exception]) -> dict[int, dict[str, str]]:
+    """OpenAPI ``responses`` documenting the statuses an operation can answer with, from the table."""
+    return {ERROR_STATUS[e]: {"description": (e.__doc__ or e.__name__).strip().splitlines()[0]} for e in errors}

@@ -1,0 +1,101 @@
+"""One labelling session, two drivers: the server (REST, SQLite) and the simulator's in-memory store.
+
+The same owner's answers, given through the REST API and straight to a
+``MemoryStore`` (what ``eval.simulate`` uses), must give identical batches and
+identical versions; and the server's settings come from one source.
+"""
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from agile.corpus import Corpus
+from agile.session import Session, SessionSettings
+from agile.session_store import MemoryStore
+from agile.workspace import Workspace
+from server.process import ServerProcess
+
+pytestmark = pytest.mark.slow
+BATCH, NEGATIVES = 30, 1000
+PROBE = list(range(0, 5000, 25))  # images whose scores are compared
+
+
+def wait_job(client: httpx.Client, job_id: int) -> dict:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            assert job["status"] == "done", job["message"]
+            return job
+        time.sleep(0.05)
+    raise TimeoutError(job_id)
+
+
+def through_the_server(corpus_path, data, name: str, negative: str, truth: np.ndarray) -> dict:
+    record = {"batches": [], "scores": []}
+    with ServerProcess(corpus_path, data, "--dev", "--batch-size", str(BATCH),
+                       "--random-negatives", str(NEGATIVES)) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as client:
+        concept = client.post("/api/concepts", json={"name": name, "negatives": [negative]}).json()
+        assert concept["id"] == 1  # the session's seed, as the memory run below uses
+        wait_job(client, concept["job"]["id"])
+        for kind in ("round", "round", "train"):
+            batch = client.get("/api/concepts/1/batch").json()
+            ids = [item["id"] for item in batch["items"]]
+            record["batches"].append((batch["source"], batch["round"], ids))
+            ratings = [{"id": i, "positive": bool(truth[i])} for i in ids]
+            assert client.post("/api/concepts/1/ratings", json={"ratings": ratings}).status_code == 200
+            job = wait_job(client, client.post("/api/concepts/1/jobs", json={"kind": kind}).json()["id"])
+            version = job["result"]["version"]
+            scores = client.post(f"/api/concepts/1/versions/{version}/score", json={"ids": PROBE}).json()["scores"]
+            record["scores"].append(np.asarray(scores, dtype=np.float32))
+        wait_job(client, client.post("/api/concepts/1/jobs", json={"kind": "evaluate"}).json()["id"])
+        evaluation = client.get("/api/concepts/1/batch?purpose=evaluation").json()
+        record["evaluation"] = [item["id"] for item in evaluation["items"]]
+    return record
+
+
+def in_memory(corpus_path, work, name: str, negative: str, truth: np.ndarray) -> dict:
+    record = {"batches": [], "scores": []}
+    store = MemoryStore.create(name, negatives=[negative])
+    session = Session(Workspace(corpus_path, work), store, seed=1,
+                      settings=SessionSettings(batch_size=BATCH, random_negatives=NEGATIVES))
+    batch = session.expand()
+    for kind in ("round", "round", "train"):
+        record["batches"].append((batch.source, batch.round, batch.ids.tolist()))
+        store.rate(batch.ids, truth[batch.ids])
+        if kind == "round":
+            trained, batch = session.round()
+        else:
+            trained = session.train()
+        record["scores"].append(trained.model.score_ids(session.workspace.corpus, np.asarray(PROBE)))
+    record["evaluation"] = sorted(session.evaluation_set().batch.ids.tolist())
+    return record
+
+
+def test_server_and_simulator_drive_the_same_session(small_corpus_path, tmp_path):
+    clusters = Corpus.open(small_corpus_path).column("cluster").to_numpy()
+    target = int(np.bincount(clusters).argmax())
+    truth = clusters == target
+    phrases = f"cluster {target}", f"cluster {(target + 1) % 20}"
+    served = through_the_server(small_corpus_path, tmp_path / "server", *phrases, truth)
+    memory = in_memory(small_corpus_path, tmp_path / "memory", *phrases, truth)
+    assert [b[:2] for b in served["batches"]] == [("expansion", 0), ("margin", 1), ("margin", 2)]
+    assert served["batches"] == memory["batches"]
+    for got, want in zip(served["scores"], memory["scores"]):
+        np.testing.assert_array_equal(got, want)
+    assert sorted(served["evaluation"]) == memory["evaluation"] and len(memory["evaluation"]) > 0
+
+
+def test_server_settings_come_from_the_environment_unless_a_flag_is_given(small_corpus_path, tmp_path):
+    env = {"AGILE_SERVER_BATCH_SIZE": "7"}
+    for args, size in (((), 7), (("--batch-size", "5"), 5)):
+        with ServerProcess(small_corpus_path, tmp_path / f"data{size}", "--dev", *args, env=env) as server, \
+                httpx.Client(base_url=server.url, timeout=60) as client:
+            concept = client.post("/api/concepts", json={"name": "cluster 3"}).json()
+            wait_job(client, concept["job"]["id"])
+            assert client.get(f"/api/concepts/{concept['id']}/batch").json()["size"] == size
+            assert client.get("/api/info").json()["batch_size"] == size
