@@ -21,6 +21,7 @@ from agile.workspace import Workspace
 from eval.concepts import concept_slug, load_concepts
 from eval.errors import EvalError
 from eval.report import summarise, write_report
+from eval.results import ConceptRunResult
 from eval.simulate import ConceptRun, SimulationConfig
 from eval.split import HeldOutSplit
 
@@ -37,8 +38,8 @@ def _cached(path: Path, key: dict) -> dict | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError:
+        data = ConceptRunResult.read(path, json.loads(path.read_text())).to_json()
+    except (json.JSONDecodeError, EvalError):  # a damaged or foreign file: compute the run again
         return None
     return data if _per_run(data.get("run_key") or {}) == _per_run(key) else None
 

@@ -25,6 +25,7 @@ from agile.workspace import Workspace
 from agile.zeroshot import ZERO_SHOT_THRESHOLD
 from eval.concepts import GroundTruthConcept
 from eval.errors import EvalError
+from eval.results import ConceptRunResult
 from eval.split import HeldOutSplit
 from eval.users import Crowd, CrowdSpec, Owner
 
@@ -114,11 +115,12 @@ class ConceptRun:
                            "fallback_zero_shot": fallback,
                            "metrics": self._heldout_metrics(scores, threshold),
                            "seconds": round(time.perf_counter() - round_start, 2)})
-        return {"concept": _describe(self.concept), "seed": self.seed, "rater": self.rater.name,
-                "prevalence": float(self.truth.mean()), "heldout": {"images": len(self.split),
-                                                                    "positives": int(self.heldout_truth.sum())},
-                "zero_shot": zero_shot, "rounds": rounds, "stratified": self._stratified(model_scores),
-                "seconds": round(time.perf_counter() - start, 2)}
+        return ConceptRunResult.model_validate({
+            "concept": _describe(self.concept), "seed": self.seed, "rater": self.rater.name,
+            "prevalence": float(self.truth.mean()),
+            "heldout": {"images": len(self.split), "positives": int(self.heldout_truth.sum())},
+            "zero_shot": zero_shot, "rounds": rounds, "stratified": self._stratified(model_scores),
+            "seconds": round(time.perf_counter() - start, 2)}).to_json()
 
     def _heldout_metrics(self, scores: np.ndarray, threshold: float) -> dict:
         return compute_metrics(self.heldout_truth, scores, threshold, self.config.heldout_bootstrap,

@@ -15,6 +15,7 @@ from agile.session import Session, SessionSettings
 from server.jobs import JobHandler, Progress
 from server.loop import Loop
 from server.repository import JobRecord, Repository
+from server.schemas import RoundParams
 from server.store import concept_session
 from server.watch import VersionWatch
 
@@ -42,7 +43,7 @@ class LoopJobs:
 
     def round(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
         """Train a new version, then let it choose the next batch from the whole corpus."""
-        trained, batch = self._session(job).round(job.params.get("strategy", "margin"), progress)
+        trained, batch = self._session(job).round(RoundParams.model_validate(job.params).strategy, progress)
         return (f"model version {trained.version} saved; round {batch.round} batch of {len(batch.ids)} images ready",
                 {"version": trained.version, "batch_id": batch.id, "round": batch.round})
 

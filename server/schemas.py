@@ -98,6 +98,11 @@ class JobCreate(Strict):
     strategy: Strategy = "margin"
 
 
+class RoundParams(BaseModel):
+    """What a round job keeps in its ``params`` (stored as JSON, validated when the job runs)."""
+    strategy: Strategy = "margin"
+
+
 class JobPublic(BaseModel):
     id: int
     concept_id: int
