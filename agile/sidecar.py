@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from agile.errors import AgileError
+from agile.formats import FormatModel
 
 SIDECAR_FORMAT = 1
 
@@ -21,18 +22,14 @@ class SidecarError(AgileError):
     """A version sidecar does not have the shape of any known format."""
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class ConceptRef(_Part):
+class ConceptRef(FormatModel):
     id: int | None = None
     name: str
     positives: list[str] = Field(default_factory=list)
     negatives: list[str] = Field(default_factory=list)
 
 
-class LabelSnapshot(_Part):
+class LabelSnapshot(FormatModel):
     count: int
     sha256: str
     positives: int
@@ -40,12 +37,12 @@ class LabelSnapshot(_Part):
     rounds: list[int] = Field(default_factory=list)
 
 
-class CorpusRef(_Part):
+class CorpusRef(FormatModel):
     path: str | None = None
     count: int
 
 
-class VersionSidecar(_Part):
+class VersionSidecar(FormatModel):
     format: int = SIDECAR_FORMAT
     concept: ConceptRef
     parent_version: int | None = None
@@ -63,14 +60,6 @@ class VersionSidecar(_Part):
     weights_sha256: str | None = None
 
     @classmethod
-    def parse(cls, data: Any, source: str = "sidecar") -> "VersionSidecar":
+    def read(cls, data: Any, source: str = "sidecar") -> "VersionSidecar":
         """Validate a stored sidecar; SidecarError names ``source`` and the first bad field."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise SidecarError(f"{source}: field {where}: {first['msg']}") from None
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        return cls.parse(data, source, SidecarError)

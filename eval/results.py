@@ -9,26 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agile.formats import FormatModel
+from agile.sidecar import ConceptRef
 from eval.errors import EvalError
 
 RESULT_FORMAT = 1
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class ConceptInfo(_Part):
-    name: str
+class ConceptInfo(ConceptRef):
+    """A ground-truth concept as a version sidecar names one, with what the benchmark knows of it."""
     difficulty: str
     description: str = ""
-    positives: list[str] = Field(default_factory=list)
-    negatives: list[str] = Field(default_factory=list)
 
 
-class RoundResult(_Part):
+class RoundResult(FormatModel):
     round: int
     source: str
     batch: int
@@ -40,13 +35,13 @@ class RoundResult(_Part):
     seconds: float
 
 
-class StratifiedResult(_Part):
+class StratifiedResult(FormatModel):
     images: int
     positives: int
     models: dict[str, dict[str, Any] | None]
 
 
-class ConceptRunResult(_Part):
+class ConceptRunResult(FormatModel):
     format: int = RESULT_FORMAT
     concept: ConceptInfo
     seed: int
@@ -61,12 +56,7 @@ class ConceptRunResult(_Part):
 
     @classmethod
     def read(cls, path: Path, data: Any) -> "ConceptRunResult":
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-            raise EvalError(f"{path}: not a concept run result: field {where}: {first['msg']}") from None
+        return cls.parse(data, f"{path}: not a concept run result", EvalError)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agile.session_store import EVALUATION, TRAINING, Labels, Purpose
+from agile.session_store import TRAINING, Labels, Purpose
 from server.db import Database, now
 from server.errors import Conflict, Invalid, NotFound
 

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/concepts/{concept_id}/versions", tags=["versions
 
 
 def version_public(record: VersionRecord) -> VersionPublic:
-    s = VersionSidecar.parse(record.sidecar, f"sidecar of version {record.version} of concept {record.concept_id}")
+    s = VersionSidecar.read(record.sidecar, f"sidecar of version {record.version} of concept {record.concept_id}")
     return VersionPublic(concept_id=record.concept_id, version=record.version, created_at=record.created_at,
                          job_id=record.job_id, parent_version=s.parent_version,
                          labels=s.labels.model_dump(mode="json"), metrics=s.metrics,
