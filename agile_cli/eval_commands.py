@@ -65,20 +65,26 @@ def _given(args: argparse.Namespace, names: dict[str, str]) -> dict:
     return {field: getattr(args, dest) for dest, field in names.items() if getattr(args, dest) is not None}
 
 
-def cmd_simulate(args: argparse.Namespace) -> None:
-    from eval.report import markdown_table
-    from eval.runner import run_simulation
+def simulation_config(args: argparse.Namespace):
+    """The SimulationConfig of ``agile eval simulate``'s flags; flags left out keep the config's defaults."""
     from eval.simulate import SimulationConfig
     from eval.users import CrowdSpec
 
-    config = SimulationConfig(**_given(args, {"rounds": "rounds", "batch": "batch", "strategy": "strategy",
-                                               "seeds": "seeds", "rater": "rater", "heldout": "heldout_fraction",
-                                               "random_negatives": "random_negatives", "epochs": "epochs",
-                                               "lr": "lr", "bootstrap": "bootstrap",
-                                               "heldout_bootstrap": "heldout_bootstrap",
-                                               "zero_shot_threshold": "zero_shot_threshold"}),
-                              crowd=CrowdSpec(**_given(args, {"crowd_broaden": "broaden", "crowd_narrow": "narrow",
-                                                              "crowd_noise": "noise"})))
+    return SimulationConfig(**_given(args, {"rounds": "rounds", "batch": "batch", "strategy": "strategy",
+                                            "seeds": "seeds", "rater": "rater", "heldout": "heldout_fraction",
+                                            "random_negatives": "random_negatives", "epochs": "epochs",
+                                            "lr": "lr", "bootstrap": "bootstrap",
+                                            "heldout_bootstrap": "heldout_bootstrap",
+                                            "zero_shot_threshold": "zero_shot_threshold"}),
+                            crowd=CrowdSpec(**_given(args, {"crowd_broaden": "broaden", "crowd_narrow": "narrow",
+                                                            "crowd_noise": "noise"})))
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from eval.report import markdown_table
+    from eval.runner import run_simulation
+
+    config = simulation_config(args)
     report = run_simulation(args.corpus, args.concepts, config, args.out, plots=not args.no_plots,
                             only=args.only)
     if report.get("metrics"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 from pathlib import Path
 
@@ -64,6 +65,11 @@ def _prepare_scan_store(loop: Loop, pin: bool) -> None:
     print(f"agile serve: {note}", flush=True)
 
 
+def _file_names_only(error: Exception) -> str:
+    """The error's message with every absolute path cut to its file name: callers never see the disk layout."""
+    return re.sub(r"/(?:[^\s:/]+/)+([^\s:/]+)", r"\1", str(error))
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -83,7 +89,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         status = error_status(e)
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, e)
-            detail = f"the server cannot read its own files: {e}"
+            detail = f"a file of the server is damaged or missing (the server log names it): {_file_names_only(e)}"
         else:
             detail = e.message if isinstance(e, ServerError) else str(e)
         return JSONResponse({"detail": detail}, status_code=status, headers=getattr(e, "headers", None))

@@ -204,3 +204,13 @@ def test_training_settings_reach_the_library_only_when_given():
     overrides = SimulationConfig(epochs=3, lr=1e-3, random_negatives=500).session_settings().train_overrides
     config = TrainConfig.for_round(1, seed=0, **overrides)
     assert (config.epochs, config.lr, config.random_negatives) == (3, 1e-3, 500)
+
+
+def test_simulate_flags_left_out_keep_the_config_defaults():
+    from agile_cli.eval_commands import simulation_config
+    from agile_cli.main import build_parser
+
+    base = ["eval", "simulate", "corpus", "--concepts", "suite", "--out", "out"]
+    assert simulation_config(build_parser().parse_args(base)) == SimulationConfig()
+    given = simulation_config(build_parser().parse_args([*base, "--batch", "7", "--crowd-noise", "0.2"]))
+    assert given == replace(SimulationConfig(batch=7), crowd=CrowdSpec(noise=0.2))

@@ -99,3 +99,25 @@ def test_server_settings_come_from_the_environment_unless_a_flag_is_given(small_
             wait_job(client, concept["job"]["id"])
             assert client.get(f"/api/concepts/{concept['id']}/batch").json()["size"] == size
             assert client.get("/api/info").json()["batch_size"] == size
+
+
+def test_a_damaged_weights_file_is_a_server_error_not_bad_input(small_corpus_path, tmp_path):
+    data = tmp_path / "data"
+    clusters = Corpus.open(small_corpus_path).column("cluster").to_numpy()
+    with ServerProcess(small_corpus_path, data, "--dev", "--batch-size", "20",
+                       "--random-negatives", "500") as server, \
+            httpx.Client(base_url=server.url, timeout=60) as client:
+        concept = client.post("/api/concepts", json={"name": "cluster 3", "negatives": ["cluster 4"]}).json()
+        wait_job(client, concept["job"]["id"])
+        batch = client.get(f"/api/concepts/{concept['id']}/batch").json()
+        ratings = [{"id": it["id"], "positive": bool(clusters[it["id"]] == 3)} for it in batch["items"]]
+        client.post(f"/api/concepts/{concept['id']}/ratings", json={"ratings": ratings})
+        wait_job(client, client.post(f"/api/concepts/{concept['id']}/jobs", json={"kind": "train"}).json()["id"])
+        weights = next((data / "models").rglob("weights.pt"))
+        weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+        r = client.post(f"/api/concepts/{concept['id']}/versions/1/score", json={"ids": [1, 2]})
+        assert r.status_code == 500, r.text
+        assert "damaged" in r.json()["detail"] and "weights.pt" in r.json()["detail"]
+        assert str(tmp_path) not in r.json()["detail"]  # no path of the server's disk
+        assert client.post(f"/api/concepts/{concept['id']}/versions/9/score", json={"ids": [1]}).status_code == 404
+    assert "damaged" in (data / "server.log").read_text()  # and the operator sees it in the log
