@@ -76,6 +76,8 @@ class SessionStore(Protocol):
 
     def model(self, version: int) -> TrainedModel: ...
 
+    def sidecar(self, version: int) -> VersionSidecar: ...
+
     def save_version(self, model: TrainedModel, sidecar: VersionSidecar) -> int:
         """Store a new version (atomically) and return its number."""
 
@@ -155,6 +157,10 @@ class MemoryStore:
         if not 1 <= version <= len(self.saved):
             raise StoreError(f"no model version {version}")
         return self.saved[version - 1][0]
+
+    def sidecar(self, version: int) -> VersionSidecar:
+        self.model(version)  # the same error for an unknown version
+        return self.saved[version - 1][1]
 
     def save_version(self, model: TrainedModel, sidecar: VersionSidecar) -> int:
         self.saved.append((model, sidecar))

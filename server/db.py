@@ -113,6 +113,17 @@ MIGRATIONS = (
     ALTER TABLE tokens ADD COLUMN revoked_at TEXT;
     CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens (user_id);
     """,
+    # 3: targets. A concept may carry one target (agile.targets.Target as JSON) and the
+    # sentence it was read from.
+    """
+    CREATE TABLE IF NOT EXISTS targets (
+        concept_id INTEGER PRIMARY KEY REFERENCES concepts(id),
+        spec TEXT NOT NULL,
+        sentence TEXT,
+        set_by INTEGER NOT NULL REFERENCES users(id),
+        set_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -26,6 +26,7 @@ class Loop:
         self.corpus = self.workspace.corpus
         self.index = self.workspace.index
         self.models_dir = Path(data_dir) / "models"
+        self.scores_dir = Path(data_dir) / "scores"
 
     def prepare_scan_store(self, pin: bool = False) -> str:
         return self.workspace.prepare_scan_store(pin)
@@ -48,6 +49,10 @@ class Loop:
     def model(self, concept_id: int, version: int) -> TrainedModel:
         """A saved version (immutable, so caching by number is safe)."""
         return self.registry(concept_id).load(version)
+
+    def scores_path(self, concept_id: int, version: int) -> Path:
+        """Where the corpus-wide scores of a version are written (Parquet)."""
+        return self.scores_dir / f"concept-{concept_id}" / f"v{version:06d}.parquet"
 
     # -- scoring ---------------------------------------------------------------------------
     def score_ids(self, model: TrainedModel, ids: Sequence[int]) -> np.ndarray:

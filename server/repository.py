@@ -297,6 +297,29 @@ class Repository:
                 "message = 'interrupted: the server stopped while this job was ' || status || "
                 "'; start it again' WHERE status IN (?, ?)", (now(), *ACTIVE)).rowcount
 
+    # -- targets ------------------------------------------------------------------------
+    def set_target(self, concept_id: int, spec: dict[str, Any], sentence: str | None, user_id: int) -> None:
+        with self.db.write() as conn:
+            self._require_concept(conn, concept_id)
+            conn.execute("INSERT INTO targets (concept_id, spec, sentence, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
+                         "ON CONFLICT (concept_id) DO UPDATE SET spec = excluded.spec, sentence = excluded.sentence, "
+                         "set_by = excluded.set_by, set_at = excluded.set_at",
+                         (concept_id, json.dumps(spec), sentence, user_id, now()))
+
+    def target(self, concept_id: int) -> tuple[dict[str, Any], str | None, str] | None:
+        """(spec, sentence, set_at) of the concept's target, or None."""
+        with self.db.read() as conn:
+            self._require_concept(conn, concept_id)
+            row = conn.execute("SELECT spec, sentence, set_at FROM targets WHERE concept_id = ?",
+                               (concept_id,)).fetchone()
+        return None if row is None else (json.loads(row["spec"]), row["sentence"], row["set_at"])
+
+    def clear_target(self, concept_id: int) -> None:
+        with self.db.write() as conn:
+            self._require_concept(conn, concept_id)
+            if conn.execute("DELETE FROM targets WHERE concept_id = ?", (concept_id,)).rowcount == 0:
+                raise NotFound(f"concept {concept_id} has no target")
+
     # -- model versions ------------------------------------------------------------------
     def add_version(self, concept_id: int, version: int, job_id: int | None, path: str,
                     sidecar: dict[str, Any]) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agile.corpus_scores import score_to_parquet
 from agile.session import Session, SessionSettings
+from server.errors import Invalid
 from server.jobs import JobHandler, Progress
 from server.loop import Loop
 from server.repository import JobRecord, Repository
-from server.schemas import RoundParams
+from server.schemas import JobParams
 from server.store import concept_session
 from server.watch import VersionWatch
 
@@ -28,7 +30,8 @@ class LoopJobs:
     watch: VersionWatch
 
     def handlers(self) -> dict[str, JobHandler]:
-        return {"expand": self.expand, "train": self.train, "round": self.round, "evaluate": self.evaluate}
+        return {"expand": self.expand, "train": self.train, "round": self.round, "evaluate": self.evaluate,
+                "score": self.score}
 
     def _session(self, job: JobRecord) -> Session:
         return concept_session(self.repo, self.loop, self.watch, self.settings, job.concept_id, job.id)
@@ -43,7 +46,7 @@ class LoopJobs:
 
     def round(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
         """Train a new version, then let it choose the next batch from the whole corpus."""
-        trained, batch = self._session(job).round(RoundParams.model_validate(job.params).strategy, progress)
+        trained, batch = self._session(job).round(JobParams.model_validate(job.params).strategy, progress)
         return (f"model version {trained.version} saved; round {batch.round} batch of {len(batch.ids)} images ready",
                 {"version": trained.version, "batch_id": batch.id, "round": batch.round})
 
@@ -54,6 +57,25 @@ class LoopJobs:
                 f"stratified over {', '.join(chosen.models)}; not used for training",
                 {"batch_id": chosen.batch.id, "round": chosen.batch.round, "size": size, "models": chosen.models,
                  "per_stratum": chosen.spec.per_stratum, "strata": chosen.spec.strata})
+
+
+    def score(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
+        """Every image of the corpus scored by a version, written as Parquet (resumes if cut short)."""
+        params = JobParams.model_validate(job.params)
+        versions = self.repo.versions(job.concept_id)
+        if not versions:
+            raise Invalid("the concept has no model version yet: train one first")
+        version = params.version or versions[-1].version
+        self.repo.version(job.concept_id, version)  # NotFound unless recorded
+        out = self.loop.scores_path(job.concept_id, version)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        summary = score_to_parquet(self.loop.corpus, self.loop.model(job.concept_id, version), out,
+                                   threshold=params.threshold, top=params.top,
+                                   progress=lambda done, total: progress(100 * done / max(total, 1),
+                                                                         f"scored {done} of {total} shards"))
+        return (f"{summary['rows']:,} scores of version {version} written; download them from "
+                f"/api/concepts/{job.concept_id}/versions/{version}/scores",
+                {"version": version, "rows": summary["rows"], "positives": summary["positives"]})
 
 
 def adopt_saved_versions(repo: Repository, loop: Loop) -> int:

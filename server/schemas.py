@@ -90,17 +90,22 @@ class RatingsPublic(BaseModel):
 
 
 # -- jobs ---------------------------------------------------------------------------------------
-class JobCreate(Strict):
-    kind: Literal["expand", "train", "round", "evaluate"] = Field(
+class JobParams(BaseModel):
+    """What a job keeps in its ``params`` (stored as JSON, validated when the job runs)."""
+    strategy: Strategy = Field("margin", description="round: the query strategy")
+    version: Annotated[int, Field(ge=1)] | None = Field(None, description="score: the version (default: the latest)")
+    threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="score: also write a `positive` column for scores at or above it")
+    top: Annotated[int, Field(ge=1, le=10_000_000)] | None = Field(
+        None, description="score: keep only the highest-scoring images")
+
+
+class JobCreate(JobParams, Strict):
+    kind: Literal["expand", "train", "round", "evaluate", "score"] = Field(
         description="expand: a new batch from the phrases; train: a new model version; "
                     "round: a new version, then the next batch chosen by it; evaluate: a stratified "
-                    "evaluation batch over the latest versions and the zero-shot ranking")
-    strategy: Strategy = "margin"
-
-
-class RoundParams(BaseModel):
-    """What a round job keeps in its ``params`` (stored as JSON, validated when the job runs)."""
-    strategy: Strategy = "margin"
+                    "evaluation batch over the latest versions and the zero-shot ranking; score: every image "
+                    "of the corpus scored by a version, as Parquet (GET .../versions/{v}/scores)")
 
 
 class JobPublic(BaseModel):
@@ -197,3 +202,42 @@ class ServerInfo(BaseModel):
 
 
 ConceptPublic.model_rebuild()
+
+
+# -- targets and export -------------------------------------------------------------------------------
+class TargetSet(Strict):
+    sentence: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+        None, description="e.g. '90% precision at 50% recall', 'AUC-PR 0.8, under 2 ms'")
+    metric: Literal["auc_pr", "f1", "precision_at_recall", "recall_at_precision"] | None = None
+    value: Annotated[float, Field(gt=0, le=1)] | None = None
+    at: Annotated[float, Field(gt=0, le=1)] | None = None
+    max_latency_ms: Annotated[float, Field(gt=0)] | None = None
+    max_size_mb: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "TargetSet":
+        if (self.sentence is None) == (self.metric is None):
+            raise ValueError("give either a sentence or a metric and a value")
+        return self
+
+
+class TargetStatusPublic(BaseModel):
+    state: Literal["met", "not_yet", "out_of_reach", "unknown"]
+    message: str
+    rests_on: str
+    version: int | None = None
+    value: float | None = None
+    interval: list[float] = []
+    labels_needed: int | None = None
+    labels_interval: list[float | None] = []
+    asymptote: float | None = None
+
+
+class TargetPublic(BaseModel):
+    concept_id: int
+    target: dict[str, Any]
+    understood: str = Field(description="the target in words, as the server read it")
+    sentence: str | None
+    set_at: str
+    status: TargetStatusPublic | None = Field(None, description="against the rated evaluation set")
+    refusal: str | None = Field(None, description="why the target cannot be judged yet")

@@ -46,6 +46,8 @@ class ServerSettings(BaseSettings):
                                   "(lowest URI hashes; 10 strata)")
     eval_bootstrap: int = Field(100, ge=0, le=2000, description="bootstrap resamples for the evaluation "
                                 "metrics' 95% intervals")
+    policy_path: Path | None = Field(None, description="JSON policy of concepts this server refuses to build "
+                                     "(default: the library's, agile/policy/default.json)")
     job_start_delay: float = Field(0.0, ge=0, description="seconds a job waits before working (crash tests)")
 
     @model_validator(mode="after")

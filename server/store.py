@@ -49,6 +49,10 @@ class SqliteStore:
     def model(self, version: int) -> TrainedModel:
         return self.loop.model(self.concept_id, version)
 
+    def sidecar(self, version: int) -> VersionSidecar:
+        record = self.repo.version(self.concept_id, version)
+        return VersionSidecar.read(record.sidecar, f"sidecar of version {version} of concept {self.concept_id}")
+
     def save_version(self, model: TrainedModel, sidecar: VersionSidecar) -> int:
         """Weights first (atomically), then the record, then the pollers."""
         info = self.loop.registry(self.concept_id).save(model, sidecar.to_json())

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from agile.concept import Concept
+from agile.refusals import DEFAULT_POLICY, check_policy, load_policy
 from agile.session_store import EVALUATION
 from server.auth import OwnedConcept, OwnerDep, StateDep, UserDep
 from server.errors import NotFound
@@ -29,10 +30,18 @@ def concept_public(state: AppState, concept: ConceptRecord) -> ConceptPublic:
                          job=JobPublic.model_validate(jobs[0], from_attributes=True) if jobs else None)
 
 
+def refuse_unbuildable(state: AppState, concept: Concept) -> None:
+    """Refuse, with the rule's name, a concept the server's policy forbids or whose phrases contradict."""
+    check_policy([concept.name, *concept.positives, *concept.negatives],
+                 load_policy(state.settings.policy_path or DEFAULT_POLICY))
+    state.loop.workspace.check_phrases_agree(concept.positives, concept.negatives)
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConceptPublic)
 def create_concept(body: ConceptCreate, user: OwnerDep, state: StateDep):
     """Create a concept and start expansion: its first batch is ready when the job is done."""
     clean = Concept.create(body.name, body.positives, body.negatives)
+    refuse_unbuildable(state, clean)
     concept_id = state.repo.create_concept(clean.name, clean.positives, clean.negatives, user.id)
     state.jobs.submit(concept_id, "expand", {}, user.id)
     return concept_public(state, state.repo.concept(concept_id))
@@ -53,6 +62,7 @@ def edit_phrases(body: ConceptUpdate, concept: OwnedConcept, state: StateDep):
     """Replace the phrases (the name stays the first positive). Jobs read the phrases when they run,
     so the next 'expand' job (and evaluation's zero-shot ranking) uses these."""
     clean = Concept.create(concept.name, body.positives, body.negatives)
+    refuse_unbuildable(state, clean)
     state.repo.set_phrases(concept.id, clean.positives, clean.negatives)
     return concept_public(state, state.repo.concept(concept.id))
 

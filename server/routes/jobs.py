@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from server.auth import OwnedConcept, OwnerDep, StateDep, UserDep
-from server.schemas import JobCreate, JobPublic, RoundParams
+from server.schemas import JobCreate, JobParams, JobPublic
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 
@@ -17,7 +17,8 @@ def job_public(record) -> JobPublic:
 def start_job(body: JobCreate, concept: OwnedConcept, user: OwnerDep, state: StateDep):
     """Queue expansion, training, an active-learning round, or an evaluation set (409 while another job of
     the concept runs)."""
-    params = RoundParams(strategy=body.strategy).model_dump() if body.kind == "round" else {}
+    kept = {"round": {"strategy"}, "score": {"version", "threshold", "top"}}.get(body.kind, set())
+    params = JobParams.model_validate(body.model_dump(include=kept)).model_dump(include=kept, exclude_none=True)
     return job_public(state.repo.job(state.jobs.submit(concept.id, body.kind, params, user.id)))
 
 

@@ -1,0 +1,200 @@
+"""Score every image of a corpus with a classifier and write id, uri, score (and decisions) to Parquet.
+
+One part per corpus shard is written to ``<out>.parts/`` under a temporary
+name and renamed when complete; a killed job re-run with the same model and
+settings skips the finished parts, so it resumes and gives the same file.
+When every part is done they are joined into ``<out>`` (renamed into place)
+and the parts removed. Scores are exact (float32 through the model); with
+``top`` only the ``top`` highest-scoring images are written, best first.
+The same part function runs locally or as Ray tasks, so both engines write
+identical files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from agile.atomic import atomic_write_json
+from agile.corpus import Corpus
+from agile.errors import AgileError
+from agile.export import ModelCard, check_embedding_model, check_export
+from agile.registry import ModelRegistry
+from agile.scoring import readonly_tensor
+from agile.training import TrainConfig, TrainedModel
+
+Engine = Literal["local", "ray"]
+BLOCK_ROWS = 65_536
+
+
+class ScoreJobError(AgileError):
+    """The model cannot be loaded, or the output belongs to another scoring job."""
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    corpus: str
+    count: int
+    model_sha256: str
+    threshold: float | None
+    top: int | None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def load_classifier(path: str | Path) -> tuple[TrainedModel, ModelCard | None]:
+    """A model from an export folder (card.json) or a registry version folder (sidecar.json + weights.pt)."""
+    path = Path(path)
+    if (path / "card.json").is_file():
+        card = check_export(path)
+        with np.load(path / "model.npz") as data:
+            layers = int(data["layers"])
+            state = {}
+            for i in range(layers):
+                state[f"{3 * i}.weight"] = torch.from_numpy(data[f"w{i}"])
+                state[f"{3 * i}.bias"] = torch.from_numpy(data[f"b{i}"])
+        hidden = tuple(int(state[f"{3 * i}.weight"].shape[0]) for i in range(layers - 1))
+        return TrainedModel.from_state(TrainConfig(hidden=hidden), state), card
+    if (path / "sidecar.json").is_file() and path.name.startswith("v") and path.name[1:].isdigit():
+        return ModelRegistry(path.parent).load(int(path.name[1:])), None
+    raise ScoreJobError(f"{path}: neither an export folder (card.json) nor a model version folder (sidecar.json)")
+
+
+def model_digest(model: TrainedModel) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode() + tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def score_block_rows(model: TrainedModel, vectors: np.ndarray, workers: int) -> np.ndarray:
+    """Exact float32 probabilities of a shard's vectors, blocks scored in parallel threads."""
+    starts = range(0, len(vectors), BLOCK_ROWS)
+
+    def block(start: int) -> np.ndarray:
+        with torch.inference_mode():
+            x = readonly_tensor(vectors[start:start + BLOCK_ROWS]).float()
+            return torch.sigmoid(model.module(x)[:, 0]).numpy()
+    with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        parts = list(pool.map(block, starts))
+    return np.concatenate(parts) if parts else np.empty(0, np.float32)
+
+
+def write_part(corpus: Corpus, shard_index: int, model: TrainedModel, threshold: float | None, part: Path,
+               workers: int = 1) -> int:
+    """Score one corpus shard into ``part`` (temp + rename); returns its row count."""
+    shard, vectors = corpus.vector_files()[shard_index]
+    scores = score_block_rows(model, vectors, workers)
+    ids = np.arange(shard.first_id, shard.first_id + shard.count, dtype=np.int64)
+    uris = pq.read_table(shard.parquet_path(corpus.root), columns=["uri"]).column(0)
+    columns = {"id": pa.array(ids), "uri": uris, "score": pa.array(scores)}
+    if threshold is not None:
+        columns["positive"] = pa.array(scores >= threshold)
+    tmp = part.with_name(f".{part.name}.tmp-{os.getpid()}")
+    pq.write_table(pa.table(columns), tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, part)
+    return len(ids)
+
+
+def _part_done(part: Path, rows: int) -> bool:
+    try:
+        return part.is_file() and pq.ParquetFile(part).metadata.num_rows == rows
+    except (OSError, pa.ArrowInvalid):
+        return False  # a damaged part is written again
+
+
+def score_to_parquet(corpus: Corpus, model: TrainedModel, out: str | Path, threshold: float | None = None,
+                     top: int | None = None, engine: Engine = "local", card: ModelCard | None = None,
+                     progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> dict:
+    """Write ``out``; returns a summary (rows, positives, seconds)."""
+    import time
+
+    start = time.perf_counter()
+    if card is not None:
+        check_embedding_model(card, corpus.model, corpus.dim, str(corpus.root / "corpus.json"))
+    if model.dim != corpus.dim:
+        raise ScoreJobError(f"the model takes {model.dim}-dimensional vectors; the corpus has {corpus.dim}")
+    if top is not None and top < 1:
+        raise ScoreJobError(f"--top must be at least 1, got {top}")
+    out = Path(out)
+    parts_dir = out.with_name(out.name + ".parts")
+    job = ScoreJob(str(corpus.root.resolve()), corpus.count, model_digest(model), threshold, top)
+    _claim(parts_dir, job)
+    shards = corpus.shards
+    todo = [i for i, s in enumerate(shards) if not _part_done(parts_dir / f"{s.name}.parquet", s.count)]
+    workers = workers or os.cpu_count() or 1
+    if engine == "ray":
+        from agile.ray_scoring import score_parts_on_ray
+        score_parts_on_ray(corpus, model, threshold, parts_dir, todo, progress)
+    else:
+        for done, i in enumerate(todo, 1):
+            write_part(corpus, i, model, threshold, parts_dir / f"{shards[i].name}.parquet", workers)
+            if progress:
+                progress(done, len(todo))
+    rows, positives = _join(parts_dir, [s.name for s in shards], out, top)
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    return {"out": str(out), "rows": rows, "positives": positives, "shards_scored_now": len(todo),
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
+def _claim(parts_dir: Path, job: ScoreJob) -> None:
+    """Start or resume the job in ``parts_dir``; refuse one left by a different job."""
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    path = parts_dir / "job.json"
+    if path.is_file():
+        try:
+            earlier = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            earlier = None
+        if earlier != job.to_json():
+            raise ScoreJobError(f"{path}: another scoring job (another model, corpus or settings) left its parts "
+                                f"here; remove {parts_dir} or write to another output")
+        return
+    atomic_write_json(path, job.to_json())
+
+
+def _join(parts_dir: Path, names: list[str], out: Path, top: int | None) -> tuple[int, int | None]:
+    """Join the parts (or their top rows) into ``out`` atomically; returns (rows, positives or None)."""
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    files = [parts_dir / f"{name}.parquet" for name in names]
+    if top is not None:  # each part's own top rows hold the global top; memory stays at top x parts
+        candidates = []
+        for f in files:
+            table = pq.read_table(f)
+            best = np.argsort(-table["score"].to_numpy(), kind="stable")[:top]
+            candidates.append(table.take(pa.array(np.sort(best))))
+        table = pa.concat_tables(candidates)
+        table = table.take(pa.array(np.argsort(-table["score"].to_numpy(), kind="stable")[:top]))
+        pq.write_table(table, tmp)
+        rows, positives = table.num_rows, _positives(table)
+    else:
+        rows, positives, writer = 0, 0, None
+        for f in files:
+            table = pq.read_table(f)
+            writer = writer or pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+            rows += table.num_rows
+            positives = None if "positive" not in table.column_names else positives + _positives(table)
+        if writer is not None:
+            writer.close()
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, out)
+    return rows, positives
+
+
+def _positives(table: pa.Table) -> int | None:
+    return int(table["positive"].to_numpy().sum()) if "positive" in table.column_names else None

@@ -1,0 +1,103 @@
+"""Refusals with reasons, before work is wasted: a policy on what may be built, and targets that cannot be judged.
+
+Each check raises ``Refusal`` with a message that names the rule or the
+number behind it; callers show it as it is.
+"""
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field, field_validator
+
+from agile.errors import AgileError
+from agile.formats import FormatModel
+from agile.targets import Target
+
+DEFAULT_POLICY = Path(__file__).parent / "policy" / "default.json"
+SAME_MEANING_COSINE = 0.97   # a positive and a negative phrase this close mean the same to the text model
+
+
+class Refusal(AgileError):
+    """The request is refused for a stated reason (a policy rule, an unmeasurable target, ...)."""
+
+
+class PolicyRule(BaseModel):
+    name: str = Field(min_length=1)
+    patterns: list[str] = Field(min_length=1)
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            re.compile(p)
+        return patterns
+
+
+class Policy(FormatModel):
+    format: int = 1
+    rules: list[PolicyRule] = Field(default_factory=list)
+
+
+@lru_cache(maxsize=8)
+def load_policy(path: str | Path = DEFAULT_POLICY) -> Policy:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise Refusal(f"{path}: cannot read the concept policy: {e.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise Refusal(f"{path}: line {e.lineno}: not JSON: {e.msg}") from None
+    return Policy.parse(data, str(path), Refusal)
+
+
+def check_policy(texts: Sequence[str], policy: Policy) -> None:
+    """Refuse a concept whose name or phrases match a rule of the policy; the message names the rule."""
+    for rule in policy.rules:
+        for text in texts:
+            if any(re.search(p, text, re.IGNORECASE) for p in rule.patterns):
+                raise Refusal(f"this deployment does not build classifiers of {rule.name} "
+                              f"(the phrase {text[:60]!r} matches its policy rule {rule.name!r})")
+
+
+def check_phrases_agree(positives: Sequence[str], negatives: Sequence[str], positive_vectors: np.ndarray,
+                        negative_vectors: np.ndarray) -> None:
+    """Refuse a positive and a negative phrase that the text model cannot tell apart."""
+    if not len(negatives):
+        return
+    cosines = np.asarray(positive_vectors, np.float32) @ np.asarray(negative_vectors, np.float32).T
+    i, j = np.unravel_index(int(np.argmax(cosines)), cosines.shape)
+    if cosines[i, j] >= SAME_MEANING_COSINE:
+        raise Refusal(f"the positive phrase {positives[i]!r} and the negative phrase {negatives[j]!r} mean the same "
+                      f"to the embedding model (cosine {cosines[i, j]:.3f}): the concept contradicts itself; "
+                      "remove one or make them differ")
+
+
+def check_measurable(target: Target, positives: int, negatives: int) -> None:
+    """Refuse a target finer than the evaluation set can resolve.
+
+    With P rated positives one image more or less moves recall by 1/P, so a
+    value above 1 - 1/P cannot be told from perfect; 10 of each class is the
+    least on which any of the metrics means something.
+    """
+    if positives < 10 or negatives < 10:
+        raise Refusal(f"the evaluation set has {positives} positive and {negatives} negative ratings; at least 10 "
+                      "of each are needed to judge a target: rate more of it (or start an evaluate job)")
+    finest = 1 - 1 / positives
+    if target.value > finest:
+        raise Refusal(f"a target of {target.value:g} is above what {positives} rated positives can measure (at most "
+                      f"{finest:.3f}): rate a larger evaluation set or lower the target")
+
+
+def check_two_classes(positives: int, negatives: int) -> None:
+    """Refuse to judge a concept whose training ratings hold one class only."""
+    if positives == 0 or negatives == 0:
+        have, need = ("negative", "positive") if positives == 0 else ("positive", "negative")
+        raise Refusal(f"every training rating is {have}: a classifier cannot be trained or judged on one class; "
+                      f"rate some {need} images first")
