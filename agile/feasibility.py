@@ -99,7 +99,6 @@ def target_status(target: Target, truth: np.ndarray, points: Sequence[VersionPoi
                             "a second version trained on more labels is needed to estimate how many more",
                             basis + f"; one label count ({int(latest.labels)})", **common)
     fits = [_curve(labels, row) for row in samples]
-    asymptotes = np.array([f[0] for f in fits])
     needed = np.array([_labels_for(*f, target.value) for f in fits]) - latest.labels
     point_needed = _labels_for(*fit, target.value) - latest.labels
     low, high = np.percentile(needed, [2.5, 97.5], method="inverted_cdf")  # inf-safe: no interpolation

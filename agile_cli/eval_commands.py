@@ -36,6 +36,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--no-plots", action="store_true")
     sim.set_defaults(func=cmd_simulate)
 
+    bt = cmds.add_parser("backtest", help="at 300 labels, call whether AUC-PR targets will be met at 600; "
+                         "score the calls against what happened")
+    bt.add_argument("corpus")
+    bt.add_argument("--concepts", required=True, help="'suite' or a cluster-concepts JSON file")
+    bt.add_argument("--out", required=True, help="output directory (a re-run resumes)")
+    bt.add_argument("--seeds", type=int)
+    bt.add_argument("--targets", type=float, nargs="+", help="AUC-PR targets (default 0.5 0.8)")
+    bt.add_argument("--random-negatives", type=int)
+    bt.add_argument("--only", action="append", default=[], metavar="CONCEPT")
+    bt.set_defaults(func=cmd_backtest)
+
     cmp = cmds.add_parser("compare", help="compare simulation runs at equal numbers of images rated")
     cmp.add_argument("runs", nargs="+", help="output directories of `agile eval simulate`")
     cmp.add_argument("--out", required=True)
@@ -91,6 +102,16 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         print(markdown_table(report))
     print(json.dumps({k: report.get(k) for k in ("corpus", "runs", "runs_computed_now", "skipped", "seconds",
                                                    "peak_rss_mb", "plots")}, indent=2))
+
+
+def cmd_backtest(args: argparse.Namespace) -> None:
+    from eval.backtest import BacktestConfig, run_backtest
+
+    given = _given(args, {"seeds": "seeds", "random_negatives": "random_negatives"})
+    if args.targets:
+        given["targets"] = tuple(args.targets)
+    report = run_backtest(args.corpus, args.concepts, BacktestConfig(**given), args.out, only=args.only)
+    print(json.dumps(report["summary"], indent=2))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:

@@ -44,7 +44,7 @@ def _cached(path: Path, key: dict) -> dict | None:
     return data if _per_run(data.get("run_key") or {}) == _per_run(key) else None
 
 
-def _chosen(concepts: list, only: Sequence[str]) -> list:
+def chosen_concepts(concepts: list, only: Sequence[str]) -> list:
     if not only:
         return concepts
     unknown = sorted(set(only) - {c.name for c in concepts})
@@ -61,7 +61,7 @@ def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config:
     start = time.perf_counter()
     out = Path(out)
     corpus = Corpus.open(corpus_path, verify="quick")
-    concepts = _chosen(load_concepts(concepts_source, corpus), only)
+    concepts = chosen_concepts(load_concepts(concepts_source, corpus), only)
     workspace = Workspace(corpus, out)
     split = HeldOutSplit.for_corpus(corpus, config.heldout_fraction)
     key = {"corpus": str(corpus.root.resolve()), "count": corpus.count, "config": config.to_dict()}
