@@ -8,8 +8,9 @@ owner and a simulated one run the same code. Its rules, written once:
   is drawn with ``seed * 1000 + r``.
 - **Rounds**: a training batch belongs to a round (expansion is round 0;
   each later training batch the next). A model is trained with the recipe
-  of the newest training batch's round: 1 x 16 after round 0, 3 x 128 after
-  later rounds (``TrainConfig.for_round``), however often it is retrained.
+  of the latest round its ratings come from: 1 x 16 on round 0's ratings
+  alone, 3 x 128 once a later round's are among them
+  (``TrainConfig.for_round``), however often it is retrained.
 - **Evaluation images** (the store's reserved ids) are never offered for
   training, and images of a training batch never enter an evaluation set.
 """
@@ -112,9 +113,10 @@ class Session:
         latest = self.store.latest_round()
         return 0 if latest is None else latest + 1
 
-    def training_round(self) -> int:
-        """The round whose recipe the next model uses: that of the newest training batch."""
-        return self.store.latest_round() or 0
+    def training_round(self, labels: Labels | None = None) -> int:
+        """The round whose recipe the next model uses: the latest round of its training ratings."""
+        labels = self.store.labels(TRAINING) if labels is None else labels
+        return int(labels.rounds.max()) if len(labels.rounds) else 0
 
     def not_to_offer(self) -> np.ndarray:
         """Ids a training batch must skip: rated for training, or kept for evaluation."""
@@ -139,7 +141,7 @@ class Session:
     def train(self, progress: Progress = _quiet, done_percent: float = 90) -> TrainedVersion:
         """A new version on every training rating so far; raises OneClassError with one class only."""
         labels = self.store.labels(TRAINING)
-        round_ = self.training_round()
+        round_ = self.training_round(labels)
         progress(5, f"training on {len(labels.ids)} ratings")
         config = TrainConfig.for_round(round_, seed=self.seed, **self.settings.train_overrides)
         model = self.workspace.train(labels.ids, labels.labels, config)

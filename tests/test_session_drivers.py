@@ -121,3 +121,20 @@ def test_a_damaged_weights_file_is_a_server_error_not_bad_input(small_corpus_pat
         assert str(tmp_path) not in r.json()["detail"]  # no path of the server's disk
         assert client.post(f"/api/concepts/{concept['id']}/versions/9/score", json={"ids": [1]}).status_code == 404
     assert "damaged" in (data / "server.log").read_text()  # and the operator sees it in the log
+
+
+def test_the_recipe_follows_the_rounds_of_the_ratings_not_the_button_presses(small_corpus_path, tmp_path):
+    clusters = Corpus.open(small_corpus_path).column("cluster").to_numpy()
+    truth = clusters == 3
+    store = MemoryStore.create("cluster 3", negatives=["cluster 4"])
+    session = Session(Workspace(small_corpus_path, tmp_path), store, seed=0,
+                      settings=SessionSettings(batch_size=30, random_negatives=300, epochs=1))
+    batch = session.expand()
+    store.rate(batch.ids, truth[batch.ids])
+    first, batch = session.round()
+    again = session.train()  # retrained before the new batch is rated: still round 0's recipe
+    assert (first.round, again.round) == (0, 0) and again.model.config.hidden == (16,)
+    store.rate(batch.ids, truth[batch.ids])
+    later = session.train()
+    assert later.round == 1 and later.model.config.hidden == (128, 128, 128)
+    assert store.sidecar(later.version).round == 1 and store.sidecar(later.version).parent_version == again.version
