@@ -50,13 +50,15 @@ class SessionSettings:
     random_negatives: int | None = None  # None: the library's default
     epochs: int | None = None            # None: the paper's 10
     lr: float | None = None              # None: the paper's 1e-4
+    learner: str = "mlp"                 # "logreg": the simple loop, for comparison (agile.training)
     eval_versions: int = 3           # an evaluation set stratifies over this many latest versions
     eval_per_stratum: int = 20
 
     @property
     def train_overrides(self) -> dict:
         """Training settings that differ from the library's defaults."""
-        chosen = {"random_negatives": self.random_negatives, "epochs": self.epochs, "lr": self.lr}
+        chosen = {"random_negatives": self.random_negatives, "epochs": self.epochs, "lr": self.lr,
+                  "learner": None if self.learner == "mlp" else self.learner}
         return {name: value for name, value in chosen.items() if value is not None}
 
 

@@ -55,6 +55,10 @@ class TrainConfig:
     random_negatives: int = DEFAULT_RANDOM_NEGATIVES
     seed: int = 0
     engine: str = "fast"   # "fast" (agile.mlp_fit) or "autograd" (the nn.Module reference)
+    # "mlp": the paper's recipe above. "logreg": what a data scientist would write instead — a
+    # scikit-learn logistic regression with balanced classes on the rated images only (no random
+    # negatives, no hidden layer), kept as a one-layer model so scoring and export are the same.
+    learner: str = "mlp"
     precision: str = "auto"  # fast engine's matrix products: auto | float32 | bfloat16
     # Intra-op threads while training (None: torch's setting). One by default: a step's
     # products are small (batch x 128 units), so a second thread gains little, and when the
@@ -66,14 +70,15 @@ class TrainConfig:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if any(h < 1 for h in self.hidden) or not 0 <= self.dropout < 1 or self.epochs < 1 \
                 or self.batch_size < 1 or self.random_negatives < 0 or self.lr <= 0 \
-                or self.engine not in ("fast", "autograd") \
+                or self.engine not in ("fast", "autograd") or self.learner not in ("mlp", "logreg") \
+                or (self.learner == "logreg" and self.hidden) \
                 or self.precision not in ("auto", "float32", "bfloat16"):
             raise TrainingError(f"invalid training settings: {self}")
 
     @classmethod
     def for_round(cls, round_index: int, **overrides: Any) -> "TrainConfig":
-        """Round 0 (after expansion): one hidden layer of 16; later rounds: 3 x 128."""
-        hidden = (16,) if round_index == 0 else (128, 128, 128)
+        """Round 0 (after expansion): one hidden layer of 16; later rounds: 3 x 128 (a logreg: none)."""
+        hidden = () if overrides.get("learner") == "logreg" else (16,) if round_index == 0 else (128, 128, 128)
         return cls(hidden=hidden, **overrides)
 
     @classmethod
@@ -218,6 +223,8 @@ def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConf
     if len(np.unique(ids)) != len(ids):
         raise TrainingError("an id is rated twice; pass each rated image once")
     n_pos, n_neg = check_two_classes(labels)
+    if config.learner == "logreg":
+        return train_logreg(corpus, ids, labels, config)
     start = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     random_ids = draw_random_negatives(corpus.count, np.unique(ids), config.random_negatives, rng)
@@ -232,6 +239,22 @@ def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConf
         steps, loss = fit(module, x, y, orders, config, rng)
     module.eval()
     stats = TrainStats(n_pos, n_neg, len(random_ids), steps, time.perf_counter() - start, loss)
+    return TrainedModel(config, module, stats)
+
+
+def train_logreg(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConfig) -> TrainedModel:
+    """scikit-learn's LogisticRegression (balanced classes) on the rated vectors, as a one-layer model."""
+    from sklearn.linear_model import LogisticRegression
+
+    start = time.perf_counter()
+    x, y = corpus.vectors(ids).astype(np.float32), labels > 0.5
+    fitted = LogisticRegression(class_weight="balanced", max_iter=2000, random_state=config.seed).fit(x, y)
+    module = build_mlp(corpus.dim, config)
+    with torch.no_grad():
+        module[0].weight.copy_(torch.from_numpy(fitted.coef_.astype(np.float32)))
+        module[0].bias.copy_(torch.from_numpy(fitted.intercept_.astype(np.float32)))
+    stats = TrainStats(int(y.sum()), int((~y).sum()), 0, int(fitted.n_iter_[0]), time.perf_counter() - start,
+                       float("nan"))
     return TrainedModel(config, module, stats)
 
 

@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--random-negatives", type=int)
     sim.add_argument("--epochs", type=int, help="training epochs (default: the paper's 10)")
     sim.add_argument("--lr", type=float, help="Adam learning rate (default: the paper's 1e-4)")
+    sim.add_argument("--learner", choices=["mlp", "logreg"],
+                     help="mlp: the paper's recipe (default); logreg: scikit-learn logistic regression on the "
+                          "rated images only, the loop a data scientist would write, as a peer")
     sim.add_argument("--only", action="append", default=[], metavar="CONCEPT",
                      help="simulate only this concept (repeatable)")
     sim.add_argument("--bootstrap", type=int, help="resamples for 95%% intervals on the stratified evaluation sets")
@@ -84,7 +87,7 @@ def simulation_config(args: argparse.Namespace):
     return SimulationConfig(**_given(args, {"rounds": "rounds", "batch": "batch", "strategy": "strategy",
                                             "seeds": "seeds", "rater": "rater", "heldout": "heldout_fraction",
                                             "random_negatives": "random_negatives", "epochs": "epochs",
-                                            "lr": "lr", "bootstrap": "bootstrap",
+                                            "lr": "lr", "learner": "learner", "bootstrap": "bootstrap",
                                             "heldout_bootstrap": "heldout_bootstrap",
                                             "zero_shot_threshold": "zero_shot_threshold"}),
                             crowd=CrowdSpec(**_given(args, {"crowd_broaden": "broaden", "crowd_narrow": "narrow",

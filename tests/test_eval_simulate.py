@@ -214,3 +214,12 @@ def test_simulate_flags_left_out_keep_the_config_defaults():
     assert simulation_config(build_parser().parse_args(base)) == SimulationConfig()
     given = simulation_config(build_parser().parse_args([*base, "--batch", "7", "--crowd-noise", "0.2"]))
     assert given == replace(SimulationConfig(batch=7), crowd=CrowdSpec(noise=0.2))
+
+
+def test_the_logistic_regression_loop_runs_as_a_peer(corpus, loop, split):
+    concept = _easy_concept(corpus)
+    config = SimulationConfig(rounds=1, batch=60, learner="logreg", bootstrap=0)
+    result = ConceptRun(loop, concept, concept.labels(corpus), split, config, seed=0).run()
+    assert [r["labels"] for r in result["rounds"]] == [60, 120]
+    assert result["rounds"][1]["metrics"]["auc_pr"] > 0.5
+    assert SimulationConfig().session_settings().learner == "mlp"  # the default loop is the paper's

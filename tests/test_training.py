@@ -133,3 +133,25 @@ def test_bench_train_compares_fast_and_reference(corpus):
     assert "paper_500k_negatives" not in out  # its run is skipped here: 500k negatives take minutes
     assert out["reference_autograd_float32"]["config"]["engine"] == "autograd"
     assert out["fast"]["config"]["random_negatives"] == 300 and out["speedup_vs_reference"] > 0
+
+
+def test_the_logistic_regression_peer_is_a_one_layer_model_that_scores_and_selects(small_corpus_path, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from agile.sampling import select
+
+    corpus = Corpus.open(small_corpus_path)
+    clusters = corpus.column("cluster").to_numpy()
+    ids = np.arange(0, corpus.count, 20)
+    labels = (clusters[ids] == 3).astype(np.float32)
+    config = TrainConfig.for_round(2, seed=0, learner="logreg")
+    model = train(corpus, ids, labels, config)
+    assert config.hidden == () and len(model.linear_layers()) == 1 and model.stats.random_negatives == 0
+    x = corpus.vectors(ids).astype(np.float32)
+    want = LogisticRegression(class_weight="balanced", max_iter=2000, random_state=0).fit(x, labels > 0.5)
+    np.testing.assert_allclose(model.score_vectors(x), want.predict_proba(x)[:, 1], atol=1e-5)
+    picked = select(corpus, model, k=20, exclude_ids=ids, scan_dir=tmp_path / "scan")
+    exact = select(corpus, model, k=20, exclude_ids=ids, kernel="exact")
+    assert len(set(picked) & set(exact)) >= 19 and not np.isin(picked, ids).any()
+    with pytest.raises(TrainingError):
+        TrainConfig(hidden=(16,), learner="logreg")
