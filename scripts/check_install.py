@@ -68,8 +68,11 @@ truth = clusters == 3
 from agile.demo import load_suite
 from agile.openclip_embedder import OpenClipEmbedder
 demo = OpenClipEmbedder("agile-demo", checkpoint="demo/assets/agile-demo.pt")
+import subprocess
+cli = subprocess.run([str(Path(sys.prefix) / "bin" / "agile"), "--help"], capture_output=True, text=True)
 print(json.dumps({
     "agile": agile.__file__,
+    "cli_help": cli.returncode == 0 and "agile-modeling[server]" in cli.stdout and "synth" in cli.stdout,
     "present": present,
     "version": version,
     "same_scores_after_reload": bool(np.allclose(scores, model.score_ids(corpus, everyone), atol=1e-6)),
@@ -158,6 +161,8 @@ def check(venv: Path) -> dict:
         failures.append("the loaded version scores differently from the trained model")
     if not probe["mean_score_positive"] > probe["mean_score_negative"] + 0.2:
         failures.append("the model does not separate its concept")
+    if not probe["cli_help"]:
+        failures.append("`agile --help` fails or does not say which extra the server commands need")
     if pip_check.returncode != 0:
         failures.append(f"pip check: {pip_check.stdout.strip()}")
     return {**probe, "pip_check": pip_check.stdout.strip(), "check_seconds": round(time.monotonic() - started, 1),

@@ -21,4 +21,5 @@ def test_the_plain_package_scores_a_saved_model_without_any_extra():
     assert report["failures"] == [] and done.returncode == 0, (report, done.stderr[-4000:])
     assert report["present"] == []  # none of pytest, playwright, ray, fastapi, ... is importable there
     assert "site-packages" in report["agile"] and report["version"] == 1 and report["same_scores_after_reload"]
+    assert report["cli_help"]  # `agile --help` works and names the extra `serve` and `users` need
     assert report["suite_concepts"] == 35 and report["demo_text_dim"] == 128  # package data was installed
