@@ -4,16 +4,16 @@ Phrases must be embedded with the very model that embedded the corpus, so
 `embedder_for_corpus` builds the embedder from ``corpus.json`` and
 `check_same_model` refuses an embedder whose model differs.
 
-Synthetic corpora (``model.name == "synthetic"``) have no images or text
-encoder; their `SyntheticEmbedder` understands phrases that name clusters,
-"cluster 17" or "cluster 17 and cluster 3", and maps them to the normalised
-mean of those cluster centres, which is what a text query for a concept made
-of those clusters looks like.
+Which class embeds for a model is a registry: a family registers a factory
+for its model name (`register_embedder`; the modules in `agile/embedders/`
+do so when imported), and every other name is an open_clip model.
 """
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+import importlib
+import pkgutil
+import threading
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -25,12 +25,9 @@ if TYPE_CHECKING:
 
     from agile.corpus import Corpus
 
-SYNTHETIC = "synthetic"
-_CLUSTER_PHRASE = re.compile(r"^\s*cluster\s+(\d+)((?:\s*(?:,|and|\+)\s*cluster\s+\d+)*)\s*$", re.I)
-
 
 class EmbedderError(AgileError):
-    """A phrase or image cannot be embedded by this embedder."""
+    """A model cannot be built or loaded, or a phrase or image cannot be embedded by it."""
 
 
 class ModelMismatchError(EmbedderError):
@@ -51,47 +48,42 @@ class Embedder(Protocol):
         ...
 
 
-class SyntheticEmbedder:
-    """Maps "cluster 17 and cluster 3" to the normalised mean of those centres."""
+EmbedderFactory = Callable[["Corpus", str], Embedder]  # (corpus, device) -> the corpus's embedder
 
-    def __init__(self, centers: np.ndarray, model_info: ModelInfo | None = None):
-        self.centers = np.asarray(centers, dtype=np.float32)
-        self.model_info = model_info or ModelInfo(name=SYNTHETIC)
-        self.dim = int(self.centers.shape[1])
+_FACTORIES: dict[str, EmbedderFactory] = {}
+_families_loaded = False
+_families_lock = threading.Lock()
 
-    @classmethod
-    def for_corpus(cls, corpus: "Corpus") -> "SyntheticEmbedder":
-        from agile.synth import load_world
 
-        try:
-            _, centers = load_world(corpus.root)
-        except FileNotFoundError as e:
-            raise EmbedderError(f"{corpus.root}: synthetic corpus without synth/ centres ({e.filename})") from e
-        return cls(centers, corpus.model)
+def register_embedder(model_name: str, factory: EmbedderFactory) -> None:
+    """Corpora whose ``corpus.json`` names ``model_name`` are embedded by ``factory(corpus, device)``."""
+    _FACTORIES[model_name] = factory
 
-    def clusters_of(self, text: str) -> list[int]:
-        match = _CLUSTER_PHRASE.match(text)
-        if not match:
-            raise EmbedderError(f"the synthetic embedder only understands phrases like "
-                                f"'cluster 17' or 'cluster 17 and cluster 3', not {text!r}")
-        clusters = [int(c) for c in re.findall(r"\d+", text)]
-        bad = [c for c in clusters if c >= len(self.centers)]
-        if bad:
-            raise EmbedderError(f"{text!r}: cluster {bad[0]} does not exist "
-                                f"(this corpus has clusters 0..{len(self.centers) - 1})")
-        return clusters
 
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise EmbedderError("embed_texts takes a sequence of phrases, not one string")
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            out[row] = self.centers[self.clusters_of(text)].mean(axis=0)
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+def _load_families() -> None:
+    # Imported on first use, not at import time, so `import agile.embedder` stays cheap
+    # and a family module may itself import this one.
+    global _families_loaded
+    with _families_lock:
+        if _families_loaded:
+            return
+        import agile.embedders
 
-    def embed_images(self, images: Sequence["Image"]) -> np.ndarray:
-        raise EmbedderError("a synthetic corpus has no images; the synthetic embedder embeds "
-                            "only phrases such as 'cluster 17'")
+        for module in pkgutil.iter_modules(agile.embedders.__path__):
+            importlib.import_module(f"agile.embedders.{module.name}")
+        _families_loaded = True
+
+
+def _open_clip(corpus: "Corpus", device: str) -> Embedder:
+    from agile.openclip_embedder import OpenClipEmbedder
+
+    return OpenClipEmbedder.from_model_info(corpus.model, device=device)
+
+
+def embedder_factory(model_name: str) -> EmbedderFactory:
+    """The registered factory for a model name; open_clip for any name no family claims."""
+    _load_families()
+    return _FACTORIES.get(model_name, _open_clip)
 
 
 def check_same_model(embedder: Embedder, corpus: "Corpus") -> None:
@@ -110,12 +102,7 @@ def _describe(info: ModelInfo) -> str:
 
 
 def embedder_for_corpus(corpus: "Corpus", device: str = "cpu") -> Embedder:
-    """The embedder of the corpus's own model (open_clip, or synthetic clusters)."""
-    if corpus.model.name == SYNTHETIC:
-        embedder: Embedder = SyntheticEmbedder.for_corpus(corpus)
-    else:
-        from agile.openclip_embedder import OpenClipEmbedder
-
-        embedder = OpenClipEmbedder.from_model_info(corpus.model, device=device)
+    """The embedder of the corpus's own model, from the family registered for its name."""
+    embedder = embedder_factory(corpus.model.name)(corpus, device)
     check_same_model(embedder, corpus)
     return embedder

@@ -16,13 +16,9 @@ import numpy as np
 import torch
 
 from agile.corpus import ModelInfo
-from agile.errors import AgileError
+from agile.embedder import EmbedderError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-class EmbedderError(AgileError):
-    """A model cannot be built or its weights cannot be loaded."""
 
 
 def resolve_checkpoint(checkpoint: str | Path) -> Path:

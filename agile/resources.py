@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 from agile.cpu import cpu_flags
 
@@ -35,6 +34,7 @@ def _median_ms(fn, repeats: int = REPEATS) -> float:
 def measure_scorer(onnx_path: str | Path, dim: int, batch: int = 1000) -> dict:
     """p50 latency for 1 and ``batch`` vectors, throughput per core, session memory."""
     import onnxruntime as ort
+    import psutil
 
     rss = psutil.Process().memory_info().rss
     options = ort.SessionOptions()

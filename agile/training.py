@@ -1,6 +1,6 @@
 """Training the concept's classifier: a small MLP on frozen embeddings.
 
-The paper's recipe (DESIGN.md, "The loop"): one hidden layer of 16 units for
+The paper's recipe (docs/architecture.md, "The labelling loop"): one hidden layer of 16 units for
 the first model, 3 x 128 afterwards; ReLU, dropout 0.5, binary cross-entropy,
 Adam (lr 1e-4, weight decay 1e-4), 10 epochs. Unrated corpus vectors drawn at
 random serve as extra negatives, and every epoch is upsampled so that

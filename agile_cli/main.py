@@ -21,13 +21,28 @@ COMMAND_MODULES = [
     "agile_cli.demo_commands",
     "agile_cli.bench_commands",
 ]
+# Command groups that need an install extra (pyproject.toml) just to be registered.
+EXTRAS = {"agile_cli.serve_commands": ("serve, users", "server")}
+PROJECT_PACKAGES = {"agile", "agile_cli", "indexing", "server", "eval"}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    unavailable = []
     parser = argparse.ArgumentParser(prog="agile", description="Agile Modeling: concept to classifier in minutes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            # A package installed without an extra still offers every other command.
+            if name not in EXTRAS or (e.name or "").split(".")[0] in PROJECT_PACKAGES:
+                raise
+            commands, extra = EXTRAS[name]
+            unavailable.append(f"{commands}: pip install 'agile-modeling[{extra}]' (missing {e.name})")
+            continue
+        module.register(sub)
+    if unavailable:
+        parser.epilog = "not installed: " + "; ".join(unavailable)
     return parser
 
 

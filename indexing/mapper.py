@@ -14,7 +14,7 @@ import torch
 
 from agile.corpus import ModelInfo
 from agile.openclip_embedder import OpenClipEmbedder
-from indexing.reader import load_image
+from agile.uris import load_image
 
 DECODE_THREADS = 4  # image decoding mostly releases the GIL; overlap it with reading files
 

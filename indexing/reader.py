@@ -1,4 +1,7 @@
-"""The reader: which images to embed (a folder or a manifest) and how to load one.
+"""The reader: which images to embed, from a folder or a manifest.
+
+Loading one image by its uri is `agile.uris.load_image`, which the server's
+image route shares, so both support the same schemes.
 
 A source becomes one Arrow table with a ``uri`` column plus any manifest
 columns (kept as corpus metadata). Its row order is fixed (folders sorted by
@@ -6,8 +9,6 @@ path), so shard boundaries depend only on the source and the shard size.
 """
 from __future__ import annotations
 
-import io
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
-from PIL import Image
 
 from agile.errors import CorpusError
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-URL_TIMEOUT_S = 20
+from agile.uris import IMAGE_EXTENSIONS
 
 
 class SourceError(CorpusError):
@@ -65,22 +63,3 @@ def _check_manifest(path: Path, table: pa.Table) -> pa.Table:
         line = f"line {row + 2}" if path.suffix.lower() == ".csv" else f"row {row}"
         raise SourceError(path, f"{line}: uri is empty")
     return table.set_column(table.column_names.index("uri"), "uri", uris)
-
-
-def load_image(uri: str) -> Image.Image:
-    """The RGB image a uri names: a file path, file://, http(s):// or demo:// (rendered)."""
-    if uri.startswith("demo://"):
-        from agile.demo import render_uri  # the demo world is optional for other corpora
-
-        return render_uri(uri).convert("RGB")
-    if uri.startswith(("http://", "https://")):
-        with urllib.request.urlopen(uri, timeout=URL_TIMEOUT_S) as response:
-            data = response.read()
-        return _decode(io.BytesIO(data))
-    return _decode(uri.removeprefix("file://"))
-
-
-def _decode(file) -> Image.Image:
-    with Image.open(file) as image:
-        image.load()  # decode now, so a truncated file fails here rather than later
-        return image.convert("RGB")

@@ -1,20 +1,19 @@
-"""The image behind a corpus id, by the kind of uri the corpus stores.
+"""The image behind a corpus id: the HTTP answer for each kind of uri agile.uris knows.
 
 The uri always comes from the corpus, never from the request.
 """
 from __future__ import annotations
 
+import functools
 import html
-from pathlib import Path
-from urllib.parse import unquote, urlparse
+import io
 
 from fastapi import Response
 from fastapi.responses import FileResponse, RedirectResponse
 
+from agile.uris import IMAGE_EXTENSIONS, Kind, UriError, load_image, parse_uri
 from server.errors import NotFound
-from server.loop import render_demo_png
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 CACHE = {"Cache-Control": "private, max-age=86400"}  # a corpus never changes its images
 
 
@@ -28,15 +27,27 @@ def placeholder_svg(corpus_id: int, uri: str) -> str:
             f'text-anchor="middle" fill="#555">{html.escape(uri[:36])}</text></svg>')
 
 
+@functools.lru_cache(maxsize=1024)
+def rendered_png(uri: str) -> bytes:
+    """A rendered uri's pixels as PNG bytes (cached: the rater asks for the same batch again)."""
+    out = io.BytesIO()
+    load_image(uri).save(out, format="PNG")
+    return out.getvalue()
+
+
 def image_response(corpus_id: int, uri: str) -> Response:
-    scheme = urlparse(uri).scheme
-    if scheme == "demo":
-        return Response(render_demo_png(uri), media_type="image/png", headers=CACHE)
-    if scheme == "synth":
+    unavailable = NotFound(f"image {corpus_id} ({uri}) is not available on this server")
+    try:
+        parsed = parse_uri(uri)
+    except UriError:
+        raise unavailable from None
+    if parsed.kind is Kind.RENDERED:
+        return Response(rendered_png(uri), media_type="image/png", headers=CACHE)
+    if parsed.kind is Kind.NO_IMAGE:
         return Response(placeholder_svg(corpus_id, uri), media_type="image/svg+xml", headers=CACHE)
-    if scheme in ("http", "https"):
+    if parsed.kind is Kind.REMOTE:
         return RedirectResponse(uri, status_code=307)
-    path = Path(unquote(urlparse(uri).path) if scheme == "file" else uri)
-    if scheme not in ("", "file") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-        raise NotFound(f"image {corpus_id} ({uri}) is not available on this server")
-    return FileResponse(path, headers=CACHE)
+    # Only image files: a corpus uri must not turn the server into a reader of any file on disk.
+    if parsed.path.suffix.lower() not in IMAGE_EXTENSIONS or not parsed.path.is_file():
+        raise unavailable
+    return FileResponse(parsed.path, headers=CACHE)

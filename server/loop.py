@@ -5,14 +5,12 @@ Everything here is synchronous and may be slow; callers run it off the event loo
 from __future__ import annotations
 
 import functools
-import io
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
-from agile.demo import render_uri
 from agile.registry import ModelRegistry, VersionInfo
 from agile.training import TrainedModel
 from agile.workspace import Workspace
@@ -67,11 +65,3 @@ class Loop:
 
     def uri(self, corpus_id: int) -> str:
         return self.corpus.uri(corpus_id)
-
-
-@functools.lru_cache(maxsize=1024)
-def render_demo_png(uri: str) -> bytes:
-    """The demo-world scene behind a ``demo://seed/index`` uri, as PNG bytes."""
-    out = io.BytesIO()
-    render_uri(uri).save(out, format="PNG")
-    return out.getvalue()

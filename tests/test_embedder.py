@@ -1,12 +1,16 @@
 """The synthetic embedder and the model check."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from agile.corpus import Corpus, ModelInfo
-from agile.embedder import (Embedder, EmbedderError, ModelMismatchError, SyntheticEmbedder,
-                            check_same_model, embedder_for_corpus)
+from agile.embedder import (Embedder, EmbedderError, ModelMismatchError, check_same_model, embedder_factory,
+                            embedder_for_corpus, register_embedder)
+from agile.embedders.synthetic import SyntheticEmbedder
 from agile.synth import load_world
 
 
@@ -41,3 +45,33 @@ def test_mismatched_model_is_refused(small_corpus_path):
     wrong_dim = SyntheticEmbedder(np.eye(8, dtype=np.float32))
     with pytest.raises(ModelMismatchError):
         check_same_model(wrong_dim, corpus)
+
+
+def test_the_core_does_not_import_the_synthetic_world():
+    code = ("import sys, agile.embedder, agile.expansion, agile.training, agile.zeroshot\n"
+            "assert not [m for m in sys.modules if m.startswith(('agile.synth', 'agile.embedders'))], sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_embedder_error_class():
+    import agile.openclip_embedder
+
+    assert agile.openclip_embedder.EmbedderError is EmbedderError
+    assert issubclass(ModelMismatchError, EmbedderError)
+
+
+def test_a_registered_family_embeds_its_corpora(small_corpus_path, monkeypatch):
+    import agile.embedder
+
+    corpus = Corpus.open(small_corpus_path)
+    monkeypatch.setattr(agile.embedder, "_FACTORIES", dict(agile.embedder._FACTORIES))
+    made = []
+
+    def factory(c, device):
+        made.append((c.root, device))
+        return SyntheticEmbedder(np.eye(c.dim, dtype=np.float32)[:20], c.model)
+
+    register_embedder("synthetic", factory)
+    embedder = embedder_for_corpus(corpus, device="cpu")
+    assert made == [(corpus.root, "cpu")] and embedder.dim == corpus.dim
+    assert embedder_factory("ViT-B-32").__name__ == "_open_clip"  # names no family claims are open_clip's

@@ -1,4 +1,4 @@
-"""Reading and validating a corpus directory (see DESIGN.md, "The corpus on disk")."""
+"""Reading and validating a corpus directory (see docs/architecture.md, "The corpus on disk")."""
 from __future__ import annotations
 
 import functools
