@@ -12,20 +12,37 @@ from server.settings import DEFAULT_DATA_DIR
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="serve the REST API and the web rater for a corpus")
     serve.add_argument("corpus")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="database and model versions")
-    serve.add_argument("--dev", action="store_true",
+    # Defaults live in server.settings.ServerSettings (one source); a flag left out leaves its
+    # AGILE_SERVER_* environment variable, or that default, in force.
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="default 8000")
+    serve.add_argument("--data", default=None, help=f"database and model versions (default {DEFAULT_DATA_DIR})")
+    serve.add_argument("--dev", action="store_const", const=True, default=None,
                        help="loopback only: no tokens, every request acts as one local owner")
-    serve.add_argument("--batch-size", type=int, default=100, help="images per rating batch")
+    serve.add_argument("--batch-size", type=int, default=None, help="images per rating batch")
     serve.add_argument("--random-negatives", type=int, default=None,
                        help="unrated images used as extra negatives when training (fewer is faster)")
-    serve.add_argument("--eval-versions", type=int, default=3,
+    serve.add_argument("--eval-versions", type=int, default=None,
                        help="an evaluate job stratifies over this many latest versions (and zero-shot)")
-    serve.add_argument("--eval-per-stratum", type=int, default=20,
+    serve.add_argument("--eval-per-stratum", type=int, default=None,
                        help="evaluation images per score stratum and model (10 strata)")
-    serve.add_argument("--pin-scan-store", action="store_true",
+    serve.add_argument("--pin-scan-store", action="store_const", const=True, default=None,
                        help="lock the int8 copy AL rounds scan in memory (a machine of its own; needs memlock)")
+    serve.add_argument("--allowed-hosts", default=None, metavar="NAMES",
+                       help="comma-separated Host names served, e.g. 'agile.example.com,*.corp.example' "
+                            "(default any; --dev: loopback names only)")
+    serve.add_argument("--read-access", choices=["all", "shared"], default=None,
+                       help="all: every user reads every concept; shared: owners' own and those shared "
+                            "with them (default all)")
+    serve.add_argument("--max-jobs-per-user", type=int, default=None, help="jobs queued or running per user")
+    serve.add_argument("--max-queued-jobs", type=int, default=None, help="jobs queued or running in all")
+    serve.add_argument("--max-image-pixels", type=int, default=None,
+                       help="largest width x height of an image to score")
+    serve.add_argument("--max-concurrent-images", type=int, default=None, help="images decoded at once")
+    serve.add_argument("--max-bootstrap", type=int, default=None,
+                       help="most bootstrap resamples an evaluation report may ask for")
+    serve.add_argument("--request-read-timeout", type=float, default=None,
+                       help="seconds a client has to send a request body")
     serve.set_defaults(func=cmd_serve)
 
     users = sub.add_parser("users", help="manage the users of a server")
@@ -45,6 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     for action in (add, listing, revoke, token):
         action.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="the server's --data directory")
 
+SERVE_FLAGS = ("host", "port", "data", "dev", "batch_size", "random_negatives", "eval_versions", "eval_per_stratum",
+               "pin_scan_store", "allowed_hosts", "read_access", "max_jobs_per_user", "max_queued_jobs",
+               "max_image_pixels", "max_concurrent_images", "max_bootstrap", "request_read_timeout")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -52,11 +74,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.settings import ServerSettings
 
     try:
-        settings = ServerSettings(corpus=args.corpus, data=args.data, host=args.host, port=args.port,
-                                  dev=args.dev, batch_size=args.batch_size,
-                                  random_negatives=args.random_negatives,
-                                  eval_versions=args.eval_versions, eval_per_stratum=args.eval_per_stratum,
-                                  **({"pin_scan_store": True} if args.pin_scan_store else {}))
+        given = {name: getattr(args, name) for name in SERVE_FLAGS if getattr(args, name) is not None}
+        if "allowed_hosts" in given:
+            given["allowed_hosts"] = [h.strip() for h in given["allowed_hosts"].split(",") if h.strip()]
+        settings = ServerSettings(corpus=args.corpus, **given)
     except ValidationError as e:
         print(f"agile serve: error: {'; '.join(err['msg'] for err in e.errors())}", file=sys.stderr)
         return 2

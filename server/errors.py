@@ -36,3 +36,7 @@ class Invalid(ServerError):
 
 class TooLarge(ServerError):
     status = 413
+
+
+class TooMany(ServerError):
+    status = 429

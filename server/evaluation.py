@@ -3,12 +3,15 @@
 The images are those of the concept's evaluation batches (stratified sets, see
 ``LoopJobs.evaluate``), rated by the owner and never trained on. Bootstrap
 intervals cost about a second per model, so a report is kept until its inputs
-(ratings, versions, phrases) change.
+(ratings, versions, phrases) change: one per concept and bootstrap count,
+the least recently used dropped past ``CACHE_SIZE``. Reports are computed one
+at a time, so many clients asking at once cost one computation's CPU, not many.
 """
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,12 +21,16 @@ from server.repository import EVALUATION, Labels, Repository
 from server.schemas import EvaluationMetrics, EvaluationPublic, ModelEvaluation
 
 
+CACHE_SIZE = 64
+
+
 @dataclass
 class EvaluationReports:
     repo: Repository
     loop: Loop
-    _cache: dict[int, tuple[str, EvaluationPublic]] = field(default_factory=dict)
+    _cache: OrderedDict[tuple[int, int], tuple[str, EvaluationPublic]] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _compute_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def report(self, concept_id: int, bootstrap: int) -> EvaluationPublic:
         concept = self.repo.concept(concept_id)
@@ -32,15 +39,27 @@ class EvaluationReports:
         versions = [v.version for v in self.repo.versions(concept_id)]
         batch = self.repo.current_batch(concept_id, EVALUATION)
         key = _fingerprint(labels, total, versions, concept.positives, bootstrap)
-        with self._lock:
-            cached = self._cache.get(concept_id)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        report = self._compute(concept_id, concept.positives, labels, total, versions, bootstrap,
-                               batch.id if batch else None)
-        with self._lock:
-            self._cache[concept_id] = (key, report)
+        slot = (concept_id, bootstrap)
+        if (cached := self._cached(slot, key)) is not None:
+            return cached
+        with self._compute_lock:
+            if (cached := self._cached(slot, key)) is not None:  # computed while this request waited
+                return cached
+            report = self._compute(concept_id, concept.positives, labels, total, versions, bootstrap,
+                                   batch.id if batch else None)
+            with self._lock:
+                self._cache[slot] = (key, report)
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
         return report
+
+    def _cached(self, slot: tuple[int, int], key: str) -> EvaluationPublic | None:
+        with self._lock:
+            cached = self._cache.get(slot)
+            if cached is None or cached[0] != key:
+                return None
+            self._cache.move_to_end(slot)
+            return cached[1]
 
     def _compute(self, concept_id: int, positives: list[str], labels: Labels, total: int, versions: list[int],
                  bootstrap: int, batch_id: int | None) -> EvaluationPublic:

@@ -38,5 +38,5 @@ def image_response(corpus_id: int, uri: str) -> Response:
         return RedirectResponse(uri, status_code=307)
     path = Path(unquote(urlparse(uri).path) if scheme == "file" else uri)
     if scheme not in ("", "file") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-        raise NotFound(f"image {corpus_id} ({uri}) is not available on this server")
+        raise NotFound(f"image {corpus_id} is not available on this server")  # the uri may be a local path
     return FileResponse(path, headers=CACHE)

@@ -1,7 +1,10 @@
-"""Refuses request bodies over a size limit before any route reads them."""
+"""Limits on requests before any route sees them: body size, time to send the body, and 405 answers."""
 from __future__ import annotations
 
+import asyncio
 import json
+
+from starlette.routing import Match
 
 
 class BodyLimit:
@@ -20,14 +23,77 @@ class BodyLimit:
             headers = dict(scope["headers"])
             length = headers.get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-                return await _refuse(send, 413, f"request body over {self.max_bytes} bytes")
+                return await refuse(send, 413, f"request body over {self.max_bytes} bytes")
             if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-                return await _refuse(send, 411, "send a Content-Length; chunked request bodies are not accepted")
+                return await refuse(send, 411, "send a Content-Length; chunked request bodies are not accepted")
         await self.app(scope, receive, send)
 
 
-async def _refuse(send, status: int, message: str) -> None:
+async def refuse(send, status: int, message: str, close: bool = False) -> None:
     body = json.dumps({"detail": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": headers + ([(b"connection", b"close")] if close else [])})
     await send({"type": "http.response.body", "body": body})
+
+
+class ReadTimeout:
+    """ASGI middleware: the whole request body must arrive within ``seconds``, else 408.
+
+    uvicorn bounds idle connections but not a body that was declared and never
+    sent, which would hold a worker's request open forever. The body (already
+    bounded by BodyLimit) is read here under a deadline and handed on intact.
+    """
+
+    def __init__(self, app, seconds: float):
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        messages = []
+        try:
+            async with asyncio.timeout(self.seconds):
+                while True:
+                    message = await receive()
+                    messages.append(message)
+                    if message["type"] != "http.request" or not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            return await refuse(send, 408, f"the request body did not arrive within {self.seconds:g} s", close=True)
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+class AllowAllMethods:
+    """ASGI middleware: a 405 lists in ``Allow`` every method the path has, not one route's.
+
+    Starlette answers 405 from the first route whose path matches, so a path
+    served by several routes (GET and PATCH) would name only one method.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_allow(message):
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = set()
+                for route in scope["app"].router.routes:
+                    match, _ = route.matches({**scope, "method": "GET"})
+                    if match != Match.NONE and getattr(route, "methods", None):
+                        methods |= set(route.methods)
+                if methods:
+                    headers = [(k, v) for k, v in message["headers"] if k.lower() != b"allow"]
+                    headers.append((b"allow", ", ".join(sorted(methods)).encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_allow)

@@ -99,6 +99,9 @@ class LoopJobs:
                  "per_stratum": spec.per_stratum, "strata": spec.strata})
 
     def _train_version(self, job: JobRecord, progress: Progress, done_percent: float):
+        recorded = self.repo.version_of_job(job.id)  # a resumed job: its version was recorded before a restart
+        if recorded is not None:
+            return recorded, self.loop.model(job.concept_id, recorded)
         concept = self.repo.concept(job.concept_id)
         labels = self.repo.labels(job.concept_id)
         previous = self.repo.versions(job.concept_id)
