@@ -40,7 +40,7 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
 
 # What each error status means; every operation documents those it can return.
 ERRORS = {
-    400: "the Host header does not name this server",
+    400: "the body could not be parsed, or the Host header does not name this server",
     401: "missing, malformed, unknown or revoked token",
     403: "the caller may not do this (a viewer, or not the concept's owner)",
     404: "no such concept, job, version or image (or not visible to the caller)",
