@@ -79,6 +79,10 @@ class JobRunner:
         self._enqueue(self.repo.job(job_id))
         return job_id
 
+    def check_room(self, user_id: int) -> None:
+        """429 now, before work that would end in a job (a new concept), rather than after it."""
+        self.repo.check_job_room(user_id, self.per_user, self.overall)
+
     def cancel(self, job_id: int) -> JobRecord:
         """Cancel a queued or running job; 409 if it has already finished."""
         before = self.repo.cancel_job(job_id)

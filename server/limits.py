@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-
-from starlette.routing import Match
+import re
 
 
 class BodyLimit:
@@ -78,6 +77,14 @@ class AllowAllMethods:
 
     def __init__(self, app):
         self.app = app
+        self._paths: list[tuple[re.Pattern, set[str]]] | None = None
+
+    def _methods(self, app, path: str) -> set[str]:
+        """Methods of every documented operation on ``path`` (from the app's OpenAPI paths)."""
+        if self._paths is None:
+            self._paths = [(re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(p)) + "$"),
+                            {m.upper() for m in ops}) for p, ops in app.openapi().get("paths", {}).items()]
+        return set().union(*(methods for pattern, methods in self._paths if pattern.match(path)))
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -85,11 +92,7 @@ class AllowAllMethods:
 
         async def send_with_allow(message):
             if message["type"] == "http.response.start" and message["status"] == 405:
-                methods = set()
-                for route in scope["app"].router.routes:
-                    match, _ = route.matches({**scope, "method": "GET"})
-                    if match != Match.NONE and getattr(route, "methods", None):
-                        methods |= set(route.methods)
+                methods = self._methods(scope["app"], scope["path"])
                 if methods:
                     headers = [(k, v) for k, v in message["headers"] if k.lower() != b"allow"]
                     headers.append((b"allow", ", ".join(sorted(methods)).encode()))

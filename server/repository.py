@@ -298,19 +298,28 @@ class Repository:
             if active is not None:
                 raise Conflict(f"job {active['id']} ({active['kind']}) is still running for this concept; "
                                "wait for it to finish")
-            mine = conn.execute("SELECT COUNT(*) FROM jobs WHERE created_by = ? AND status IN (?, ?)",
-                                (user_id, *ACTIVE)).fetchone()[0]
-            if per_user is not None and mine >= per_user:
-                raise TooMany(f"you have {mine} jobs queued or running (at most {per_user}); "
-                              "wait for one to finish or cancel one")
-            everyone = conn.execute("SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)", ACTIVE).fetchone()[0]
-            if overall is not None and everyone >= overall:
-                raise TooMany(f"the server has {everyone} jobs queued or running (at most {overall}); "
-                              "try again later")
+            self._check_job_room(conn, user_id, per_user, overall)
             return conn.execute(
                 "INSERT INTO jobs (concept_id, kind, params, status, message, created_by, created_at) "
                 "VALUES (?, ?, ?, 'queued', 'waiting for a worker', ?, ?)",
                 (concept_id, kind, json.dumps(params), user_id, now())).lastrowid
+
+    def check_job_room(self, user_id: int, per_user: int | None, overall: int | None) -> None:
+        """Raise TooMany unless the user could queue one more job now."""
+        with self.db.read() as conn:
+            self._check_job_room(conn, user_id, per_user, overall)
+
+    @staticmethod
+    def _check_job_room(conn, user_id: int, per_user: int | None, overall: int | None) -> None:
+        mine = conn.execute("SELECT COUNT(*) FROM jobs WHERE created_by = ? AND status IN (?, ?)",
+                            (user_id, *ACTIVE)).fetchone()[0]
+        if per_user is not None and mine >= per_user:
+            raise TooMany(f"you have {mine} jobs queued or running (at most {per_user}); "
+                          "wait for one to finish or cancel one")
+        everyone = conn.execute("SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)", ACTIVE).fetchone()[0]
+        if overall is not None and everyone >= overall:
+            raise TooMany(f"the server has {everyone} jobs queued or running (at most {overall}); "
+                          "try again later")
 
     def job(self, job_id: int) -> JobRecord:
         with self.db.read() as conn:

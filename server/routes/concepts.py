@@ -33,6 +33,7 @@ def concept_public(state: AppState, concept: ConceptRecord) -> ConceptPublic:
 def create_concept(body: ConceptCreate, user: OwnerDep, state: StateDep):
     """Create a concept and start expansion: its first batch is ready when the job is done."""
     name, positives, negatives = validate_phrases(body.name, body.positives, body.negatives)
+    state.jobs.check_room(user.id)
     concept_id = state.repo.create_concept(name, positives, negatives, user.id)
     state.jobs.submit(concept_id, "expand", {}, user.id)
     return concept_public(state, state.repo.concept(concept_id))
