@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -42,7 +43,8 @@ def build_state(settings: ServerSettings) -> AppState:
     accounts = Accounts(repo.db)
     state = AppState(settings, repo, accounts, loop, watch, runner, EvaluationReports(repo, loop),
                      accounts.dev_user() if settings.dev else None,
-                     threading.BoundedSemaphore(settings.max_concurrent_images))
+                     threading.BoundedSemaphore(settings.max_concurrent_images),
+                     ThreadPoolExecutor(settings.max_concurrent_images, thread_name_prefix="agile-images"))
     interrupted = runner.start()
     notes = [f"{interrupted} interrupted job(s) marked failed"] if interrupted else []
     resumed = runner.resumed

@@ -74,6 +74,8 @@ class ServerSettings(BaseSettings):
     def _dev_needs_loopback(self) -> "ServerSettings":
         if self.dev and not is_loopback(self.host):
             raise ValueError(f"--dev disables tokens and is only allowed on loopback, not on {self.host}")
+        if self.eval_bootstrap > self.max_bootstrap:
+            raise ValueError(f"eval_bootstrap {self.eval_bootstrap} is over max_bootstrap {self.max_bootstrap}")
         if self.dev and any(h != "*" and not is_loopback(h) for h in self.allowed_hosts):
             raise ValueError("--dev serves loopback host names only; drop --allowed-hosts or --dev")
         return self

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from server.accounts import Accounts, User
@@ -24,3 +25,4 @@ class AppState:
     evaluations: EvaluationReports
     dev_user: User | None = None  # --dev: the local owner requests without a token act as
     image_slots: threading.Semaphore | None = None  # bounds images decoded and embedded at once
+    image_pool: ThreadPoolExecutor | None = None  # the threads that decode them

@@ -118,9 +118,10 @@ def score_image(concept_id: ReadableConceptId, version: VersionNumber, state: St
     if not state.image_slots.acquire(timeout=state.settings.image_wait_seconds):
         raise TooMany(f"{state.settings.max_concurrent_images} images are being scored already; retry shortly")
     try:
-        rgb = decode_image(data, state.settings.max_image_pixels)
-        vector = state.loop.embed_image(rgb)
-        del rgb
+        # On the image pool's own threads: only they ever hold decoded pixels, so the memory the
+        # allocator keeps after a decode is that of a few threads, not of every request thread.
+        vector = state.image_pool.submit(
+            lambda: state.loop.embed_image(decode_image(data, state.settings.max_image_pixels))).result()
     finally:
         state.image_slots.release()
     return ScorePublic(concept_id=concept_id, version=version, scores=state.loop.score_vectors(model, vector).tolist())
