@@ -29,7 +29,7 @@ def fuzz_server(small_corpus_path, tmp_path_factory):
     clusters = Corpus.open(small_corpus_path).column("cluster").to_numpy()
     target = int(np.bincount(clusters).argmax())
     with ServerProcess(small_corpus_path, data, "--batch-size", "20", "--random-negatives", "500",
-                       "--max-bootstrap", "20") as server:
+                       "--max-bootstrap", "100") as server:
         client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         concept = client.post("/api/concepts", json={"name": f"cluster {target}",
                                                      "negatives": [f"cluster {(target + 1) % 20}"]}).json()
