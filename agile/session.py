@@ -152,6 +152,11 @@ class Session:
         progress(done_percent, f"model version {version} saved")
         return TrainedVersion(version, model, round_, len(labels.ids))
 
+    def trained(self, version: int) -> TrainedVersion:
+        """A stored version as the step that trained it returned it (to resume a cut-short round)."""
+        sidecar = self.store.sidecar(version)
+        return TrainedVersion(version, self.store.model(version), sidecar.round or 0, sidecar.labels.count)
+
     def next_batch(self, trained: TrainedVersion, strategy: str = "margin",
                    progress: Progress = _quiet) -> Batch:
         """The next training batch, chosen by ``strategy`` over every unrated image of the corpus."""

@@ -15,7 +15,6 @@ processes, and are resumable: a re-run skips finished shards.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from agile.atomic import atomic_path, atomic_write_json
 from agile.corpus import Corpus, ModelInfo, ShardWriter, completed_shards, finalize_corpus, shard_name
 from agile.errors import CorpusExistsError
+from agile.workers import worker_pool
 
 BLOCK_ROWS = 65_536
 SYNTH_DIR = "synth"
@@ -108,7 +108,7 @@ def synth_corpus(out: str | Path, spec: SynthSpec, workers: int = 2, progress: b
     n_shards = -(-spec.n // spec.shard_size)
     done = completed_shards(out)
     todo = [i for i in range(n_shards) if shard_name(i) not in done]
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool, \
+    with worker_pool(max(1, min(workers, len(todo) or 1))) as pool, \
             tqdm(total=spec.n, initial=spec.n - sum(min(spec.shard_size, spec.n - i * spec.shard_size) for i in todo),
                  unit="vec", unit_scale=True, disable=not progress, desc="synth") as bar:
         futures = {pool.submit(_write_shard, out, spec, world, i): i for i in todo}

@@ -10,7 +10,10 @@ from server.settings import DEFAULT_DATA_DIR, ServerSettings
 
 # The settings `agile serve` takes as flags (the rest from AGILE_SERVER_* or their defaults).
 SERVE_FLAGS = {"host": str, "port": int, "data": str, "dev": bool, "batch_size": int, "random_negatives": int,
-               "eval_versions": int, "eval_per_stratum": int, "pin_scan_store": bool}
+               "eval_versions": int, "eval_per_stratum": int, "pin_scan_store": bool,
+               "allowed_hosts": str, "read_access": ("all", "shared"), "max_jobs_per_user": int,
+               "max_queued_jobs": int, "max_image_pixels": int, "max_concurrent_images": int, "max_bootstrap": int,
+               "request_read_timeout": float}
 
 
 def _setting_help(name: str) -> str:
@@ -27,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         flag = "--" + name.replace("_", "-")
         if kind is bool:
             serve.add_argument(flag, action="store_true", default=None, help=_setting_help(name))
+        elif isinstance(kind, tuple):
+            serve.add_argument(flag, choices=kind, help=_setting_help(name))
         else:
             serve.add_argument(flag, type=kind, help=_setting_help(name))
     serve.set_defaults(func=cmd_serve)
@@ -48,15 +53,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     for action in (add, listing, revoke, token):
         action.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="the server's --data directory")
 
+SERVE_FLAGS = ("host", "port", "data", "dev", "batch_size", "random_negatives", "eval_versions", "eval_per_stratum",
+               "pin_scan_store", "allowed_hosts", "read_access", "max_jobs_per_user", "max_queued_jobs",
+               "max_image_pixels", "max_concurrent_images", "max_bootstrap", "request_read_timeout")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
     from server.settings import ServerSettings
 
-    given = {name: getattr(args, name) for name in SERVE_FLAGS}
+    given = {name: getattr(args, name) for name in SERVE_FLAGS if getattr(args, name) is not None}
     try:
-        settings = ServerSettings(corpus=args.corpus, **{k: v for k, v in given.items() if v is not None})
+        if "allowed_hosts" in given:
+            given["allowed_hosts"] = [h.strip() for h in given["allowed_hosts"].split(",") if h.strip()]
+        settings = ServerSettings(corpus=args.corpus, **given)
     except ValidationError as e:
         print(f"agile serve: error: {'; '.join(err['msg'] for err in e.errors())}", file=sys.stderr)
         return 2

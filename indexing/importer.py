@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Literal
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from agile.corpus import Corpus, ModelInfo, ShardWriter, completed_shards, finalize_corpus, shard_name
 from agile.errors import CorpusError
+from agile.workers import worker_pool
 from indexing.job import claim_output
 
 BLOCK_ROWS = 65_536
@@ -131,10 +131,15 @@ def _check_dims(parts: list[Part]) -> int:
     return dims.pop() if dims else 0
 
 
-def _metadata_schema(part: Part, config: ImportConfig) -> pa.Schema:
+def _check_uri_column(part: Part, config: ImportConfig) -> pa.Schema:
     schema = _parquet_file(part.metadata).schema_arrow
     if config.uri not in schema.names:
         raise ImportFormatError(part.metadata, f"no uri column {config.uri!r} (columns: {schema.names})")
+    return schema
+
+
+def _metadata_schema(part: Part, config: ImportConfig) -> pa.Schema:
+    schema = _check_uri_column(part, config)
     skip = {config.uri, config.embedding_column if config.format == "parquet" else None}
     fields = [f for f in schema if f.name not in skip]
     return pa.schema([f.with_name(f"source_{f.name}") if f.name in RESERVED else f for f in fields])
@@ -213,12 +218,14 @@ def import_embeddings(src: str | Path, out: str | Path, config: ImportConfig = I
     parts = laion_parts(src) if config.format == "laion" else parquet_parts(src, config.embedding_column)
     dim = _check_dims(parts)
     schema = _metadata_schema(parts[0], config)
+    for part in parts[1:]:  # every file, before any worker starts: errors name the file, not a KeyError
+        _check_uri_column(part, config)
     claim_output(out, {"command": "agile index import", "source": str(src.resolve()),
                        "files": [p.vectors.name for p in parts], **asdict(config) | {"workers": None}})
     firsts = np.concatenate([[0], np.cumsum([p.rows for p in parts])[:-1]]).astype(int)
     done = completed_shards(out)
     todo = [i for i in range(len(parts)) if shard_name(i) not in done]
-    with ProcessPoolExecutor(max_workers=max(1, min(config.workers, len(todo) or 1))) as pool, \
+    with worker_pool(max(1, min(config.workers, len(todo) or 1))) as pool, \
             tqdm(total=sum(p.rows for p in parts), initial=sum(parts[i].rows for i in range(len(parts)) if i not in todo),
                  unit="vec", unit_scale=True, disable=not progress, desc="import") as bar:
         futures = [pool.submit(_import_part, out, i, int(firsts[i]), parts[i], schema, config) for i in todo]

@@ -6,9 +6,11 @@ import contextlib
 import logging
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -18,7 +20,8 @@ from server.db import Database
 from server.errors import ServerError
 from server.evaluation import EvaluationReports
 from server.jobs import JobRunner
-from server.limits import BodyLimit
+from server.hosts import TrustedHosts
+from server.limits import AllowAllMethods, BodyLimit, ReadTimeout
 from server.loop import Loop
 from server.repository import Repository
 from server.rounds import LoopJobs, adopt_saved_versions
@@ -26,6 +29,7 @@ from server.routes import concepts, deployment, evaluation, jobs, meta, versions
 from server.settings import ServerSettings
 from server.state import AppState
 from server.status import error_status
+from server.validation import install_openapi, validation_error
 from server.watch import VersionWatch
 
 STATIC = Path(__file__).parent / "static"
@@ -38,13 +42,18 @@ def build_state(settings: ServerSettings) -> AppState:
     adopted = adopt_saved_versions(repo, loop)
     watch = VersionWatch(repo.latest_versions())
     session_settings = settings.session_settings()
-    runner = JobRunner(repo, LoopJobs(repo, loop, session_settings, watch).handlers(), settings.job_start_delay)
+    runner = JobRunner(repo, LoopJobs(repo, loop, session_settings, watch).handlers(), settings.job_start_delay,
+                       settings.max_jobs_per_user, settings.max_queued_jobs)
     accounts = Accounts(repo.db)
     state = AppState(settings, repo, accounts, loop, watch, runner,
                      EvaluationReports(repo, loop, watch, session_settings),
-                     accounts.dev_user() if settings.dev else None)
+                     accounts.dev_user() if settings.dev else None,
+                     threading.BoundedSemaphore(settings.max_concurrent_images),
+                     ThreadPoolExecutor(settings.max_concurrent_images, thread_name_prefix="agile-images"))
     interrupted = runner.start()
     notes = [f"{interrupted} interrupted job(s) marked failed"] if interrupted else []
+    resumed = runner.resumed
+    notes += [f"{resumed} queued job(s) resumed"] if resumed else []
     notes += [f"{adopted} saved version(s) recorded"] if adopted else []
     mode = (f"dev mode: no token needed, every request acts as the local owner {DEV_USER!r}"
             if settings.dev else "tokens required (agile users add NAME --role owner|viewer)")
@@ -81,7 +90,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app = FastAPI(title="Agile Modeling", lifespan=lifespan,
                   description="Concept to classifier: rate batches, train, poll model versions, score.")
+    app.add_middleware(ReadTimeout, seconds=settings.request_read_timeout)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    app.add_middleware(AllowAllMethods)
+    app.add_middleware(TrustedHosts, patterns=settings.served_hosts)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    install_openapi(app)
 
     @app.exception_handler(ServerError)
     @app.exception_handler(AgileError)

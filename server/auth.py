@@ -7,7 +7,8 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from server.accounts import User
-from server.errors import Forbidden, Unauthorized
+from server.errors import Forbidden, NotFound, Unauthorized
+from server.params import ConceptId
 from server.repository import ConceptRecord
 from server.state import AppState
 
@@ -50,7 +51,26 @@ async def require_owner(user: UserDep) -> User:
 OwnerDep = Annotated[User, Depends(require_owner)]
 
 
-def owned_concept(concept_id: int, user: OwnerDep, state: StateDep) -> ConceptRecord:
+async def readable_concept(concept_id: ConceptId, user: UserDep, state: StateDep) -> int:
+    """The concept id, if the caller may read it (always, unless reads are limited to shared concepts).
+
+    Async, and no database query unless reads are limited, so polls stay cheap.
+    """
+    if state.settings.read_access == "shared" and \
+            not await run_in_threadpool(state.repo.can_read, concept_id, user.id):
+        raise NotFound(f"no concept {concept_id}")  # the same answer as for a missing one: existence is private
+    return concept_id
+
+
+ReadableConceptId = Annotated[int, Depends(readable_concept)]
+
+
+def visible_to(user: User, state: AppState) -> int | None:
+    """The user whose concepts a listing shows, or None for every concept."""
+    return user.id if state.settings.read_access == "shared" else None
+
+
+def owned_concept(concept_id: ConceptId, user: OwnerDep, state: StateDep) -> ConceptRecord:
     concept = state.repo.concept(concept_id)
     if concept.owner_id != user.id:
         raise Forbidden(f"concept {concept_id} belongs to {concept.owner!r}; only its owner can change it")

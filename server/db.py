@@ -113,7 +113,36 @@ MIGRATIONS = (
     ALTER TABLE tokens ADD COLUMN revoked_at TEXT;
     CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens (user_id);
     """,
-    # 3: targets. A concept may carry one target (agile.targets.Target as JSON) and the
+    # 3: cancellable jobs (a CHECK constraint cannot be altered, so the table is
+    # rebuilt with its rows), and concepts shared with chosen readers.
+    """
+    CREATE TABLE jobs_new (
+        id INTEGER PRIMARY KEY,
+        concept_id INTEGER NOT NULL REFERENCES concepts(id),
+        kind TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        percent REAL NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT '',
+        result TEXT,
+        created_by INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+    );
+    INSERT INTO jobs_new SELECT id, concept_id, kind, params, status, percent, message, result, created_by,
+        created_at, started_at, finished_at FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_new RENAME TO jobs;
+    CREATE INDEX IF NOT EXISTS jobs_by_concept ON jobs (concept_id, id);
+    CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_by);
+    CREATE TABLE IF NOT EXISTS concept_readers (
+        concept_id INTEGER NOT NULL REFERENCES concepts(id),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        PRIMARY KEY (concept_id, user_id)
+    );
+    """,
+    # 4: targets. A concept may carry one target (agile.targets.Target as JSON) and the
     # sentence it was read from.
     """
     CREATE TABLE IF NOT EXISTS targets (

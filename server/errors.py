@@ -17,7 +17,7 @@ class ServerError(Exception):
 
 
 class NotFound(ServerError):
-    """No such concept, batch, version, job, user or image."""
+    """No such concept, batch, version, job, user or image (or not visible to the caller)."""
 
 
 class Forbidden(ServerError):
@@ -33,12 +33,24 @@ class Conflict(ServerError):
 
 
 class Invalid(ServerError):
-    """Well-formed input that breaks a rule (an image never offered, an unknown job kind)."""
+    """The request is invalid (its body, path or query) or breaks a rule (an image never offered)."""
 
 
 class TooLarge(ServerError):
-    """A request body or upload above the configured limit."""
+    """A request body, image or item count over the server's limit."""
 
 
 class LengthRequired(ServerError):
     """A request body sent without a Content-Length (chunked)."""
+
+
+class TooMany(ServerError):
+    """Too many jobs queued or images being scored: retry later."""
+
+
+class RequestTimeout(ServerError):
+    """The request body did not arrive in time."""
+
+
+class UnknownHost(ServerError):
+    """The Host header names no host this server answers to, or the body could not be parsed."""

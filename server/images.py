@@ -36,7 +36,7 @@ def rendered_png(uri: str) -> bytes:
 
 
 def image_response(corpus_id: int, uri: str) -> Response:
-    unavailable = NotFound(f"image {corpus_id} ({uri}) is not available on this server")
+    unavailable = NotFound(f"image {corpus_id} is not available on this server")  # the uri may be a local path
     try:
         parsed = parse_uri(uri)
     except UriError:

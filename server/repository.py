@@ -18,7 +18,7 @@ import numpy as np
 
 from agile.session_store import TRAINING, Labels, Purpose
 from server.db import Database, now
-from server.errors import Conflict, Invalid, NotFound
+from server.errors import Conflict, Invalid, NotFound, TooMany
 
 ACTIVE = ("queued", "running")
 
@@ -77,6 +77,11 @@ class VersionRecord:
     created_at: str
     path: str
     sidecar: dict[str, Any] = field(repr=False)
+
+
+# A concept the user owns or reads (parameters: user id twice).
+_VISIBLE = ("(c.owner_id = ? OR EXISTS (SELECT 1 FROM concept_readers r "
+            "WHERE r.concept_id = c.id AND r.user_id = ?))")
 
 
 def _job(row) -> JobRecord:
@@ -138,11 +143,44 @@ class Repository:
         with self.db.read() as conn:
             return self._concept(conn, self._require_concept(conn, concept_id))
 
-    def concepts(self) -> list[ConceptRecord]:
+    def concepts(self, visible_to: int | None = None) -> list[ConceptRecord]:
+        """Every concept, or only those user ``visible_to`` owns or was made a reader of."""
         with self.db.read() as conn:
             rows = conn.execute("SELECT c.*, u.name AS owner FROM concepts c JOIN users u ON u.id = c.owner_id "
-                                "ORDER BY c.id").fetchall()
+                                f"{'' if visible_to is None else 'WHERE ' + _VISIBLE} ORDER BY c.id",
+                                () if visible_to is None else (visible_to, visible_to)).fetchall()
             return [self._concept(conn, row) for row in rows]
+
+    # -- readers: who may read a concept when reads are limited to shared concepts ----------
+    def can_read(self, concept_id: int, user_id: int) -> bool:
+        with self.db.read() as conn:
+            return conn.execute(f"SELECT 1 FROM concepts c WHERE c.id = ? AND {_VISIBLE}",
+                                (concept_id, user_id, user_id)).fetchone() is not None
+
+    def _user_id(self, conn, name: str) -> int:
+        row = conn.execute("SELECT id FROM users WHERE name = ?", (name.strip(),)).fetchone()
+        if row is None:
+            raise NotFound(f"no user named {name.strip()[:64]!r}")
+        return row[0]
+
+    def add_reader(self, concept_id: int, name: str) -> None:
+        with self.db.write() as conn:
+            self._require_concept(conn, concept_id)
+            conn.execute("INSERT OR IGNORE INTO concept_readers (concept_id, user_id) VALUES (?, ?)",
+                         (concept_id, self._user_id(conn, name)))
+
+    def remove_reader(self, concept_id: int, name: str) -> None:
+        with self.db.write() as conn:
+            self._require_concept(conn, concept_id)
+            conn.execute("DELETE FROM concept_readers WHERE concept_id = ? AND user_id = ?",
+                         (concept_id, self._user_id(conn, name)))
+
+    def readers(self, concept_id: int) -> list[str]:
+        with self.db.read() as conn:
+            self._require_concept(conn, concept_id)
+            return [r[0] for r in conn.execute("SELECT u.name FROM concept_readers r JOIN users u "
+                                               "ON u.id = r.user_id WHERE r.concept_id = ? ORDER BY u.name",
+                                               (concept_id,))]
 
     # -- batches ---------------------------------------------------------------
     def add_batch(self, concept_id: int, round_: int, source: str, model_version: int | None,
@@ -241,8 +279,10 @@ class Repository:
         return int(row[0]), int(row[1])
 
     # -- jobs ------------------------------------------------------------------------
-    def create_job(self, concept_id: int, kind: str, params: dict[str, Any], user_id: int) -> int:
-        """Queue a job; at most one queued or running job per concept."""
+    def create_job(self, concept_id: int, kind: str, params: dict[str, Any], user_id: int,
+                   per_user: int | None = None, overall: int | None = None) -> int:
+        """Queue a job; at most one queued or running job per concept, ``per_user`` per user and
+        ``overall`` in all (checked in the same transaction, so concurrent requests cannot overshoot)."""
         with self.db.write() as conn:
             self._require_concept(conn, concept_id)
             active = conn.execute("SELECT id, kind FROM jobs WHERE concept_id = ? AND status IN (?, ?)",
@@ -250,10 +290,28 @@ class Repository:
             if active is not None:
                 raise Conflict(f"job {active['id']} ({active['kind']}) is still running for this concept; "
                                "wait for it to finish")
+            self._check_job_room(conn, user_id, per_user, overall)
             return conn.execute(
                 "INSERT INTO jobs (concept_id, kind, params, status, message, created_by, created_at) "
                 "VALUES (?, ?, ?, 'queued', 'waiting for a worker', ?, ?)",
                 (concept_id, kind, json.dumps(params), user_id, now())).lastrowid
+
+    def check_job_room(self, user_id: int, per_user: int | None, overall: int | None) -> None:
+        """Raise TooMany unless the user could queue one more job now."""
+        with self.db.read() as conn:
+            self._check_job_room(conn, user_id, per_user, overall)
+
+    @staticmethod
+    def _check_job_room(conn, user_id: int, per_user: int | None, overall: int | None) -> None:
+        mine = conn.execute("SELECT COUNT(*) FROM jobs WHERE created_by = ? AND status IN (?, ?)",
+                            (user_id, *ACTIVE)).fetchone()[0]
+        if per_user is not None and mine >= per_user:
+            raise TooMany(f"you have {mine} jobs queued or running (at most {per_user}); "
+                          "wait for one to finish or cancel one")
+        everyone = conn.execute("SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)", ACTIVE).fetchone()[0]
+        if overall is not None and everyone >= overall:
+            raise TooMany(f"the server has {everyone} jobs queued or running (at most {overall}); "
+                          "try again later")
 
     def job(self, job_id: int) -> JobRecord:
         with self.db.read() as conn:
@@ -268,34 +326,72 @@ class Repository:
                                 (concept_id, limit)).fetchall()
         return [_job(r) for r in rows]
 
-    def start_job(self, job_id: int) -> None:
+    def start_job(self, job_id: int) -> bool:
+        """Mark a queued job running; False if it is no longer queued (cancelled meanwhile)."""
         with self.db.write() as conn:
-            conn.execute("UPDATE jobs SET status = 'running', started_at = ?, message = 'started' WHERE id = ?",
-                         (now(), job_id))
+            return conn.execute("UPDATE jobs SET status = 'running', started_at = ?, message = 'started' "
+                                "WHERE id = ? AND status = 'queued'", (now(), job_id)).rowcount == 1
+
+    def cancel_job(self, job_id: int) -> str:
+        """Cancel a queued job at once; return its status before ('queued', 'running', or finished)."""
+        with self.db.write() as conn:
+            row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no job {job_id}")
+            if row["status"] == "queued":
+                conn.execute("UPDATE jobs SET status = 'cancelled', message = 'cancelled before it started', "
+                             "finished_at = ? WHERE id = ?", (now(), job_id))
+            elif row["status"] == "running":
+                conn.execute("UPDATE jobs SET message = 'cancelling' WHERE id = ?", (job_id,))
+            return row["status"]
 
     def progress_job(self, job_id: int, percent: float, message: str) -> None:
         with self.db.write() as conn:
             conn.execute("UPDATE jobs SET percent = ?, message = ? WHERE id = ? AND status = 'running'",
                          (round(float(percent), 1), message, job_id))
 
-    def finish_job(self, job_id: int, ok: bool, message: str, result: dict[str, Any] | None = None) -> None:
+    def finish_job(self, job_id: int, ok: bool, message: str, result: dict[str, Any] | None = None,
+                   status: str | None = None) -> None:
         with self.db.write() as conn:
             conn.execute("UPDATE jobs SET status = ?, percent = CASE WHEN ? THEN 100 ELSE percent END, "
                          "message = ?, result = ?, finished_at = ? WHERE id = ?",
-                         ("done" if ok else "failed", ok, message, json.dumps(result) if result else None,
-                          now(), job_id))
+                         (status or ("done" if ok else "failed"), ok, message,
+                          json.dumps(result) if result else None, now(), job_id))
 
     def queued_jobs(self) -> list[int]:
         with self.db.read() as conn:
             return [r[0] for r in conn.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY id")]
 
-    def fail_interrupted_jobs(self) -> int:
+    def recover_jobs(self) -> tuple[list[int], int]:
+        """After a restart: (jobs to run again, in order; how many were marked failed).
+
+        Queued jobs are run again. A running one whose model version was already
+        recorded is queued again to finish from that version; other running ones
+        are marked failed (their work is unknown), and can be started again.
+        """
+        with self.db.write() as conn:
+            recorded = [r[0] for r in conn.execute(
+                "SELECT j.id FROM jobs j WHERE j.status = 'running' AND EXISTS "
+                "(SELECT 1 FROM versions v WHERE v.job_id = j.id)")]
+            conn.executemany("UPDATE jobs SET status = 'queued', message = 'resuming: its model version was "
+                             "recorded before the server stopped' WHERE id = ?", [(i,) for i in recorded])
+        failed = self.fail_interrupted_jobs(("running",))
+        return self.queued_jobs(), failed
+
+    def version_of_job(self, job_id: int) -> int | None:
+        """The model version a job recorded, if it got that far."""
+        with self.db.read() as conn:
+            row = conn.execute("SELECT MAX(version) FROM versions WHERE job_id = ?", (job_id,)).fetchone()
+        return row[0]
+
+    def fail_interrupted_jobs(self, statuses: Sequence[str] = ACTIVE) -> int:
         """Mark jobs a previous server process left unfinished as failed; they can be started again."""
         with self.db.write() as conn:
             return conn.execute(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, "
                 "message = 'interrupted: the server stopped while this job was ' || status || "
-                "'; start it again' WHERE status IN (?, ?)", (now(), *ACTIVE)).rowcount
+                f"'; start it again' WHERE status IN ({','.join('?' * len(statuses))})",
+                (now(), *statuses)).rowcount
 
     # -- targets ------------------------------------------------------------------------
     def set_target(self, concept_id: int, spec: dict[str, Any], sentence: str | None, user_id: int) -> None:

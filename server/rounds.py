@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agile.corpus_scores import score_to_parquet
-from agile.session import Session, SessionSettings
+from agile.session import Session, SessionSettings, TrainedVersion
 from server.errors import Invalid
 from server.jobs import JobHandler, Progress
 from server.loop import Loop
@@ -40,13 +40,20 @@ class LoopJobs:
         batch = self._session(job).expand(progress)
         return f"batch of {len(batch.ids)} images ready to rate", {"batch_id": batch.id, "round": batch.round}
 
+    def _train(self, session: Session, job: JobRecord, progress: Progress, done_percent: float) -> TrainedVersion:
+        """A new version, or the one this job recorded before a restart cut it short (a resumed job)."""
+        recorded = self.repo.version_of_job(job.id)
+        return session.trained(recorded) if recorded is not None else session.train(progress, done_percent)
+
     def train(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
-        trained = self._session(job).train(progress)
+        trained = self._train(self._session(job), job, progress, 90)
         return f"model version {trained.version} saved", {"version": trained.version}
 
     def round(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
         """Train a new version, then let it choose the next batch from the whole corpus."""
-        trained, batch = self._session(job).round(JobParams.model_validate(job.params).strategy, progress)
+        session = self._session(job)
+        trained = self._train(session, job, progress, 50)
+        batch = session.next_batch(trained, JobParams.model_validate(job.params).strategy, progress)
         return (f"model version {trained.version} saved; round {batch.round} batch of {len(batch.ids)} images ready",
                 {"version": trained.version, "batch_id": batch.id, "round": batch.round})
 
@@ -57,7 +64,6 @@ class LoopJobs:
                 f"stratified over {', '.join(chosen.models)}; not used for training",
                 {"batch_id": chosen.batch.id, "round": chosen.batch.round, "size": size, "models": chosen.models,
                  "per_stratum": chosen.spec.per_stratum, "strata": chosen.spec.strata})
-
 
     def score(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
         """Every image of the corpus scored by a version, written as Parquet (resumes if cut short)."""

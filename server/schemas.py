@@ -3,24 +3,50 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from agile.sampling import STRATEGIES
 
-Phrase = Annotated[str, Field(min_length=1, max_length=200)]
+INT64_MAX = 2**63 - 1  # SQLite's and numpy's integers: anything larger cannot be stored or indexed
+
+
+def _encodable(text: str) -> str:
+    """Refuse lone surrogates (valid JSON escapes, but no UTF-8 text can hold them)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+Phrase = Annotated[Text, Field(min_length=1, max_length=200)]
 Phrases = Annotated[list[Phrase], Field(max_length=50)]
-CorpusId = Annotated[int, Field(ge=0)]
+CorpusId = Annotated[int, Field(ge=0, le=INT64_MAX)]
 Strategy = Literal[tuple(STRATEGIES)]  # the library's registry of query strategies
 Purpose = Literal["training", "evaluation"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and Infinity parse as JSON numbers in Python but are never valid input here.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="where: body, path or query, then field names and positions")
+    msg: str
+    type: str
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer: a message, and for invalid requests where each problem is."""
+    detail: str
+    errors: list[FieldError] | None = Field(None, description="validation problems (422 only)")
 
 
 # -- concepts ----------------------------------------------------------------------------
 class ConceptCreate(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
     positives: Phrases = []
     negatives: Phrases = []
 
@@ -43,6 +69,11 @@ class ConceptPublic(BaseModel):
     evaluation_rated: int = Field(description="images of the evaluation sets rated (never trained on)")
     latest_version: int | None
     job: "JobPublic | None" = Field(None, description="the concept's most recent job")
+
+
+class ReadersPublic(BaseModel):
+    concept_id: int
+    readers: list[str] = Field(description="users the owner shared the concept with")
 
 
 # -- batches and ratings ----------------------------------------------------------------------
@@ -113,7 +144,7 @@ class JobPublic(BaseModel):
     concept_id: int
     kind: str
     params: dict[str, Any]
-    status: Literal["queued", "running", "done", "failed"]
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
     percent: float
     message: str
     result: dict[str, Any] | None
@@ -138,7 +169,8 @@ class VersionPublic(BaseModel):
 
 class ScoreRequest(Strict):
     ids: list[CorpusId] | None = None
-    embeddings: list[list[float]] | None = None
+    embeddings: list[list[float]] | None = Field(None, description="vectors of the corpus model's dimension "
+                                                 "(any scale; each is normalised)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "ScoreRequest":

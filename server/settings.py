@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,8 +15,11 @@ def database_path(data: str | Path) -> Path:
     return Path(data) / "agile.sqlite3"
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -49,11 +53,33 @@ class ServerSettings(BaseSettings):
     policy_path: Path | None = Field(None, description="JSON policy of concepts this server refuses to build "
                                      "(default: the library's, agile/policy/default.json)")
     job_start_delay: float = Field(0.0, ge=0, description="seconds a job waits before working (crash tests)")
+    max_jobs_per_user: int = Field(4, ge=1, le=10_000, description="jobs one user may have queued or running")
+    max_queued_jobs: int = Field(64, ge=1, le=100_000, description="jobs queued or running on the server in all")
+    max_image_pixels: int = Field(24_000_000, ge=1, le=178_956_970,
+                                  description="largest decoded size (width x height) of an image to score; "
+                                  "checked from its header before decoding")
+    max_concurrent_images: int = Field(2, ge=1, le=64, description="images decoded and embedded at once; "
+                                       "more requests wait up to image_wait_seconds, then get 429")
+    image_wait_seconds: float = Field(10.0, ge=0, le=600, description="how long a score-image request waits "
+                                      "for a free slot")
+    max_bootstrap: int = Field(200, ge=0, le=2000, description="most bootstrap resamples a client may ask "
+                               "the evaluation report for")
+    request_read_timeout: float = Field(30.0, gt=0, le=3600, description="seconds a client has to send a "
+                                        "request's whole body (408 after)")
+    allowed_hosts: list[str] = Field(["*"], description="Host header values served ('*' any, '*.example.com' "
+                                     "a domain); --dev serves loopback names only")
+    read_access: Literal["all", "shared"] = Field(
+        "all", description="all: every user reads every concept; shared: a user reads the concepts they own "
+                           "and those an owner shared with them")
 
     @model_validator(mode="after")
     def _dev_needs_loopback(self) -> "ServerSettings":
         if self.dev and not is_loopback(self.host):
             raise ValueError(f"--dev disables tokens and is only allowed on loopback, not on {self.host}")
+        if self.eval_bootstrap > self.max_bootstrap:
+            raise ValueError(f"eval_bootstrap {self.eval_bootstrap} is over max_bootstrap {self.max_bootstrap}")
+        if self.dev and any(h != "*" and not is_loopback(h) for h in self.allowed_hosts):
+            raise ValueError("--dev serves loopback host names only; drop --allowed-hosts or --dev")
         return self
 
     def session_settings(self):
@@ -63,6 +89,13 @@ class ServerSettings(BaseSettings):
         return SessionSettings(batch_size=self.batch_size, per_phrase=self.per_phrase,
                                random_negatives=self.random_negatives, eval_versions=self.eval_versions,
                                eval_per_stratum=self.eval_per_stratum)
+
+    @property
+    def served_hosts(self) -> list[str]:
+        """Host header names answered: in dev mode only loopback ones, so DNS rebinding cannot reach it."""
+        if self.dev:
+            return [h for h in self.allowed_hosts if h != "*"] or [*LOOPBACK_HOSTS, "*.localhost"]
+        return self.allowed_hosts
 
     @property
     def db_path(self) -> Path:

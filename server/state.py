@@ -1,6 +1,8 @@
 """What the app holds for its lifetime, built once in the lifespan."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from server.accounts import Accounts, User
@@ -22,3 +24,5 @@ class AppState:
     jobs: JobRunner
     evaluations: EvaluationReports
     dev_user: User | None = None  # --dev: the local owner requests without a token act as
+    image_slots: threading.Semaphore | None = None  # bounds images decoded and embedded at once
+    image_pool: ThreadPoolExecutor | None = None  # the threads that decode them

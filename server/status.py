@@ -10,17 +10,20 @@ from agile.corpus.reader import UnknownIdError
 from agile.errors import AgileError, CorpusError
 from agile.registry import RegistryError
 from agile.sidecar import SidecarError
-from server.errors import (Conflict, Forbidden, Invalid, LengthRequired, NotFound, ServerError, TooLarge,
-                           Unauthorized)
+from server.errors import (Conflict, Forbidden, Invalid, LengthRequired, NotFound, RequestTimeout, ServerError,
+                           TooLarge, TooMany, Unauthorized, UnknownHost)
 
 ERROR_STATUS: dict[type[Exception], int] = {
+    UnknownHost: 400,
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
+    RequestTimeout: 408,
     Conflict: 409,
     LengthRequired: 411,
     TooLarge: 413,
     Invalid: 422,
+    TooMany: 429,
     ServerError: 400,
     UnknownIdError: 422,
     RegistryError: 500,
@@ -37,4 +40,19 @@ def error_status(error: Exception) -> int:
 
 def responses(*errors: type[Exception]) -> dict[int, dict[str, str]]:
     """OpenAPI ``responses`` documenting the statuses an operation can answer with, from the table."""
-    return {ERROR_STATUS[e]: {"description": (e.__doc__ or e.__name__).strip().splitlines()[0]} for e in errors}
+    return {code: {"description": text} for code, text in responses_text(errors).items()}
+
+
+# The errors every operation can answer with, and those only writes (and reads of owned state) can.
+ALWAYS = (UnknownHost, Unauthorized, NotFound, RequestTimeout, LengthRequired, TooLarge, Invalid)
+WRITES = (Forbidden, Conflict, TooMany)
+
+
+def documented_statuses(method: str) -> dict[int, str]:
+    """Status -> description of every error an operation of ``method`` documents."""
+    errors = ALWAYS + (WRITES if method.lower() != "get" else (Forbidden,))
+    return {code: description for code, description in sorted(responses_text(errors).items())}
+
+
+def responses_text(errors) -> dict[int, str]:
+    return {ERROR_STATUS[e]: (e.__doc__ or e.__name__).strip().splitlines()[0] for e in errors}

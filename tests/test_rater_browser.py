@@ -154,3 +154,19 @@ def test_tokens_roles_and_api_errors_in_the_page(page, small_corpus_path, tmp_pa
         page.click("#create-concept")
         page.wait_for_function("document.getElementById('error-text').textContent.startsWith('422: ')")
         assert page.is_visible("#error") and "cluster 1" in page.text_content("#error-text").lower()
+
+
+def test_cancel_button_beside_job_progress(page, small_corpus_path, tmp_path):
+    """A job that has not finished can be cancelled from the rater; the box then says so."""
+    with ServerProcess(small_corpus_path, tmp_path / "data", "--dev", "--batch-size", str(BATCH),
+                       env={"AGILE_SERVER_JOB_START_DELAY": "5"}) as server:
+        page.goto(server.url + "/")
+        page.wait_for_selector("#app:not([hidden])")
+        page.fill("#concept-name", "cluster 3")
+        page.click("#create-concept")
+        page.wait_for_selector("#job-cancel:not([hidden])")
+        page.click("#job-cancel")
+        page.wait_for_function("document.querySelector('#job-text').textContent.includes('cancelled')")
+        assert page.is_hidden("#job-cancel")
+        job = httpx.get(server.url + "/api/concepts/1/jobs").json()[0]
+        assert job["status"] == "cancelled"

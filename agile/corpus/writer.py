@@ -7,11 +7,20 @@ corpus-wide scans). Both are written under temporary names; the raw vectors
 are moved into place first and the Parquet file last, so "the Parquet file
 exists" means "the shard is complete". A killed writer leaves only
 temporaries, which the next run deletes before redoing that shard.
+
+A shard has exactly one writer at a time: the writer holds an exclusive
+lock (``shards/.<name>.lock``, released by the kernel when the process dies),
+its temporaries carry its process id, and it renames only the files it still
+holds open and has checked complete. A resumed job trusts a final-name shard
+only after checking it (readable footer, ids, vector file size); a broken one
+is deleted and written again.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -19,7 +28,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from agile.atomic import remove_stale_temporaries
 from agile.corpus.manifest import (
     SHARDS_DIR,
     VECTORS_DIR,
@@ -36,6 +44,27 @@ ROW_GROUP_ROWS = 65_536
 
 def shard_name(index: int) -> str:
     return f"part-{index:05d}"
+
+
+def _lock_path(root: Path, name: str) -> Path:
+    return Path(root) / SHARDS_DIR / f".{name}.lock"
+
+
+@contextlib.contextmanager
+def _shard_lock(root: Path, name: str, blocking: bool = True):
+    """Hold the shard's writer lock; yields False (without blocking) if another live process has it."""
+    path = _lock_path(root, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def normalise_embeddings(embeddings: np.ndarray, dim: int, source: str) -> np.ndarray:
@@ -82,10 +111,15 @@ class ShardWriter:
         self.vectors_path = self._info.vectors_path(self.root)
         for path in (self.parquet_path, self.vectors_path):
             path.parent.mkdir(parents=True, exist_ok=True)
-        self._parquet_tmp = self.parquet_path.with_name(f".{self.parquet_path.name}.tmp")
-        self._vectors_tmp = self.vectors_path.with_name(f".{self.vectors_path.name}.tmp")
+        # Waits while another live writer (an earlier run's worker) still has this shard.
+        self._lock = _shard_lock(self.root, name)
+        self._lock.__enter__()
+        pid = os.getpid()
+        self._parquet_tmp = self.parquet_path.with_name(f".{self.parquet_path.name}.{pid}.tmp")
+        self._vectors_tmp = self.vectors_path.with_name(f".{self.vectors_path.name}.{pid}.tmp")
         self._vectors_file = open(self._vectors_tmp, "wb")
-        self._parquet = pq.ParquetWriter(self._parquet_tmp, self._schema, compression="zstd")
+        self._parquet_file = open(self._parquet_tmp, "wb")
+        self._parquet = pq.ParquetWriter(self._parquet_file, self._schema, compression="zstd")
 
     def write(self, uris: Iterable[str], embeddings: np.ndarray,
               metadata: Mapping[str, Any] | None = None) -> None:
@@ -111,23 +145,44 @@ class ShardWriter:
         self.count += n
 
     def commit(self) -> ShardInfo:
-        self._parquet.close()
-        self._vectors_file.flush()
-        os.fsync(self._vectors_file.fileno())
-        self._vectors_file.close()
-        with open(self._parquet_tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(self._vectors_tmp, self.vectors_path)
-        os.replace(self._parquet_tmp, self.parquet_path)
+        try:
+            self._parquet.close()
+            for f in (self._parquet_file, self._vectors_file):
+                f.flush()
+                os.fsync(f.fileno())
+            self._check_own_and_complete()
+            os.replace(self._vectors_tmp, self.vectors_path)
+            os.replace(self._parquet_tmp, self.parquet_path)
+            _fsync_dir(self.parquet_path.parent)
+        finally:
+            self._parquet_file.close()
+            self._vectors_file.close()
+            self._lock.__exit__(None, None, None)
         return ShardInfo(name=self.name, first_id=self.first_id, count=self.count)
+
+    def _check_own_and_complete(self) -> None:
+        """The temporaries are still the files this writer holds open, and hold every row written."""
+        for f, tmp in ((self._parquet_file, self._parquet_tmp), (self._vectors_file, self._vectors_tmp)):
+            try:
+                on_disk = os.stat(tmp)
+            except FileNotFoundError:
+                raise CorpusError(tmp, "temporary shard file vanished while being written "
+                                       "(another writer removed it); run the job again") from None
+            if not os.path.samestat(on_disk, os.fstat(f.fileno())):
+                raise CorpusError(tmp, "temporary shard file was replaced by another writer; run the job again")
+        problem = shard_problem(self._parquet_tmp, self._vectors_tmp, self.first_id, self.count, self.dim)
+        if problem:
+            raise CorpusError(self._parquet_tmp, f"incomplete shard: {problem}")
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self._parquet.close()
-        with contextlib.suppress(Exception):
-            self._vectors_file.close()
+        for f in (self._parquet_file, self._vectors_file):
+            with contextlib.suppress(Exception):
+                f.close()
         for tmp in (self._parquet_tmp, self._vectors_tmp):
             tmp.unlink(missing_ok=True)
+        self._lock.__exit__(None, None, None)
 
     def __enter__(self) -> "ShardWriter":
         return self
@@ -139,22 +194,89 @@ class ShardWriter:
             self.abort()
 
 
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def shard_problem(parquet: Path, vectors: Path, first_id: int | None, count: int | None,
+                  dim: int | None) -> str | None:
+    """Why a shard's two files are not a complete shard, or None if they are.
+
+    Checks the Parquet footer, the id column's first and last values and the raw
+    vectors' size, which is cheap (no row data beyond two ids is read).
+    """
+    try:
+        meta = pq.ParquetFile(parquet)
+    except (pa.ArrowException, OSError) as e:
+        return f"unreadable Parquet file ({e})"
+    rows = meta.metadata.num_rows
+    if count is not None and rows != count:
+        return f"{rows} rows, expected {count}"
+    names = meta.schema_arrow.names
+    if "id" not in names or "embedding" not in names:
+        return f"not a corpus shard (columns {names})"
+    field = meta.schema_arrow.field("embedding").type
+    shard_dim = field.list_size if pa.types.is_fixed_size_list(field) else -1
+    if dim is not None and shard_dim != dim:
+        return f"embedding dimension {shard_dim}, expected {dim}"
+    if rows:
+        try:
+            first = int(meta.read_row_group(0, columns=["id"]).column(0)[0].as_py())
+            last_group = meta.read_row_group(meta.num_row_groups - 1, columns=["id"]).column(0)
+            last = int(last_group[len(last_group) - 1].as_py())
+        except (pa.ArrowException, OSError, IndexError) as e:
+            return f"unreadable id column ({e})"
+        if (first_id is not None and first != first_id) or last - first != rows - 1:
+            return f"ids {first}..{last} for {rows} rows"
+    try:
+        size = os.path.getsize(vectors)
+    except OSError:
+        return f"vector file {vectors.name} missing"
+    if size != rows * shard_dim * 2:
+        return f"vector file {vectors.name} holds {size} bytes, expected {rows * shard_dim * 2}"
+    return None
+
+
+def _remove_stale_temporaries(root: Path) -> None:
+    """Delete temporaries of writers that are gone; a live writer's (it holds the shard lock) stay."""
+    for directory in (root / SHARDS_DIR, root / VECTORS_DIR):
+        if not directory.is_dir():
+            continue
+        for stale in directory.glob(".*.tmp"):
+            name = stale.name[1:].split(".", 1)[0]
+            with _shard_lock(root, name, blocking=False) as free:
+                if free:
+                    stale.unlink(missing_ok=True)
+
+
 def completed_shards(root: Path) -> dict[str, ShardInfo]:
     """Shards already complete under ``root`` (by name), for resuming a job.
 
-    Also deletes temporaries a killed writer left behind.
+    Deletes temporaries a killed writer left behind, and any final-name shard
+    that fails its check (it is then redone; the file is named on stderr).
     """
     root = Path(root)
-    remove_stale_temporaries(root / SHARDS_DIR)
-    remove_stale_temporaries(root / VECTORS_DIR)
+    _remove_stale_temporaries(root)
     done: dict[str, ShardInfo] = {}
     for parquet in sorted((root / SHARDS_DIR).glob("part-*.parquet")):
         name = parquet.stem
+        info = ShardInfo(name=name, first_id=0, count=0)
+        vectors = info.vectors_path(root)
+        with _shard_lock(root, name):
+            problem = shard_problem(parquet, vectors, None, None, None)
+            if problem:
+                print(f"agile: {parquet}: {problem}; deleting it so this shard is written again",
+                      file=sys.stderr, flush=True)
+                parquet.unlink(missing_ok=True)
+                vectors.unlink(missing_ok=True)
+                continue
         meta = pq.ParquetFile(parquet)
         count = meta.metadata.num_rows
-        first_id = 0
-        if count:
-            first_id = int(meta.read_row_group(0, columns=["id"]).column(0)[0].as_py())
+        first_id = int(meta.read_row_group(0, columns=["id"]).column(0)[0].as_py()) if count else 0
         done[name] = ShardInfo(name=name, first_id=first_id, count=count)
     return done
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, status
 from agile.concept import Concept
 from agile.refusals import DEFAULT_POLICY, check_policy, load_policy
 from agile.session_store import EVALUATION
-from server.auth import OwnedConcept, OwnerDep, StateDep, UserDep
+from server.auth import OwnedConcept, OwnerDep, ReadableConceptId, StateDep, UserDep, visible_to
 from server.errors import NotFound
+from server.params import ImageId, UserName
 from server.repository import ConceptRecord, Rating
 from server.schemas import (BatchItem, BatchPublic, ConceptCreate, ConceptPublic, ConceptUpdate, JobPublic, Purpose,
-                            RatingChange, RatingsPublic, RatingsSubmit)
+                            RatingChange, ReadersPublic, RatingsPublic, RatingsSubmit)
 from server.state import AppState
 
 router = APIRouter(prefix="/api/concepts", tags=["concepts"])
@@ -42,18 +43,19 @@ def create_concept(body: ConceptCreate, user: OwnerDep, state: StateDep):
     """Create a concept and start expansion: its first batch is ready when the job is done."""
     clean = Concept.create(body.name, body.positives, body.negatives)
     refuse_unbuildable(state, clean)
+    state.jobs.check_room(user.id)
     concept_id = state.repo.create_concept(clean.name, clean.positives, clean.negatives, user.id)
     state.jobs.submit(concept_id, "expand", {}, user.id)
     return concept_public(state, state.repo.concept(concept_id))
 
 
 @router.get("", response_model=list[ConceptPublic])
-def list_concepts(_: UserDep, state: StateDep):
-    return [concept_public(state, c) for c in state.repo.concepts()]
+def list_concepts(user: UserDep, state: StateDep):
+    return [concept_public(state, c) for c in state.repo.concepts(visible_to(user, state))]
 
 
 @router.get("/{concept_id}", response_model=ConceptPublic)
-def get_concept(concept_id: int, _: UserDep, state: StateDep):
+def get_concept(concept_id: ReadableConceptId, state: StateDep):
     return concept_public(state, state.repo.concept(concept_id))
 
 
@@ -68,7 +70,7 @@ def edit_phrases(body: ConceptUpdate, concept: OwnedConcept, state: StateDep):
 
 
 @router.get("/{concept_id}/batch", response_model=BatchPublic)
-def current_batch(concept_id: int, _: UserDep, state: StateDep,
+def current_batch(concept_id: ReadableConceptId, state: StateDep,
                   purpose: Annotated[Purpose | None, Query(description="only a batch of this purpose "
                                                                        "(default: the newest of either)")] = None):
     """The batch to rate now: expansion first, then the one chosen by the latest AL round (or evaluation)."""
@@ -100,13 +102,32 @@ def submit_ratings(body: RatingsSubmit, concept: OwnedConcept, user: OwnerDep, s
 
 
 @router.put("/{concept_id}/ratings/{corpus_id}", response_model=RatingsPublic)
-def change_rating(corpus_id: int, body: RatingChange, concept: OwnedConcept, user: OwnerDep, state: StateDep):
+def change_rating(corpus_id: ImageId, body: RatingChange, concept: OwnedConcept, user: OwnerDep, state: StateDep):
     state.repo.rate(concept.id, user.id, [Rating(corpus_id, body.positive, body.seconds)])
     return _counts(state, concept.id)
 
 
 @router.delete("/{concept_id}/ratings/{corpus_id}", response_model=RatingsPublic)
-def undo_rating(corpus_id: int, concept: OwnedConcept, state: StateDep):
+def undo_rating(corpus_id: ImageId, concept: OwnedConcept, state: StateDep):
     """Forget a rating (undo); the image shows as unrated again."""
     state.repo.unrate(concept.id, corpus_id)
     return _counts(state, concept.id)
+
+
+@router.get("/{concept_id}/readers", response_model=ReadersPublic)
+def list_readers(concept: OwnedConcept, state: StateDep):
+    """Who the concept is shared with (they read it when the server limits reads to shared concepts)."""
+    return ReadersPublic(concept_id=concept.id, readers=state.repo.readers(concept.id))
+
+
+@router.put("/{concept_id}/readers/{name}", response_model=ReadersPublic)
+def add_reader(name: UserName, concept: OwnedConcept, state: StateDep):
+    """Share the concept with a user: they may read it, its batches, versions and evaluation, and score."""
+    state.repo.add_reader(concept.id, name)
+    return ReadersPublic(concept_id=concept.id, readers=state.repo.readers(concept.id))
+
+
+@router.delete("/{concept_id}/readers/{name}", response_model=ReadersPublic)
+def remove_reader(name: UserName, concept: OwnedConcept, state: StateDep):
+    state.repo.remove_reader(concept.id, name)
+    return ReadersPublic(concept_id=concept.id, readers=state.repo.readers(concept.id))

@@ -18,8 +18,9 @@ from agile.export import FILES, export_folder
 from agile.refusals import Refusal, check_two_classes
 from agile.resources import estimate
 from agile.targets import Target, parse_target
-from server.auth import OwnedConcept, OwnerDep, StateDep, UserDep
+from server.auth import OwnedConcept, OwnerDep, ReadableConceptId, StateDep
 from server.errors import Invalid, NotFound
+from server.params import VersionNumber
 from server.schemas import TargetPublic, TargetSet, TargetStatusPublic
 from server.state import AppState
 from server.status import responses
@@ -76,7 +77,7 @@ def set_target(body: TargetSet, concept: OwnedConcept, user: OwnerDep, state: St
 
 
 @router.get("/target", response_model=TargetPublic, responses=responses(NotFound))
-def get_target(concept_id: int, _: UserDep, state: StateDep):
+def get_target(concept_id: ReadableConceptId, state: StateDep):
     """The target and its status: met (with the interval), not yet (with a labels estimate), or out of reach."""
     return target_public(state, concept_id)
 
@@ -90,7 +91,7 @@ def clear_target(concept: OwnedConcept, state: StateDep):
 
 @router.get("/versions/{version}/export", responses={200: {"content": {m: {} for m in set(MEDIA.values())}},
                                                       **responses(NotFound)})
-def export_version(concept_id: int, version: int, _: UserDep, state: StateDep,
+def export_version(concept_id: ReadableConceptId, version: VersionNumber, state: StateDep,
                    format: Annotated[ExportFormat, Query(description="zip: the whole folder (ONNX, TorchScript, "
                                                          "numpy weights and scorer, model card)")] = "zip",
                    estimate_resources: Annotated[bool, Query(alias="estimate", description="measure latency and "
@@ -123,7 +124,7 @@ def export_version(concept_id: int, version: int, _: UserDep, state: StateDep,
 
 @router.get("/versions/{version}/scores", responses={200: {"content": {"application/vnd.apache.parquet": {}}},
                                                       **responses(NotFound)})
-def corpus_scores(concept_id: int, version: int, _: UserDep, state: StateDep):
+def corpus_scores(concept_id: ReadableConceptId, version: VersionNumber, state: StateDep):
     """The corpus-wide scores a `score` job wrote for this version (Parquet: id, uri, score[, positive])."""
     state.repo.version(concept_id, version)
     path = state.loop.scores_path(concept_id, version)

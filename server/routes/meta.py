@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from agile.sampling import STRATEGIES
 from server.auth import StateDep, UserDep
 from server.errors import NotFound
 from server.images import image_response
-from agile.sampling import STRATEGIES
+from server.params import ImageId
 from server.schemas import Me, ServerInfo
 
 router = APIRouter(prefix="/api", tags=["server"])
@@ -26,7 +27,7 @@ def info(_: UserDep, state: StateDep):
 
 
 @router.get("/images/{corpus_id}", responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
-def image(corpus_id: int, _: UserDep, state: StateDep):
+def image(corpus_id: ImageId, _: UserDep, state: StateDep):
     """The image of a corpus id (rendered, a file, a redirect, or a placeholder for synthetic corpora)."""
     if not 0 <= corpus_id < state.loop.corpus.count:
         raise NotFound(f"no image {corpus_id}: the corpus holds ids 0..{state.loop.corpus.count - 1}")

@@ -10,9 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from PIL import Image, UnidentifiedImageError
 
 from agile.sidecar import VersionSidecar
-from server.auth import StateDep, UserDep
-from server.errors import Invalid, NotFound, TooLarge
+from server.auth import ReadableConceptId, StateDep, current_user
+from server.errors import Invalid, NotFound, TooLarge, TooMany
 from server.repository import VersionRecord
+from server.params import VersionNumber
 from server.schemas import ScorePublic, ScoreRequest, VersionPublic
 from server.state import AppState
 from server.status import responses
@@ -20,12 +21,17 @@ from server.status import responses
 router = APIRouter(prefix="/api/concepts/{concept_id}/versions", tags=["versions"])
 
 
+def public_sidecar(sidecar: VersionSidecar) -> dict:
+    """The sidecar without the server's filesystem paths (the corpus is named by its count and model)."""
+    return sidecar.model_dump(mode="json", exclude_none=True, exclude={"corpus": {"path"}, "path": True})
+
+
 def version_public(record: VersionRecord) -> VersionPublic:
     s = VersionSidecar.read(record.sidecar, f"sidecar of version {record.version} of concept {record.concept_id}")
     return VersionPublic(concept_id=record.concept_id, version=record.version, created_at=record.created_at,
                          job_id=record.job_id, parent_version=s.parent_version,
                          labels=s.labels.model_dump(mode="json"), metrics=s.metrics,
-                         training=s.training, embedding_model=s.embedding_model, sidecar=s.to_json())
+                         training=s.training, embedding_model=s.embedding_model, sidecar=public_sidecar(s))
 
 
 def etag(concept_id: int, version: int) -> str:
@@ -40,16 +46,17 @@ def matches(if_none_match: str | None, tag: str) -> bool:
 
 
 @router.get("", response_model=list[VersionPublic])
-def list_versions(concept_id: int, _: UserDep, state: StateDep):
+def list_versions(concept_id: ReadableConceptId, state: StateDep):
     return [version_public(v) for v in state.repo.versions(concept_id)]
 
 
 @router.get("/latest", response_model=VersionPublic,
             responses={304: {"description": "no newer version than the If-None-Match ETag"},
                        **responses(NotFound)})
-async def latest_version(concept_id: int, request: Request, _: UserDep, state: StateDep,
-                         wait: Annotated[float, Query(ge=0, description="long-poll: seconds to wait for a "
-                                                                         "version newer than If-None-Match")] = 0):
+async def latest_version(concept_id: ReadableConceptId, request: Request, state: StateDep,
+                         wait: Annotated[float, Query(ge=0, allow_inf_nan=False,
+                                                      description="long-poll: seconds to wait for a "
+                                                                  "version newer than If-None-Match")] = 0):
     """The newest version. With If-None-Match and ?wait=N, answers as soon as a newer one is recorded."""
     if not state.watch.knows(concept_id):  # 404 for unknown concepts; then polls skip the database
         await run_in_threadpool(state.repo.concept, concept_id)
@@ -57,6 +64,7 @@ async def latest_version(concept_id: int, request: Request, _: UserDep, state: S
     known = state.watch.latest(concept_id)
     if matches(request.headers.get("if-none-match"), etag(concept_id, known)):
         known = await state.watch.wait_past(concept_id, known, min(wait, state.settings.max_wait_seconds))
+        await current_user(request, state)  # the token may have been revoked while the poll waited
         if matches(request.headers.get("if-none-match"), etag(concept_id, known)):
             return Response(status_code=304, headers={"ETag": etag(concept_id, known)})
     headers = {"ETag": etag(concept_id, known), "Cache-Control": "no-cache"}
@@ -67,7 +75,7 @@ async def latest_version(concept_id: int, request: Request, _: UserDep, state: S
 
 
 @router.get("/{version}", response_model=VersionPublic)
-def get_version(concept_id: int, version: int, _: UserDep, state: StateDep):
+def get_version(concept_id: ReadableConceptId, version: VersionNumber, state: StateDep):
     return version_public(state.repo.version(concept_id, version))
 
 
@@ -77,7 +85,7 @@ def _model(state: AppState, concept_id: int, version: int):
 
 
 @router.post("/{version}/score", response_model=ScorePublic)
-def score(concept_id: int, version: int, body: ScoreRequest, _: UserDep, state: StateDep):
+def score(concept_id: ReadableConceptId, version: VersionNumber, body: ScoreRequest, state: StateDep):
     """Score corpus ids or raw embeddings (of the corpus's model) with a version."""
     limit, count, dim = state.settings.max_score_items, state.loop.corpus.count, state.loop.corpus.dim
     items = body.ids if body.ids is not None else body.embeddings
@@ -92,14 +100,12 @@ def score(concept_id: int, version: int, body: ScoreRequest, _: UserDep, state: 
                            scores=state.loop.score_ids(model, body.ids).tolist())
     if not items or any(len(e) != dim for e in items):
         raise Invalid(f"give at least one embedding, each of {dim} numbers (the corpus model's dimension)")
-    vectors = np.asarray(items, dtype=np.float32)
-    if not np.isfinite(vectors).all() or (np.linalg.norm(vectors, axis=1) == 0).any():
-        raise Invalid("embeddings must be finite and non-zero")
+    vectors = unit_rows(np.asarray(items, dtype=np.float64))
     return ScorePublic(concept_id=concept_id, version=version, scores=state.loop.score_vectors(model, vectors).tolist())
 
 
 @router.post("/{version}/score-image", response_model=ScorePublic)
-def score_image(concept_id: int, version: int, _: UserDep, state: StateDep,
+def score_image(concept_id: ReadableConceptId, version: VersionNumber, state: StateDep,
                 image: Annotated[UploadFile, File(description="an image file (PNG, JPEG, ...)")]):
     """Embed an uploaded image with the corpus's model and score it."""
     limit = state.settings.max_upload_bytes
@@ -107,10 +113,38 @@ def score_image(concept_id: int, version: int, _: UserDep, state: StateDep,
     if len(data) > limit:
         raise TooLarge(f"image is larger than {limit} bytes")
     model = _model(state, concept_id, version)
+    # A few KB of PNG can declare 13000 x 13000 pixels (0.5 GB decoded): bound the decoded size from the
+    # header, and how many images are decoded at once.
+    if not state.image_slots.acquire(timeout=state.settings.image_wait_seconds):
+        raise TooMany(f"{state.settings.max_concurrent_images} images are being scored already; retry shortly")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            rgb = img.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-        raise Invalid(f"not a readable image: {e}") from None
-    vector = state.loop.embed_image(rgb)
+        # On the image pool's own threads: only they ever hold decoded pixels, so the memory the
+        # allocator keeps after a decode is that of a few threads, not of every request thread.
+        vector = state.image_pool.submit(
+            lambda: state.loop.embed_image(decode_image(data, state.settings.max_image_pixels))).result()
+    finally:
+        state.image_slots.release()
     return ScorePublic(concept_id=concept_id, version=version, scores=state.loop.score_vectors(model, vector).tolist())
+
+
+def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+    """RGB pixels of an uploaded image, refusing one whose header declares more than ``max_pixels``."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            width, height = img.size
+            if width * height > max_pixels:
+                raise TooLarge(f"image of {width} x {height} pixels; at most {max_pixels:,} pixels are decoded")
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as e:
+        raise Invalid(f"not a readable image ({type(e).__name__})") from None
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length as float32, without overflow (3e38) or underflow (1e-30) on the way."""
+    if not np.isfinite(vectors).all():
+        raise Invalid("embeddings must be finite numbers")
+    peak = np.abs(vectors).max(axis=1, keepdims=True)
+    if (peak == 0).any():
+        raise Invalid("embeddings must be non-zero")
+    scaled = vectors / peak  # largest entry 1: its norm is between 1 and sqrt(dim)
+    return (scaled / np.linalg.norm(scaled, axis=1, keepdims=True)).astype(np.float32)

@@ -402,6 +402,14 @@ function showJob(job) {
   box.classList.toggle("failed", job.status === "failed");
   $("job-bar").style.width = `${job.status === "done" ? 100 : job.percent}%`;
   $("job-text").textContent = `${job.kind} job ${job.id}: ${job.status} — ${job.message}`;
+  const active = job.status === "queued" || job.status === "running";
+  const cancel = $("job-cancel");
+  cancel.hidden = !(active && state.me && state.me.role === "owner");
+  cancel.onclick = () => guarded(async () => {
+    cancel.disabled = true;
+    try { showJob((await api("DELETE", `/api/jobs/${job.id}`)).data); }
+    finally { cancel.disabled = false; }
+  });
 }
 
 async function followJob(job) {
@@ -416,6 +424,7 @@ async function followJob(job) {
   }
   state.job = null;
   if (job.status === "failed") { showError(`${job.kind} job failed: ${job.message}`); return; }
+  if (job.status === "cancelled") return;
   await guarded(async () => {
     state.concept = (await api("GET", `/api/concepts/${conceptId}`)).data;
     if (job.result && job.result.batch_id !== undefined) await loadBatch();
