@@ -13,11 +13,10 @@ from typing import Sequence
 import numpy as np
 
 from agile.corpus import Corpus
-from agile.embedder import EmbedderError, embedder_for_corpus
+from agile.embedder import embedder_for_corpus
 from agile.evaluation import StrataSpec, corpus_uri_hashes, stratified_ids
 from agile.expansion import expand
 from agile.index import open_index
-from agile.refusals import check_phrases_agree
 from agile.sampling import select
 from agile.scan_store import ScanStore, scan_dir_for
 from agile.scoring import map_blocks, resolve_kernel
@@ -65,17 +64,6 @@ class Workspace:
         _, ids = self.index.search(queries, k)
         ids = np.asarray(ids, dtype=np.int64)
         return np.unique(ids[ids >= 0])
-
-    def check_phrases_agree(self, positives: Sequence[str], negatives: Sequence[str]) -> None:
-        """Refuse a positive and a negative phrase the text model cannot tell apart (agile.refusals)."""
-        if not negatives:
-            return
-        try:
-            with self._embed_lock:
-                pos, neg = self.embedder.embed_texts(list(positives)), self.embedder.embed_texts(list(negatives))
-        except EmbedderError:
-            return  # phrases this embedder cannot read fail at expansion, with their own message
-        check_phrases_agree(positives, negatives, pos, neg)
 
     def expand(self, positives: Sequence[str], negatives: Sequence[str], exclude: np.ndarray,
                per_phrase: int, batch_size: int, seed: int) -> np.ndarray:

@@ -100,10 +100,10 @@ def test_the_policy_refuses_sorting_people_by_a_protected_attribute_and_names_th
 
 
 def test_contradictory_phrases_one_class_data_and_unmeasurable_targets_are_refused():
-    v = np.eye(4, dtype=np.float32)
-    with pytest.raises(Refusal, match="'tuna' and the negative phrase 'Tuna!' mean the same"):
-        check_phrases_agree(["tuna"], ["Tuna!"], v[:1], v[:1])
-    check_phrases_agree(["tuna"], ["canned tuna"], v[:1], v[1:2])
+    with pytest.raises(Refusal, match="'gourmet tuna' and the negative phrase 'Gourmet tunas!' say the same"):
+        check_phrases_agree(["tuna", "gourmet tuna"], ["Gourmet tunas!"])
+    check_phrases_agree(["tuna"], ["canned tuna"])
+    check_phrases_agree(["stars"], ["a circle"])  # words that embed alike are the embedding's limit, not refused
     with pytest.raises(Refusal, match="every training rating is positive"):
         check_two_classes(30, 0)
     with pytest.raises(Refusal, match="above what 20 rated positives can measure"):

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from agile.concept import Concept
-from agile.refusals import DEFAULT_POLICY, check_policy, load_policy
+from agile.refusals import DEFAULT_POLICY, check_phrases_agree, check_policy, load_policy
 from agile.session_store import EVALUATION
 from server.auth import OwnedConcept, OwnerDep, ReadableConceptId, StateDep, UserDep, visible_to
 from server.errors import NotFound
@@ -35,7 +35,7 @@ def refuse_unbuildable(state: AppState, concept: Concept) -> None:
     """Refuse, with the rule's name, a concept the server's policy forbids or whose phrases contradict."""
     check_policy([concept.name, *concept.positives, *concept.negatives],
                  load_policy(state.settings.policy_path or DEFAULT_POLICY))
-    state.loop.workspace.check_phrases_agree(concept.positives, concept.negatives)
+    check_phrases_agree(concept.positives, concept.negatives)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConceptPublic)
