@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from agile.crossval import cross_validated_auc_pr
 from agile.errors import AgileError
 from agile.evaluation import Metrics, StrataSpec, compute_metrics
 from agile.registry import label_snapshot
@@ -51,6 +52,7 @@ class SessionSettings:
     lr: float | None = None              # None: the paper's 1e-4
     eval_versions: int = 3           # an evaluation set stratifies over this many latest versions
     eval_per_stratum: int = 20
+    cross_validate: bool = False     # record a k-fold AUC-PR on the rated images with each version
 
     @property
     def train_overrides(self) -> dict:
@@ -117,8 +119,12 @@ class Session:
         return self.store.latest_round() or 0
 
     def not_to_offer(self) -> np.ndarray:
-        """Ids a training batch must skip: rated for training, or kept for evaluation."""
-        return np.union1d(self.store.labels(TRAINING).ids, self.store.reserved_ids())
+        """Ids a training batch must skip: rated for training, answered "can't tell", or kept for evaluation."""
+        return np.union1d(self._answered(), self.store.reserved_ids())
+
+    def _answered(self) -> np.ndarray:
+        """Training images the owner has answered, including "can't tell" (never offered again)."""
+        return np.union1d(self.store.labels(TRAINING).ids, self.store.skipped_ids())
 
     # -- the steps ------------------------------------------------------------------------
     def expand(self, progress: Progress = _quiet) -> Batch:
@@ -126,7 +132,7 @@ class Session:
         concept = self.store.concept()
         phrases = [*concept.positives, *concept.negatives]
         per_phrase = max(self.settings.per_phrase, self.settings.batch_size)
-        rated = self.store.labels(TRAINING).ids
+        rated = self._answered()
         exclude = np.union1d(rated, self._reserved_near(phrases, rated, per_phrase))
         round_ = self.next_round()
         progress(10, f"finding the nearest images to {len(phrases)} phrases")
@@ -143,8 +149,15 @@ class Session:
         progress(5, f"training on {len(labels.ids)} ratings")
         config = TrainConfig.for_round(round_, seed=self.seed, **self.settings.train_overrides)
         model = self.workspace.train(labels.ids, labels.labels, config)
-        progress(done_percent * 0.8, "measuring the new model on the rated images")
-        version = self.store.save_version(model, self._sidecar(model, labels, round_))
+        progress(done_percent * 0.7, "measuring the new model on the rated images")
+        sidecar = self._sidecar(model, labels, round_)
+        if self.settings.cross_validate:
+            progress(done_percent * 0.8, "cross-validating on the rated images")
+            cv = cross_validated_auc_pr(self.workspace, labels.ids, labels.labels, config, seed=self.seed)
+            if cv is not None:
+                sidecar.metrics.update(cv_auc_pr=round(cv.auc_pr, 4), cv_auc_pr_low=round(cv.low, 4),
+                                       cv_auc_pr_high=round(cv.high, 4), cv_folds=cv.folds)
+        version = self.store.save_version(model, sidecar)
         progress(done_percent, f"model version {version} saved")
         return TrainedVersion(version, model, round_, len(labels.ids))
 

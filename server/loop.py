@@ -50,6 +50,13 @@ class Loop:
         return self.registry(concept_id).load(version)
 
     # -- scoring ---------------------------------------------------------------------------
+    @functools.lru_cache(maxsize=4)
+    def corpus_order(self, concept_id: int, version: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every image's score with a version, and the ids from highest to lowest score (kept: versions
+        are immutable, and paging through a browse view asks for the same order again and again)."""
+        scores = self.score_ids(self.model(concept_id, version), np.arange(self.corpus.count, dtype=np.int64))
+        return scores, np.argsort(-scores, kind="stable")
+
     def score_ids(self, model: TrainedModel, ids: Sequence[int]) -> np.ndarray:
         return self.workspace.score_ids(model, ids)
 

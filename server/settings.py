@@ -46,6 +46,8 @@ class ServerSettings(BaseSettings):
                                   "(lowest URI hashes; 10 strata)")
     eval_bootstrap: int = Field(100, ge=0, le=2000, description="bootstrap resamples for the evaluation "
                                 "metrics' 95% intervals")
+    cross_validate: bool = Field(True, description="record a 3-fold AUC-PR on the rated images with each "
+                                 "version (the rater's estimate before an evaluation set exists)")
     job_start_delay: float = Field(0.0, ge=0, description="seconds a job waits before working (crash tests)")
 
     @model_validator(mode="after")
@@ -60,7 +62,7 @@ class ServerSettings(BaseSettings):
 
         return SessionSettings(batch_size=self.batch_size, per_phrase=self.per_phrase,
                                random_negatives=self.random_negatives, eval_versions=self.eval_versions,
-                               eval_per_stratum=self.eval_per_stratum)
+                               eval_per_stratum=self.eval_per_stratum, cross_validate=self.cross_validate)
 
     @property
     def db_path(self) -> Path:

@@ -23,10 +23,12 @@ def start_job(body: JobCreate, concept: OwnedConcept, user: OwnerDep, state: Sta
 
 @router.get("/concepts/{concept_id}/jobs", response_model=list[JobPublic])
 def list_jobs(concept_id: int, _: UserDep, state: StateDep):
+    """The concept's latest jobs, newest first."""
     state.repo.concept(concept_id)
     return [job_public(j) for j in state.repo.jobs(concept_id)]
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
 def get_job(job_id: int, _: UserDep, state: StateDep):
+    """One job: status, percent, message and, when done, its result (batch id, version)."""
     return job_public(state.repo.job(job_id))
