@@ -158,6 +158,8 @@ $("new-concept").onsubmit = (ev) => {
                    negatives: lines("concept-negatives") };
     const concept = (await api("POST", "/api/concepts", body)).data;
     $("new-concept").reset();
+    // Out of the form at once: keys pressed while the batch is being found must not type into it.
+    if ($("new-concept").contains(document.activeElement)) document.activeElement.blur();
     await selectConcept(concept.id);
     $("grid").focus();
   });
@@ -168,6 +170,7 @@ async function selectConcept(id) {
   // rate an image of the previous concept against this one.
   state.view++;
   state.ready = false;
+  $("error").hidden = true;  // the banner was about what was shown before
   state.batch = null;
   state.scores = new Map();
   state.evaluation = null;
