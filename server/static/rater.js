@@ -455,8 +455,11 @@ async function rate(answer) {
     if (state.batch !== batch) return;
     Object.assign(state.concept, { rated: r.data.rated, evaluation_rated: r.data.evaluation_rated });
     updateCounter();
-    // The last image of an evaluation batch: its metrics are what the owner waits for.
-    if (evaluating() && unanswered(batch) === 0) await guarded(loadEvaluation);
+    if (unanswered(batch) === 0) {
+      // The last image of an evaluation batch: its metrics are what the owner waits for.
+      if (evaluating()) await guarded(loadEvaluation);
+      await guarded(loadHistory);
+    }
   } catch (e) {
     item.answer = previous;
     if (state.batch === batch) paint();
