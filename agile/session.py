@@ -212,9 +212,11 @@ class Session:
         """Every version and zero-shot on the rated evaluation images, with bootstrap 95% intervals
         (a fixed seed, so a reload shows the same numbers)."""
         labels = self.store.labels(EVALUATION)
-        total = len(self.store.batch_ids(EVALUATION))
+        in_sets = self.store.batch_ids(EVALUATION)
+        total = len(in_sets)
         rated, positive = len(labels.ids), int(labels.labels.sum())
-        message, ready = _evaluation_status(total, rated, positive)
+        skipped = len(np.intersect1d(in_sets, self.store.skipped_ids(), assume_unique=True))
+        message, ready = _evaluation_status(total, rated, positive, skipped)
         truth = labels.labels > 0.5
         results = []
         for version in [*self.store.versions(), None]:
@@ -271,15 +273,17 @@ class Session:
             metrics={"rated_auc_pr": round(fit.auc_pr, 4), "rated_accuracy": round(fit.accuracy, 4)})
 
 
-def _evaluation_status(total: int, rated: int, positive: int) -> tuple[str, bool]:
-    """What the owner is told, and whether metrics can be computed."""
+def _evaluation_status(total: int, rated: int, positive: int, skipped: int = 0) -> tuple[str, bool]:
+    """What the owner is told, and whether metrics can be computed ("can't tell" answers measure nothing)."""
     if total == 0:
         return "no evaluation set yet: start an 'evaluate' job, then rate its batch", False
     if rated == 0:
-        return f"none of the {total} evaluation images is rated yet", False
+        return (f"none of the {total} evaluation images is rated yet"
+                + (f" ({skipped} answered can't tell)" if skipped else "")), False
     if positive in (0, rated):
         kind = "positive" if positive else "negative"
         return (f"all {rated} rated evaluation images are {kind}: AUC-PR and AUC-ROC need both classes, "
-                f"so rate more of the set ({total - rated} unrated)"), False
-    unrated = f"; {total - rated} still unrated" if rated < total else ""
-    return f"metrics on {rated} of {total} evaluation images ({positive} positive){unrated}", True
+                f"so rate more of the set ({total - rated - skipped} unrated)"), False
+    unrated = f"; {total - rated - skipped} still unrated" if rated + skipped < total else ""
+    skips = f"; {skipped} answered can't tell" if skipped else ""
+    return f"metrics on {rated} of {total} evaluation images ({positive} positive){skips}{unrated}", True

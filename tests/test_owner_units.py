@@ -126,3 +126,11 @@ def test_cross_validated_auc_pr_is_out_of_sample(small_corpus_path, tmp_path):
     assert cv.folds == 3 and cv.n == 120 and cv.low <= cv.auc_pr <= cv.high
     assert cv.auc_pr < fit  # random labels cannot be predicted out of sample, only memorised
     assert cross_validated_auc_pr(workspace, ids[:4], np.array([1, 0, 0, 0], np.float32), config) is None
+
+
+def test_skipped_evaluation_images_are_not_called_unrated():
+    from agile.session import _evaluation_status
+
+    message, ready = _evaluation_status(20, 18, 5, skipped=2)
+    assert ready and "2 answered can't tell" in message and "unrated" not in message
+    assert "1 still unrated" in _evaluation_status(20, 17, 5, skipped=2)[0]
