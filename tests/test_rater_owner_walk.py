@@ -212,8 +212,8 @@ def test_an_owner_walks_the_rater_with_the_keyboard(page, small_corpus_path, tmp
         page.wait_for_function("document.getElementById('browse-status').textContent.includes('0.5 threshold')")
         page.click("#browse-next")
         page.wait_for_function("document.getElementById('browse-status').textContent.includes('images 31–60')")
-        page.locator("#browse").scroll_into_view_if_needed()
-        page.screenshot(path=str(shots / "rater-browse.png"))
+        page.wait_for_function("[...document.querySelectorAll('#browse-grid img')].every(i => i.complete && i.naturalWidth)")
+        page.locator("#browse-grid").screenshot(path=str(shots / "rater-browse.png"))
 
         # Export labels: the downloaded CSV holds every answer, "can't tell" included.
         with page.expect_download() as download:

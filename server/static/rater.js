@@ -601,9 +601,12 @@ async function followJob(job) {
   if (job.status === "failed") { showError(`${job.kind} job failed: ${job.message}`); return; }
   await guarded(async () => {
     state.concept = (await api("GET", `/api/concepts/${conceptId}`)).data;
-    // A new batch is shown unless the owner moved on meanwhile (e.g. back to the training batch).
+    // A new batch is shown unless the owner moved on meanwhile to a batch of the other purpose
+    // (back to the training batch while an evaluate job ran).
     if (job.result && job.result.batch_id !== undefined) {
-      await showBatch(await fetchBatch(job.kind === "evaluate" ? "evaluation" : "training"), view);
+      const purpose = job.kind === "evaluate" ? "evaluation" : "training";
+      const stillWanted = view === state.view || (state.batch && state.batch.purpose === purpose);
+      if (stillWanted) await showBatch(await fetchBatch(purpose), state.view);
     }
     await loadVersions();
     await loadEvaluation();
