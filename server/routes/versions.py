@@ -100,12 +100,8 @@ def browse(concept_id: int, version: int, _: UserDep, state: StateDep,
            limit: Annotated[int, Query(ge=1, le=500)] = 60):
     """The corpus sorted by a version's score, a page at a time, with each image's score and answer."""
     _model(state, concept_id, version)
-    scores, order = state.loop.corpus_order(concept_id, version)
-    if where == "bottom":
-        order = order[::-1]
-    elif where == "threshold":
-        order = np.argsort(np.abs(scores - 0.5), kind="stable")
-    ids = order[offset:offset + limit].tolist()
+    scores = state.loop.corpus_scores(concept_id, version)
+    ids = state.loop.corpus_order(concept_id, version, where)[offset:offset + limit].tolist()
     answers = state.repo.ratings_of(concept_id, ids)
     items = [BrowseItem(id=i, image_url=f"/api/images/{i}", score=float(scores[i]), rating=answers.get(i),
                         skipped=i in answers and answers[i] is None) for i in ids]
