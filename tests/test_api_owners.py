@@ -129,7 +129,8 @@ def test_manage_export_and_browse(world, small_corpus_path):
 
     # Names: unique per owner (ignoring case), free for another owner; rename keeps the phrases.
     assert ann.post("/api/concepts", json={"name": "Cluster 7"}).status_code == 409
-    assert ann.patch(f"/api/concepts/{concept}", json={"name": "cluster 1"}).status_code == 409
+    assert ann.post("/api/concepts", json={"name": "cluster 70"}).status_code == 201
+    assert ann.patch(f"/api/concepts/{concept}", json={"name": "Cluster 70"}).status_code == 409
     renamed = ann.patch(f"/api/concepts/{concept}", json={"name": "cluster seven"})
     assert renamed.status_code == 200 and renamed.json()["name"] == "cluster seven"
     assert renamed.json()["positives"][0] == "cluster seven"
