@@ -28,12 +28,15 @@ class ConceptCreate(Strict):
     negatives: Phrases = []
 
 
+_LIST_EDIT = "replaces the list; left out: emptied on a phrase edit, kept on a rename"
+
+
 class ConceptUpdate(Strict):
     """Phrases, a new name, or both; what is left out is kept (a rename alone keeps the phrases)."""
     name: Name | None = Field(None, description="a new name (unique among the owner's concepts); it "
                                                  "replaces the old name as the first positive phrase")
-    positives: Phrases | None = Field(None, description="replaces the list; left out: emptied on a phrase edit, kept on a rename")
-    negatives: Phrases | None = Field(None, description="replaces the list; left out: emptied on a phrase edit, kept on a rename")
+    positives: Phrases | None = Field(None, description=_LIST_EDIT)
+    negatives: Phrases | None = Field(None, description=_LIST_EDIT)
 
 
 class ConceptPublic(BaseModel):
