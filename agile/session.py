@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from agile.crossval import cross_validated_auc_pr
 from agile.errors import AgileError
 from agile.evaluation import Metrics, StrataSpec, compute_metrics
 from agile.registry import label_snapshot
@@ -53,6 +54,7 @@ class SessionSettings:
     learner: str = "mlp"                 # "logreg": the simple loop, for comparison (agile.training)
     eval_versions: int = 3           # an evaluation set stratifies over this many latest versions
     eval_per_stratum: int = 20
+    cross_validate: bool = False     # record a k-fold AUC-PR on the rated images with each version
 
     @property
     def train_overrides(self) -> dict:
@@ -121,8 +123,12 @@ class Session:
         return int(labels.rounds.max()) if len(labels.rounds) else 0
 
     def not_to_offer(self) -> np.ndarray:
-        """Ids a training batch must skip: rated for training, or kept for evaluation."""
-        return np.union1d(self.store.labels(TRAINING).ids, self.store.reserved_ids())
+        """Ids a training batch must skip: rated for training, answered "can't tell", or kept for evaluation."""
+        return np.union1d(self._answered(), self.store.reserved_ids())
+
+    def _answered(self) -> np.ndarray:
+        """Training images the owner has answered, including "can't tell" (never offered again)."""
+        return np.union1d(self.store.labels(TRAINING).ids, self.store.skipped_ids())
 
     # -- the steps ------------------------------------------------------------------------
     def expand(self, progress: Progress = _quiet) -> Batch:
@@ -130,7 +136,7 @@ class Session:
         concept = self.store.concept()
         phrases = [*concept.positives, *concept.negatives]
         per_phrase = max(self.settings.per_phrase, self.settings.batch_size)
-        rated = self.store.labels(TRAINING).ids
+        rated = self._answered()
         exclude = np.union1d(rated, self._reserved_near(phrases, rated, per_phrase))
         round_ = self.next_round()
         progress(10, f"finding the nearest images to {len(phrases)} phrases")
@@ -147,8 +153,15 @@ class Session:
         progress(5, f"training on {len(labels.ids)} ratings")
         config = TrainConfig.for_round(round_, seed=self.seed, **self.settings.train_overrides)
         model = self.workspace.train(labels.ids, labels.labels, config)
-        progress(done_percent * 0.8, "measuring the new model on the rated images")
-        version = self.store.save_version(model, self._sidecar(model, labels, round_))
+        progress(done_percent * 0.7, "measuring the new model on the rated images")
+        sidecar = self._sidecar(model, labels, round_)
+        if self.settings.cross_validate:
+            progress(done_percent * 0.8, "cross-validating on the rated images")
+            cv = cross_validated_auc_pr(self.workspace, labels.ids, labels.labels, config, seed=self.seed)
+            if cv is not None:
+                sidecar.metrics.update(cv_auc_pr=round(cv.auc_pr, 4), cv_auc_pr_low=round(cv.low, 4),
+                                       cv_auc_pr_high=round(cv.high, 4), cv_folds=cv.folds)
+        version = self.store.save_version(model, sidecar)
         progress(done_percent, f"model version {version} saved")
         return TrainedVersion(version, model, round_, len(labels.ids))
 
@@ -208,9 +221,11 @@ class Session:
         """Every version and zero-shot on the rated evaluation images, with bootstrap 95% intervals
         (a fixed seed, so a reload shows the same numbers)."""
         labels = self.store.labels(EVALUATION)
-        total = len(self.store.batch_ids(EVALUATION))
+        in_sets = self.store.batch_ids(EVALUATION)
+        total = len(in_sets)
         rated, positive = len(labels.ids), int(labels.labels.sum())
-        message, ready = _evaluation_status(total, rated, positive)
+        skipped = len(np.intersect1d(in_sets, self.store.skipped_ids(), assume_unique=True))
+        message, ready = _evaluation_status(total, rated, positive, skipped)
         truth = labels.labels > 0.5
         results = []
         for version in [*self.store.versions(), None]:
@@ -267,15 +282,17 @@ class Session:
             metrics={"rated_auc_pr": round(fit.auc_pr, 4), "rated_accuracy": round(fit.accuracy, 4)})
 
 
-def _evaluation_status(total: int, rated: int, positive: int) -> tuple[str, bool]:
-    """What the owner is told, and whether metrics can be computed."""
+def _evaluation_status(total: int, rated: int, positive: int, skipped: int = 0) -> tuple[str, bool]:
+    """What the owner is told, and whether metrics can be computed ("can't tell" answers measure nothing)."""
     if total == 0:
         return "no evaluation set yet: start an 'evaluate' job, then rate its batch", False
     if rated == 0:
-        return f"none of the {total} evaluation images is rated yet", False
+        return (f"none of the {total} evaluation images is rated yet"
+                + (f" ({skipped} answered can't tell)" if skipped else "")), False
     if positive in (0, rated):
         kind = "positive" if positive else "negative"
         return (f"all {rated} rated evaluation images are {kind}: AUC-PR and AUC-ROC need both classes, "
-                f"so rate more of the set ({total - rated} unrated)"), False
-    unrated = f"; {total - rated} still unrated" if rated < total else ""
-    return f"metrics on {rated} of {total} evaluation images ({positive} positive){unrated}", True
+                f"so rate more of the set ({total - rated - skipped} unrated)"), False
+    unrated = f"; {total - rated - skipped} still unrated" if rated + skipped < total else ""
+    skips = f"; {skipped} answered can't tell" if skipped else ""
+    return f"metrics on {rated} of {total} evaluation images ({positive} positive){skips}{unrated}", True

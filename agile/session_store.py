@@ -21,6 +21,9 @@ TRAINING, EVALUATION = "training", "evaluation"
 Purpose = Literal["training", "evaluation"]
 
 
+SKIP = None  # the third answer: the owner cannot tell; stored, never trained on, never offered again
+
+
 class StoreError(AgileError):
     """A rating of an image that was never offered, or an unknown version."""
 
@@ -58,7 +61,11 @@ class Batch:
 class SessionStore(Protocol):
     def concept(self) -> ConceptState: ...
 
-    def labels(self, purpose: Purpose = TRAINING) -> Labels: ...
+    def labels(self, purpose: Purpose = TRAINING) -> Labels:
+        """Positive and negative ratings of one purpose (never the skipped ones)."""
+
+    def skipped_ids(self) -> np.ndarray:
+        """Sorted ids the owner could not judge ("can't tell"): kept out of training and of later batches."""
 
     def batch_ids(self, purpose: Purpose) -> np.ndarray:
         """Sorted ids of every image ever put in a batch of this purpose, rated or not."""
@@ -84,7 +91,7 @@ class SessionStore(Protocol):
 
 @dataclass
 class _Rating:
-    positive: bool
+    positive: bool | None  # None: skipped
     round: int
     source: str
     purpose: Purpose
@@ -107,18 +114,20 @@ class MemoryStore:
         return cls(Concept.create(name, positives, negatives), np.unique(np.asarray(reserved, dtype=np.int64)))
 
     # -- what the owner does --------------------------------------------------------
-    def rate(self, ids: Sequence[int], positives: Sequence[bool]) -> None:
-        """Rate images of this concept's batches (each takes the round and purpose of its newest batch)."""
+    def rate(self, ids: Sequence[int], positives: Sequence[bool | None]) -> None:
+        """Rate images of this concept's batches (each takes the round and purpose of its newest batch);
+        a ``SKIP`` (None) answer is the owner's "can't tell"."""
         where = {int(i): b for b in self.batches for i in b.ids.tolist()}
-        for id_, positive in zip(np.asarray(ids).tolist(), np.asarray(positives).tolist()):
+        for id_, positive in zip(np.asarray(ids).tolist(), list(positives)):
             batch = where.get(int(id_))
             if batch is None:
                 raise StoreError(f"image {id_} is not in any batch of this concept")
-            self.ratings[int(id_)] = _Rating(bool(positive), batch.round, batch.source, batch.purpose)
+            answer = None if positive is SKIP else bool(positive)
+            self.ratings[int(id_)] = _Rating(answer, batch.round, batch.source, batch.purpose)
 
     def counts(self, purpose: Purpose = TRAINING) -> tuple[int, int]:
-        """(rated, positive) among ratings of one purpose."""
-        chosen = [r.positive for r in self.ratings.values() if r.purpose == purpose]
+        """(rated, positive) among positive and negative ratings of one purpose."""
+        chosen = [r.positive for r in self.ratings.values() if r.purpose == purpose and r.positive is not None]
         return len(chosen), int(sum(chosen))
 
     # -- SessionStore -------------------------------------------------------------------
@@ -126,12 +135,15 @@ class MemoryStore:
         return ConceptState(self.concept_.name, list(self.concept_.positives), list(self.concept_.negatives))
 
     def labels(self, purpose: Purpose = TRAINING) -> Labels:
-        rows = sorted((i, r) for i, r in self.ratings.items() if r.purpose == purpose)
+        rows = sorted((i, r) for i, r in self.ratings.items() if r.purpose == purpose and r.positive is not None)
         if not rows:
             return Labels.empty()
         return Labels(np.array([i for i, _ in rows], dtype=np.int64),
                       np.array([r.positive for _, r in rows], dtype=np.float32),
                       np.array([r.round for _, r in rows], dtype=np.int64))
+
+    def skipped_ids(self) -> np.ndarray:
+        return np.array(sorted(i for i, r in self.ratings.items() if r.positive is None), dtype=np.int64)
 
     def batch_ids(self, purpose: Purpose) -> np.ndarray:
         parts = [b.ids for b in self.batches if b.purpose == purpose]

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "agile_cli.eval_commands",
     "agile_cli.serve_commands",
     "agile_cli.deploy_commands",
+    "agile_cli.labels_commands",
     "agile_cli.demo_commands",
     "agile_cli.bench_commands",
 ]

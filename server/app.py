@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from agile.errors import AgileError
 from server.accounts import DEV_USER, Accounts
 from server.db import Database
+from server.docs import install_docs
 from server.errors import ServerError
 from server.evaluation import EvaluationReports
 from server.jobs import JobRunner
@@ -88,9 +89,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         yield
         state.jobs.stop()
 
-    app = FastAPI(title="Agile Modeling", lifespan=lifespan,
+    app = FastAPI(title="Agile Modeling", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Concept to classifier: rate batches, train, poll model versions, score.")
     app.add_middleware(ReadTimeout, seconds=settings.request_read_timeout)
+    install_docs(app)  # /docs and /redoc with local assets: they must work offline
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
     app.add_middleware(AllowAllMethods)
     app.add_middleware(TrustedHosts, patterns=settings.served_hosts)

@@ -153,6 +153,14 @@ MIGRATIONS = (
         set_at TEXT NOT NULL
     );
     """,
+    # 5: the owner's third answer and archived concepts. A skipped rating ("can't tell")
+    # keeps its row (it is never offered again) with positive = 0, and is never a label.
+    # An archived concept keeps its rows and versions (a deletion can be looked into)
+    # but is hidden from every read.
+    """
+    ALTER TABLE ratings ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0 CHECK (skipped IN (0, 1));
+    ALTER TABLE concepts ADD COLUMN archived_at TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

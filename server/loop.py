@@ -53,6 +53,21 @@ class Loop:
         return self.scores_dir / f"concept-{concept_id}" / f"v{version:06d}.parquet"
 
     # -- scoring ---------------------------------------------------------------------------
+    @functools.lru_cache(maxsize=4)
+    def corpus_scores(self, concept_id: int, version: int) -> np.ndarray:
+        """Every image's score with a version (kept: versions are immutable)."""
+        return self.score_ids(self.model(concept_id, version), np.arange(self.corpus.count, dtype=np.int64))
+
+    @functools.lru_cache(maxsize=8)
+    def corpus_order(self, concept_id: int, version: int, where: str) -> np.ndarray:
+        """Ids from the highest score ("top"), the lowest ("bottom") or nearest 0.5 ("threshold") on; kept,
+        as paging through a browse view asks for the same order again and again."""
+        scores = self.corpus_scores(concept_id, version)
+        if where == "threshold":
+            return np.argsort(np.abs(scores - 0.5), kind="stable")
+        order = np.argsort(-scores, kind="stable")
+        return order[::-1] if where == "bottom" else order
+
     def score_ids(self, model: TrainedModel, ids: Sequence[int]) -> np.ndarray:
         return self.workspace.score_ids(model, ids)
 

@@ -50,8 +50,35 @@ class BatchRecord:
 @dataclass(frozen=True)
 class Rating:
     corpus_id: int
-    positive: bool
+    positive: bool | None          # None: skipped ("can't tell")
     seconds: float | None = None
+    batch_id: int | None = None    # the batch the rating was made on, when the caller names it
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    id: int
+    round: int
+    source: str
+    purpose: Purpose
+    model_version: int | None
+    created_at: str
+    size: int
+    rated: int        # answered, "can't tell" included
+    positive: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    corpus_id: int
+    label: str        # "positive", "negative" or "skip"
+    round: int
+    purpose: Purpose
+    batch_id: int
+    seconds: float | None
+    rater: str
+    time: str
 
 
 @dataclass(frozen=True)
@@ -103,12 +130,36 @@ class Repository:
     def create_concept(self, name: str, positives: Sequence[str], negatives: Sequence[str],
                        owner_id: int) -> int:
         with self.db.write() as conn:
+            self._refuse_taken_name(conn, name, owner_id)
             stamp = now()
             concept_id = conn.execute(
                 "INSERT INTO concepts (name, owner_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
                 (name, owner_id, stamp, stamp)).lastrowid
             self._insert_phrases(conn, concept_id, positives, negatives)
         return concept_id
+
+    @staticmethod
+    def _refuse_taken_name(conn, name: str, owner_id: int, keep: int | None = None) -> None:
+        """One owner's concepts have distinct names (ignoring case), so a list of them can be told apart."""
+        row = conn.execute("SELECT id FROM concepts WHERE owner_id = ? AND lower(name) = lower(?) "
+                           "AND archived_at IS NULL AND id IS NOT ?", (owner_id, name, keep)).fetchone()
+        if row is not None:
+            raise Conflict(f"you already have a concept named {name!r} (concept {row['id']}); choose another name")
+
+    def rename(self, concept_id: int, name: str, positives: Sequence[str], negatives: Sequence[str]) -> None:
+        """A new name, with the phrases it implies (the name is always the first positive)."""
+        with self.db.write() as conn:
+            row = self._require_concept(conn, concept_id)
+            self._refuse_taken_name(conn, name, row["owner_id"], keep=concept_id)
+            conn.execute("UPDATE concepts SET name = ?, updated_at = ? WHERE id = ?", (name, now(), concept_id))
+            conn.execute("DELETE FROM phrases WHERE concept_id = ?", (concept_id,))
+            self._insert_phrases(conn, concept_id, positives, negatives)
+
+    def archive(self, concept_id: int) -> None:
+        """Hide a concept from every read; its rows and version files stay, for a look back."""
+        with self.db.write() as conn:
+            self._require_concept(conn, concept_id)
+            conn.execute("UPDATE concepts SET archived_at = ? WHERE id = ?", (now(), concept_id))
 
     @staticmethod
     def _insert_phrases(conn, concept_id: int, positives: Sequence[str], negatives: Sequence[str]) -> None:
@@ -126,7 +177,7 @@ class Repository:
     @staticmethod
     def _require_concept(conn, concept_id: int):
         row = conn.execute("SELECT c.*, u.name AS owner FROM concepts c JOIN users u ON u.id = c.owner_id "
-                           "WHERE c.id = ?", (concept_id,)).fetchone()
+                           "WHERE c.id = ? AND c.archived_at IS NULL", (concept_id,)).fetchone()
         if row is None:
             raise NotFound(f"no concept {concept_id}")
         return row
@@ -147,7 +198,7 @@ class Repository:
         """Every concept, or only those user ``visible_to`` owns or was made a reader of."""
         with self.db.read() as conn:
             rows = conn.execute("SELECT c.*, u.name AS owner FROM concepts c JOIN users u ON u.id = c.owner_id "
-                                f"{'' if visible_to is None else 'WHERE ' + _VISIBLE} ORDER BY c.id",
+                                f"WHERE c.archived_at IS NULL {'' if visible_to is None else 'AND ' + _VISIBLE} ORDER BY c.id",
                                 () if visible_to is None else (visible_to, visible_to)).fetchall()
             return [self._concept(conn, row) for row in rows]
 
@@ -207,6 +258,19 @@ class Repository:
         return BatchRecord(row["id"], concept_id, row["round"], row["source"], row["model_version"],
                            row["created_at"], ids, row["purpose"])
 
+    def batches(self, concept_id: int) -> list[BatchSummary]:
+        """Every batch of the concept, newest first, with how much of it is answered."""
+        with self.db.read() as conn:
+            self._require_concept(conn, concept_id)
+            rows = conn.execute(
+                "SELECT b.*, COUNT(i.corpus_id) AS size, COUNT(r.corpus_id) AS rated, "
+                "COALESCE(SUM(r.positive), 0) AS positive, COALESCE(SUM(r.skipped), 0) AS skipped "
+                "FROM batches b JOIN batch_items i ON i.batch_id = b.id "
+                "LEFT JOIN ratings r ON r.concept_id = b.concept_id AND r.corpus_id = i.corpus_id "
+                "WHERE b.concept_id = ? GROUP BY b.id ORDER BY b.id DESC", (concept_id,)).fetchall()
+        return [BatchSummary(r["id"], r["round"], r["source"], r["purpose"], r["model_version"], r["created_at"],
+                             r["size"], r["rated"], r["positive"], r["skipped"]) for r in rows]
+
     def batch_ids(self, concept_id: int, purpose: Purpose) -> np.ndarray:
         """Sorted ids of every image ever put in a batch of this purpose, rated or not."""
         with self.db.read() as conn:
@@ -233,21 +297,41 @@ class Repository:
             self._require_concept(conn, concept_id)
             stamp = now()
             for r in ratings:
+                if r.batch_id is not None:
+                    self._check_shown_batch(conn, concept_id, r)
                 batch = conn.execute(
                     "SELECT b.id, b.round, b.source, b.purpose FROM batch_items i JOIN batches b ON b.id = i.batch_id "
-                    "WHERE b.concept_id = ? AND i.corpus_id = ? ORDER BY b.id DESC LIMIT 1",
-                    (concept_id, r.corpus_id)).fetchone()
+                    "WHERE b.concept_id = ? AND i.corpus_id = ? AND b.id = COALESCE(?, b.id) "
+                    "ORDER BY b.id DESC LIMIT 1", (concept_id, r.corpus_id, r.batch_id)).fetchone()
                 if batch is None:
                     raise Invalid(f"image {r.corpus_id} is not in any batch of concept {concept_id}; "
                                   "only images shown for rating can be rated")
                 conn.execute(
                     "INSERT INTO ratings (concept_id, corpus_id, positive, batch_id, round, source, seconds, "
-                    "rated_by, rated_at, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "rated_by, rated_at, purpose, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (concept_id, corpus_id) DO UPDATE SET positive = excluded.positive, "
+                    "skipped = excluded.skipped, "
                     "seconds = COALESCE(excluded.seconds, ratings.seconds), rated_by = excluded.rated_by, "
                     "rated_at = excluded.rated_at",
-                    (concept_id, r.corpus_id, int(r.positive), batch["id"], batch["round"], batch["source"],
-                     r.seconds, user_id, stamp, batch["purpose"]))
+                    (concept_id, r.corpus_id, int(bool(r.positive)), batch["id"], batch["round"], batch["source"],
+                     r.seconds, user_id, stamp, batch["purpose"], int(r.positive is None)))
+
+    @staticmethod
+    def _check_shown_batch(conn, concept_id: int, r: Rating) -> None:
+        """A rating names the batch it was made on: it must be the concept's newest of its purpose and hold
+        the image, or the page showed something else (another concept, a replaced batch)."""
+        row = conn.execute("SELECT concept_id, purpose FROM batches WHERE id = ?", (r.batch_id,)).fetchone()
+        if row is None or row["concept_id"] != concept_id:
+            raise Conflict(f"batch {r.batch_id} is not a batch of concept {concept_id}: the rating of image "
+                           f"{r.corpus_id} was made on another concept's page; reload this concept")
+        newest = conn.execute("SELECT MAX(id) FROM batches WHERE concept_id = ? AND purpose = ?",
+                              (concept_id, row["purpose"])).fetchone()[0]
+        if newest != r.batch_id:
+            raise Conflict(f"batch {r.batch_id} was replaced by batch {newest}; the rating of image "
+                           f"{r.corpus_id} was not saved: rate the new batch")
+        if conn.execute("SELECT 1 FROM batch_items WHERE batch_id = ? AND corpus_id = ?",
+                        (r.batch_id, r.corpus_id)).fetchone() is None:
+            raise Invalid(f"image {r.corpus_id} is not in batch {r.batch_id}")
 
     def unrate(self, concept_id: int, corpus_id: int) -> None:
         with self.db.write() as conn:
@@ -256,27 +340,52 @@ class Repository:
                             (concept_id, corpus_id)).rowcount == 0:
                 raise NotFound(f"image {corpus_id} has no rating in concept {concept_id}")
 
-    def ratings_of(self, concept_id: int, ids: Sequence[int]) -> dict[int, bool]:
+    def ratings_of(self, concept_id: int, ids: Sequence[int]) -> dict[int, bool | None]:
+        """The answer given for each rated id among ``ids`` (None: skipped)."""
         with self.db.read() as conn:
             rows = conn.execute(
-                f"SELECT corpus_id, positive FROM ratings WHERE concept_id = ? AND corpus_id IN "
+                f"SELECT corpus_id, positive, skipped FROM ratings WHERE concept_id = ? AND corpus_id IN "
                 f"({','.join('?' * len(ids))})", (concept_id, *ids)).fetchall() if ids else []
-        return {r[0]: bool(r[1]) for r in rows}
+        return {r[0]: None if r[2] else bool(r[1]) for r in rows}
+
+    def skipped_ids(self, concept_id: int) -> np.ndarray:
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT corpus_id FROM ratings WHERE concept_id = ? AND skipped = 1 "
+                                "ORDER BY corpus_id", (concept_id,)).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def rating_rows(self, concept_id: int, offset: int = 0, limit: int | None = None) -> list[RatingRow]:
+        """Every answer of the concept, in the order given, with who gave it."""
+        with self.db.read() as conn:
+            self._require_concept(conn, concept_id)
+            rows = conn.execute(
+                "SELECT r.*, u.name AS rater FROM ratings r JOIN users u ON u.id = r.rated_by "
+                "WHERE r.concept_id = ? ORDER BY r.rated_at, r.corpus_id LIMIT ? OFFSET ?",
+                (concept_id, -1 if limit is None else limit, offset)).fetchall()
+        return [RatingRow(r["corpus_id"], "skip" if r["skipped"] else "positive" if r["positive"] else "negative",
+                          r["round"], r["purpose"], r["batch_id"], r["seconds"], r["rater"], r["rated_at"])
+                for r in rows]
 
     def labels(self, concept_id: int, purpose: Purpose = TRAINING) -> Labels:
         """The ratings of one purpose, sorted by id: training ones are all a model may learn from."""
         with self.db.read() as conn:
             rows = conn.execute("SELECT corpus_id, positive, round FROM ratings WHERE concept_id = ? AND purpose = ? "
-                                "ORDER BY corpus_id", (concept_id, purpose)).fetchall()
+                                "AND skipped = 0 ORDER BY corpus_id", (concept_id, purpose)).fetchall()
         table = np.array([tuple(r) for r in rows], dtype=np.int64).reshape(-1, 3)
         return Labels(table[:, 0].copy(), table[:, 1].astype(np.float32), table[:, 2].copy())
 
     def rating_counts(self, concept_id: int, purpose: Purpose = TRAINING) -> tuple[int, int]:
-        """(rated, positive) for the concept, among ratings of one purpose."""
+        """(rated, positive) for the concept, among positive and negative ratings of one purpose."""
         with self.db.read() as conn:
             row = conn.execute("SELECT COUNT(*), COALESCE(SUM(positive), 0) FROM ratings "
-                               "WHERE concept_id = ? AND purpose = ?", (concept_id, purpose)).fetchone()
+                               "WHERE concept_id = ? AND purpose = ? AND skipped = 0",
+                               (concept_id, purpose)).fetchone()
         return int(row[0]), int(row[1])
+
+    def skipped_count(self, concept_id: int) -> int:
+        with self.db.read() as conn:
+            return conn.execute("SELECT COUNT(*) FROM ratings WHERE concept_id = ? AND skipped = 1",
+                                (concept_id,)).fetchone()[0]
 
     # -- jobs ------------------------------------------------------------------------
     def create_job(self, concept_id: int, kind: str, params: dict[str, Any], user_id: int,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from agile.sampling import STRATEGIES
 
@@ -25,6 +25,9 @@ Phrases = Annotated[list[Phrase], Field(max_length=50)]
 CorpusId = Annotated[int, Field(ge=0, le=INT64_MAX)]
 Strategy = Literal[tuple(STRATEGIES)]  # the library's registry of query strategies
 Purpose = Literal["training", "evaluation"]
+Name = Annotated[Text, Field(min_length=1, max_length=200)]
+Seconds = Annotated[float, Field(ge=0, le=3600)]
+Answer = Literal["positive", "negative", "skip"]
 
 
 class Strict(BaseModel):
@@ -46,14 +49,20 @@ class ErrorPublic(BaseModel):
 
 # -- concepts ----------------------------------------------------------------------------
 class ConceptCreate(Strict):
-    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    name: Name
     positives: Phrases = []
     negatives: Phrases = []
+
+
+_LIST_EDIT = "replaces the list; left out: emptied on a phrase edit, kept on a rename"
 
 
 class ConceptUpdate(Strict):
-    positives: Phrases = []
-    negatives: Phrases = []
+    """Phrases, a new name, or both; what is left out is kept (a rename alone keeps the phrases)."""
+    name: Name | None = Field(None, description="a new name (unique among the owner's concepts); it "
+                                                 "replaces the old name as the first positive phrase")
+    positives: Phrases | None = Field(None, description=_LIST_EDIT)
+    negatives: Phrases | None = Field(None, description=_LIST_EDIT)
 
 
 class ConceptPublic(BaseModel):
@@ -67,6 +76,7 @@ class ConceptPublic(BaseModel):
     rated: int = Field(description="images rated for training")
     rated_positive: int
     evaluation_rated: int = Field(description="images of the evaluation sets rated (never trained on)")
+    skipped: int = Field(0, description="images answered \"can't tell\": never trained on, never offered again")
     latest_version: int | None
     job: "JobPublic | None" = Field(None, description="the concept's most recent job")
 
@@ -80,7 +90,9 @@ class ReadersPublic(BaseModel):
 class BatchItem(BaseModel):
     id: int
     image_url: str
-    rating: bool | None
+    rating: bool | None = Field(description="true / false once rated positive / negative; null if unrated "
+                                             "or skipped")
+    skipped: bool = Field(False, description="answered \"can't tell\"")
 
 
 class BatchPublic(BaseModel):
@@ -93,24 +105,69 @@ class BatchPublic(BaseModel):
     model_version: int | None
     created_at: str
     size: int
-    rated: int = Field(description="images of this batch rated so far")
+    rated: int = Field(description="images of this batch answered so far (\"can't tell\" included)")
+    skipped: int = Field(0, description="images of this batch answered \"can't tell\"")
     total_rated: int = Field(description="images of the concept rated so far for this batch's purpose")
     items: list[BatchItem]
 
 
-class RatingIn(Strict):
+class Answered(Strict):
+    """Exactly one answer: ``positive`` true or false, or ``skip`` true ("can't tell")."""
+    positive: StrictBool | None = Field(None, description="true: shows the concept; false: does not")
+    skip: StrictBool = Field(False, description="true: the owner cannot tell; stored, never trained on, "
+                                                "never offered again")
+    seconds: Seconds | None = Field(None, description="time spent on the image")
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> "Answered":
+        if (self.positive is None) != self.skip:
+            raise ValueError("give exactly one answer: 'positive' (true or false) or 'skip': true")
+        return self
+
+    @property
+    def answer(self) -> bool | None:
+        """The rating as the repository keeps it (None: skipped)."""
+        return None if self.skip else self.positive
+
+
+class RatingIn(Answered):
     id: CorpusId
-    positive: bool
-    seconds: Annotated[float, Field(ge=0, le=3600)] | None = Field(None, description="time spent on the image")
+    batch_id: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="the batch the image was shown in; when given, a rating made on a batch that is not "
+                          "the concept's current one (another concept, a replaced batch) is refused with 409")
 
 
 class RatingsSubmit(Strict):
     ratings: Annotated[list[RatingIn], Field(min_length=1, max_length=1000)]
 
 
-class RatingChange(Strict):
-    positive: bool
-    seconds: Annotated[float, Field(ge=0, le=3600)] | None = None
+class RatingChange(Answered):
+    pass
+
+
+class RatingPublic(BaseModel):
+    id: int
+    uri: str
+    label: Answer
+    round: int
+    purpose: Purpose
+    batch_id: int
+    seconds: float | None
+    rater: str
+    time: str
+
+
+class BatchSummaryPublic(BaseModel):
+    id: int
+    round: int
+    source: str
+    purpose: Purpose
+    model_version: int | None
+    created_at: str
+    size: int
+    rated: int = Field(description="answered, \"can't tell\" included")
+    positive: int
+    skipped: int
 
 
 class RatingsPublic(BaseModel):
@@ -179,6 +236,24 @@ class ScoreRequest(Strict):
         return self
 
 
+class BrowseItem(BaseModel):
+    id: int
+    image_url: str
+    score: float
+    rating: bool | None
+    skipped: bool = False
+
+
+class BrowsePublic(BaseModel):
+    concept_id: int
+    version: int
+    where: Literal["top", "threshold", "bottom"]
+    threshold: float
+    offset: int
+    total: int = Field(description="images in the corpus")
+    items: list[BrowseItem]
+
+
 class ScorePublic(BaseModel):
     concept_id: int
     version: int
@@ -231,6 +306,9 @@ class ServerInfo(BaseModel):
     batch_size: int
     dev: bool
     strategies: list[str]
+    eval_versions: int = Field(description="an evaluate job stratifies over this many latest versions")
+    eval_per_stratum: int = Field(description="images per score stratum (of 10) and model in an evaluation set")
+    max_wait_seconds: float = Field(description="longest ?wait a long-poll may ask for")
 
 
 ConceptPublic.model_rebuild()

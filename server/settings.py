@@ -52,6 +52,8 @@ class ServerSettings(BaseSettings):
                                 "metrics' 95% intervals")
     policy_path: Path | None = Field(None, description="JSON policy of concepts this server refuses to build "
                                      "(default: the library's, agile/policy/default.json)")
+    cross_validate: bool = Field(True, description="record a 3-fold AUC-PR on the rated images with each "
+                                 "version (the rater's estimate before an evaluation set exists)")
     job_start_delay: float = Field(0.0, ge=0, description="seconds a job waits before working (crash tests)")
     max_jobs_per_user: int = Field(4, ge=1, le=10_000, description="jobs one user may have queued or running")
     max_queued_jobs: int = Field(64, ge=1, le=100_000, description="jobs queued or running on the server in all")
@@ -88,7 +90,7 @@ class ServerSettings(BaseSettings):
 
         return SessionSettings(batch_size=self.batch_size, per_phrase=self.per_phrase,
                                random_negatives=self.random_negatives, eval_versions=self.eval_versions,
-                               eval_per_stratum=self.eval_per_stratum)
+                               eval_per_stratum=self.eval_per_stratum, cross_validate=self.cross_validate)
 
     @property
     def served_hosts(self) -> list[str]:

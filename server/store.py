@@ -30,6 +30,9 @@ class SqliteStore:
     def labels(self, purpose: Purpose = TRAINING) -> Labels:
         return self.repo.labels(self.concept_id, purpose)
 
+    def skipped_ids(self) -> np.ndarray:
+        return self.repo.skipped_ids(self.concept_id)
+
     def batch_ids(self, purpose: Purpose) -> np.ndarray:
         return self.repo.batch_ids(self.concept_id, purpose)
 

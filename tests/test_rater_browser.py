@@ -31,6 +31,10 @@ def page():
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        # The page asks before long or lossy steps (an evaluation batch, a half-rated submit): say yes,
+        # and keep what was asked for the tests to read.
+        page.dialogs = []
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.accept()))
         yield page
         browser.close()
         assert not errors, errors

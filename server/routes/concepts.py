@@ -3,18 +3,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from agile.concept import Concept
 from agile.refusals import DEFAULT_POLICY, check_phrases_agree, check_policy, load_policy
 from agile.session_store import EVALUATION
 from server.auth import OwnedConcept, OwnerDep, ReadableConceptId, StateDep, UserDep, visible_to
-from server.errors import NotFound
+from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.exports import FORMATS, Format, encode, label_records
 from server.params import ImageId, UserName
 from server.repository import ConceptRecord, Rating
-from server.schemas import (BatchItem, BatchPublic, ConceptCreate, ConceptPublic, ConceptUpdate, JobPublic, Purpose,
-                            RatingChange, ReadersPublic, RatingsPublic, RatingsSubmit)
+from server.schemas import (BatchItem, BatchPublic, BatchSummaryPublic, ConceptCreate, ConceptPublic, ConceptUpdate,
+                            JobPublic, Purpose, RatingChange, RatingPublic, RatingsPublic, RatingsSubmit,
+                            ReadersPublic)
 from server.state import AppState
+from server.status import responses
 
 router = APIRouter(prefix="/api/concepts", tags=["concepts"])
 
@@ -26,7 +29,7 @@ def concept_public(state: AppState, concept: ConceptRecord) -> ConceptPublic:
     return ConceptPublic(id=concept.id, name=concept.name, owner=concept.owner, positives=concept.positives,
                          negatives=concept.negatives, created_at=concept.created_at,
                          updated_at=concept.updated_at, rated=rated, rated_positive=positive,
-                         evaluation_rated=evaluation_rated,
+                         evaluation_rated=evaluation_rated, skipped=state.repo.skipped_count(concept.id),
                          latest_version=state.watch.latest(concept.id) or None,
                          job=JobPublic.model_validate(jobs[0], from_attributes=True) if jobs else None)
 
@@ -38,9 +41,11 @@ def refuse_unbuildable(state: AppState, concept: Concept) -> None:
     check_phrases_agree(concept.positives, concept.negatives)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConceptPublic)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConceptPublic,
+             responses=responses(Forbidden, Conflict, Invalid))
 def create_concept(body: ConceptCreate, user: OwnerDep, state: StateDep):
-    """Create a concept and start expansion: its first batch is ready when the job is done."""
+    """Create a concept and start expansion: its first batch is ready when the job is done.
+    An owner's concepts have distinct names (409 for a name already taken, ignoring case)."""
     clean = Concept.create(body.name, body.positives, body.negatives)
     refuse_unbuildable(state, clean)
     state.jobs.check_room(user.id)
@@ -51,25 +56,43 @@ def create_concept(body: ConceptCreate, user: OwnerDep, state: StateDep):
 
 @router.get("", response_model=list[ConceptPublic])
 def list_concepts(user: UserDep, state: StateDep):
+    """Every concept the caller may read, oldest first, with its rating counts, latest version and latest job."""
     return [concept_public(state, c) for c in state.repo.concepts(visible_to(user, state))]
 
 
-@router.get("/{concept_id}", response_model=ConceptPublic)
+@router.get("/{concept_id}", response_model=ConceptPublic, responses=responses(NotFound))
 def get_concept(concept_id: ReadableConceptId, state: StateDep):
+    """One concept: phrases, rating counts, latest version and latest job."""
     return concept_public(state, state.repo.concept(concept_id))
 
 
-@router.patch("/{concept_id}", response_model=ConceptPublic)
-def edit_phrases(body: ConceptUpdate, concept: OwnedConcept, state: StateDep):
-    """Replace the phrases (the name stays the first positive). Jobs read the phrases when they run,
-    so the next 'expand' job (and evaluation's zero-shot ranking) uses these."""
-    clean = Concept.create(concept.name, body.positives, body.negatives)
+@router.patch("/{concept_id}", response_model=ConceptPublic, responses=responses(NotFound, Forbidden, Conflict))
+def edit_concept(body: ConceptUpdate, concept: OwnedConcept, state: StateDep):
+    """Rename, or replace the phrases (the name stays the first positive).
+    Jobs read the phrases when they run, so the next 'expand' job (and evaluation's zero-shot ranking)
+    uses these."""
+    # A phrase edit replaces both lists (one left out is emptied); a rename keeps the lists it is not given.
+    keep = body.name is not None
+    positives = body.positives if body.positives is not None else concept.positives[1:] if keep else []
+    negatives = body.negatives if body.negatives is not None else concept.negatives if keep else []
+    clean = Concept.create(body.name or concept.name, positives, negatives)
     refuse_unbuildable(state, clean)
-    state.repo.set_phrases(concept.id, clean.positives, clean.negatives)
+    if body.name is not None:
+        state.repo.rename(concept.id, clean.name, clean.positives, clean.negatives)
+    else:
+        state.repo.set_phrases(concept.id, clean.positives, clean.negatives)
     return concept_public(state, state.repo.concept(concept.id))
 
 
-@router.get("/{concept_id}/batch", response_model=BatchPublic)
+@router.delete("/{concept_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(NotFound, Forbidden))
+def delete_concept(concept: OwnedConcept, state: StateDep):
+    """Delete a concept (its owner only): it disappears from every read; its rows and version files are
+    archived, not erased."""
+    state.repo.archive(concept.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{concept_id}/batch", response_model=BatchPublic, responses=responses(NotFound))
 def current_batch(concept_id: ReadableConceptId, state: StateDep,
                   purpose: Annotated[Purpose | None, Query(description="only a batch of this purpose "
                                                                        "(default: the newest of either)")] = None):
@@ -81,10 +104,39 @@ def current_batch(concept_id: ReadableConceptId, state: StateDep,
                        f"{'evaluate' if purpose == EVALUATION else 'expand'} job")
     ratings = state.repo.ratings_of(concept_id, batch.ids)
     total, _ = state.repo.rating_counts(concept_id, batch.purpose)
-    items = [BatchItem(id=i, image_url=f"/api/images/{i}", rating=ratings.get(i)) for i in batch.ids]
+    items = [BatchItem(id=i, image_url=f"/api/images/{i}", rating=ratings.get(i),
+                       skipped=i in ratings and ratings[i] is None) for i in batch.ids]
     return BatchPublic(id=batch.id, concept_id=concept_id, round=batch.round, source=batch.source,
                        purpose=batch.purpose, model_version=batch.model_version, created_at=batch.created_at,
-                       size=len(batch.ids), rated=len(ratings), total_rated=total, items=items)
+                       size=len(batch.ids), rated=len(ratings), skipped=sum(it.skipped for it in items),
+                       total_rated=total, items=items)
+
+
+@router.get("/{concept_id}/batches", response_model=list[BatchSummaryPublic], responses=responses(NotFound))
+def batch_history(concept_id: ReadableConceptId, state: StateDep):
+    """Every batch of the concept, newest first: round, source, purpose, the version that chose it, progress."""
+    return [BatchSummaryPublic.model_validate(b, from_attributes=True) for b in state.repo.batches(concept_id)]
+
+
+@router.get("/{concept_id}/ratings", response_model=list[RatingPublic], responses=responses(NotFound))
+def list_ratings(concept_id: ReadableConceptId, state: StateDep,
+                 offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                 limit: Annotated[int, Query(ge=1, le=10_000)] = 1000):
+    """The concept's answers in the order given (positive, negative or skip), with round, purpose and rater."""
+    rows = state.repo.rating_rows(concept_id, offset, limit)
+    return [RatingPublic(batch_id=row.batch_id, **record) for row, record in
+            zip(rows, label_records(rows, state.loop.corpus.uris))]
+
+
+@router.get("/{concept_id}/labels", responses={200: {"content": {t: {} for t in FORMATS.values()},
+                                                     "description": "the labels file"}, **responses(NotFound)})
+def export_labels(concept_id: ReadableConceptId, state: StateDep,
+                  format: Annotated[Format, Query(description="csv, jsonl or parquet")] = "csv"):
+    """Download every answer as a file: id, uri, label (positive / negative / skip), round, purpose
+    (training or evaluation), seconds, rater, time."""
+    data = encode(label_records(state.repo.rating_rows(concept_id), state.loop.corpus.uris), format)
+    return Response(data, media_type=FORMATS[format], headers={
+        "Content-Disposition": f'attachment; filename="concept-{concept_id}-labels.{format}"'})
 
 
 def _counts(state: AppState, concept_id: int) -> RatingsPublic:
@@ -94,20 +146,26 @@ def _counts(state: AppState, concept_id: int) -> RatingsPublic:
                          evaluation_rated=evaluation_rated)
 
 
-@router.post("/{concept_id}/ratings", response_model=RatingsPublic)
+@router.post("/{concept_id}/ratings", response_model=RatingsPublic,
+             responses=responses(NotFound, Forbidden, Conflict, Invalid))
 def submit_ratings(body: RatingsSubmit, concept: OwnedConcept, user: OwnerDep, state: StateDep):
-    """Rate (or re-rate) images of the concept's batches; all are stored or none."""
-    state.repo.rate(concept.id, user.id, [Rating(r.id, r.positive, r.seconds) for r in body.ratings])
+    """Rate (or re-rate) images of the concept's batches: positive, negative or skip ("can't tell");
+    all are stored or none. With ``batch_id``, a rating made on a batch that is no longer the concept's
+    current one is refused (409)."""
+    state.repo.rate(concept.id, user.id, [Rating(r.id, r.answer, r.seconds, r.batch_id) for r in body.ratings])
     return _counts(state, concept.id)
 
 
-@router.put("/{concept_id}/ratings/{corpus_id}", response_model=RatingsPublic)
+@router.put("/{concept_id}/ratings/{corpus_id}", response_model=RatingsPublic,
+            responses=responses(NotFound, Forbidden, Invalid))
 def change_rating(corpus_id: ImageId, body: RatingChange, concept: OwnedConcept, user: OwnerDep, state: StateDep):
-    state.repo.rate(concept.id, user.id, [Rating(corpus_id, body.positive, body.seconds)])
+    """Set the answer for one image of the concept's batches (positive, negative or skip)."""
+    state.repo.rate(concept.id, user.id, [Rating(corpus_id, body.answer, body.seconds)])
     return _counts(state, concept.id)
 
 
-@router.delete("/{concept_id}/ratings/{corpus_id}", response_model=RatingsPublic)
+@router.delete("/{concept_id}/ratings/{corpus_id}", response_model=RatingsPublic,
+               responses=responses(NotFound, Forbidden))
 def undo_rating(corpus_id: ImageId, concept: OwnedConcept, state: StateDep):
     """Forget a rating (undo); the image shows as unrated again."""
     state.repo.unrate(concept.id, corpus_id)

@@ -27,12 +27,14 @@ def start_job(body: JobCreate, concept: OwnedConcept, user: OwnerDep, state: Sta
 
 @router.get("/concepts/{concept_id}/jobs", response_model=list[JobPublic])
 def list_jobs(concept_id: ReadableConceptId, state: StateDep):
+    """The concept's latest jobs, newest first."""
     state.repo.concept(concept_id)
     return [job_public(j) for j in state.repo.jobs(concept_id)]
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)
 async def get_job(job_id: JobId, user: UserDep, state: StateDep):
+    """One job: status, percent, message and, when done, its result (batch id, version)."""
     job = await run_in_threadpool(state.repo.job, job_id)
     await readable_concept(job.concept_id, user, state)
     return job_public(job)

@@ -15,15 +15,20 @@ router = APIRouter(prefix="/api", tags=["server"])
 
 @router.get("/me", response_model=Me)
 def me(user: UserDep, state: StateDep):
+    """The caller: name, role (owner or viewer), and whether the server runs in dev mode."""
     return Me(name=user.name, role=user.role, dev=state.settings.dev)
 
 
 @router.get("/info", response_model=ServerInfo)
 def info(_: UserDep, state: StateDep):
+    """What is served: the corpus, its embedding model and index, batch size, strategies, evaluation and
+    polling limits."""
     corpus = state.loop.corpus
     return ServerInfo(corpus=corpus.root.name, count=corpus.count, dim=corpus.dim,
                       model=state.loop.model_info, index=getattr(state.loop.index, "kind", type(state.loop.index).__name__),
-                      batch_size=state.settings.batch_size, dev=state.settings.dev, strategies=list(STRATEGIES))
+                      batch_size=state.settings.batch_size, dev=state.settings.dev, strategies=list(STRATEGIES),
+                      eval_versions=state.settings.eval_versions, eval_per_stratum=state.settings.eval_per_stratum,
+                      max_wait_seconds=state.settings.max_wait_seconds)
 
 
 @router.get("/images/{corpus_id}", responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})

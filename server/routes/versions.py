@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
@@ -14,7 +14,7 @@ from server.auth import ReadableConceptId, StateDep, current_user
 from server.errors import Invalid, NotFound, TooLarge, TooMany
 from server.repository import VersionRecord
 from server.params import VersionNumber
-from server.schemas import ScorePublic, ScoreRequest, VersionPublic
+from server.schemas import BrowseItem, BrowsePublic, ScorePublic, ScoreRequest, VersionPublic
 from server.state import AppState
 from server.status import responses
 
@@ -38,35 +38,48 @@ def etag(concept_id: int, version: int) -> str:
     return f'"concept-{concept_id}-v{version}"'
 
 
-def matches(if_none_match: str | None, tag: str) -> bool:
+def matches(if_none_match: str | None, tag: str, exists: bool = True) -> bool:
+    """Whether the client already has ``tag``; ``*`` stands for any version, so never for none."""
     if not if_none_match:
         return False
     candidates = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-    return tag in candidates or "*" in candidates
+    return tag in candidates or ("*" in candidates and exists)
 
 
-@router.get("", response_model=list[VersionPublic])
+@router.get("", response_model=list[VersionPublic], responses=responses(NotFound))
 def list_versions(concept_id: ReadableConceptId, state: StateDep):
+    """Every version of the concept, oldest first, each with its sidecar (labels, training, metrics)."""
     return [version_public(v) for v in state.repo.versions(concept_id)]
 
 
 @router.get("/latest", response_model=VersionPublic,
-            responses={304: {"description": "no newer version than the If-None-Match ETag"},
-                       **responses(NotFound)})
+            responses={304: {"description": "no newer version than the If-None-Match ETag within the wait"},
+                       **responses(NotFound, Invalid)})
 async def latest_version(concept_id: ReadableConceptId, request: Request, state: StateDep,
-                         wait: Annotated[float, Query(ge=0, allow_inf_nan=False,
-                                                      description="long-poll: seconds to wait for a "
-                                                                  "version newer than If-None-Match")] = 0):
-    """The newest version. With If-None-Match and ?wait=N, answers as soon as a newer one is recorded."""
+                         wait: Annotated[float, Query(ge=0, allow_inf_nan=False, description="long-poll: seconds to wait for a "
+                                                      "version newer than the one If-None-Match names (or, "
+                                                      "with no version yet, for the first); at most the "
+                                                      "server's max_wait_seconds (GET /api/info)")] = 0):
+    """The newest version, with its ETag.
+
+    Polling: send the ETag back as If-None-Match (``*`` names whatever version exists) with ?wait=N.
+    The answer is 200 with the version as soon as one newer than the named one is recorded, 304 if none
+    is within N seconds. With no version yet, ?wait=N waits for the first: 200 when it arrives, 404 (with
+    an ETag to poll on) if it does not.
+    """
+    if wait > state.settings.max_wait_seconds:
+        raise Invalid(f"wait is at most {state.settings.max_wait_seconds:g} seconds on this server")
     if not state.watch.knows(concept_id):  # 404 for unknown concepts; then polls skip the database
         await run_in_threadpool(state.repo.concept, concept_id)
         state.watch.remember(concept_id)
+    named = request.headers.get("if-none-match")
     known = state.watch.latest(concept_id)
-    if matches(request.headers.get("if-none-match"), etag(concept_id, known)):
-        known = await state.watch.wait_past(concept_id, known, min(wait, state.settings.max_wait_seconds))
+    if known == 0 or matches(named, etag(concept_id, known), known > 0):
+        latest = await state.watch.wait_past(concept_id, known, wait)
         await current_user(request, state)  # the token may have been revoked while the poll waited
-        if matches(request.headers.get("if-none-match"), etag(concept_id, known)):
+        if latest == known and matches(named, etag(concept_id, known), known > 0):
             return Response(status_code=304, headers={"ETag": etag(concept_id, known)})
+        known = latest
     headers = {"ETag": etag(concept_id, known), "Cache-Control": "no-cache"}
     if known == 0:
         raise NotFound(f"concept {concept_id} has no model version yet", headers=headers)
@@ -74,8 +87,9 @@ async def latest_version(concept_id: ReadableConceptId, request: Request, state:
     return Response(version_public(record).model_dump_json(), media_type="application/json", headers=headers)
 
 
-@router.get("/{version}", response_model=VersionPublic)
+@router.get("/{version}", response_model=VersionPublic, responses=responses(NotFound))
 def get_version(concept_id: ReadableConceptId, version: VersionNumber, state: StateDep):
+    """One version and everything recorded with it."""
     return version_public(state.repo.version(concept_id, version))
 
 
@@ -84,7 +98,25 @@ def _model(state: AppState, concept_id: int, version: int):
     return state.loop.model(concept_id, version)
 
 
-@router.post("/{version}/score", response_model=ScorePublic)
+@router.get("/{version}/browse", response_model=BrowsePublic, responses=responses(NotFound))
+def browse(concept_id: ReadableConceptId, version: VersionNumber, state: StateDep,
+           where: Annotated[Literal["top", "threshold", "bottom"],
+                            Query(description="top: highest scores first; threshold: nearest to 0.5 first; "
+                                              "bottom: lowest first")] = "top",
+           offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+           limit: Annotated[int, Query(ge=1, le=500)] = 60):
+    """The corpus sorted by a version's score, a page at a time, with each image's score and answer."""
+    _model(state, concept_id, version)
+    scores = state.loop.corpus_scores(concept_id, version)
+    ids = state.loop.corpus_order(concept_id, version, where)[offset:offset + limit].tolist()
+    answers = state.repo.ratings_of(concept_id, ids)
+    items = [BrowseItem(id=i, image_url=f"/api/images/{i}", score=float(scores[i]), rating=answers.get(i),
+                        skipped=i in answers and answers[i] is None) for i in ids]
+    return BrowsePublic(concept_id=concept_id, version=version, where=where, threshold=0.5, offset=offset,
+                        total=len(scores), items=items)
+
+
+@router.post("/{version}/score", response_model=ScorePublic, responses=responses(NotFound, Invalid, TooLarge))
 def score(concept_id: ReadableConceptId, version: VersionNumber, body: ScoreRequest, state: StateDep):
     """Score corpus ids or raw embeddings (of the corpus's model) with a version."""
     limit, count, dim = state.settings.max_score_items, state.loop.corpus.count, state.loop.corpus.dim
@@ -104,7 +136,7 @@ def score(concept_id: ReadableConceptId, version: VersionNumber, body: ScoreRequ
     return ScorePublic(concept_id=concept_id, version=version, scores=state.loop.score_vectors(model, vectors).tolist())
 
 
-@router.post("/{version}/score-image", response_model=ScorePublic)
+@router.post("/{version}/score-image", response_model=ScorePublic, responses=responses(NotFound, Invalid, TooLarge))
 def score_image(concept_id: ReadableConceptId, version: VersionNumber, state: StateDep,
                 image: Annotated[UploadFile, File(description="an image file (PNG, JPEG, ...)")]):
     """Embed an uploaded image with the corpus's model and score it."""
@@ -135,8 +167,9 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
             if width * height > max_pixels:
                 raise TooLarge(f"image of {width} x {height} pixels; at most {max_pixels:,} pixels are decoded")
             return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as e:
-        raise Invalid(f"not a readable image ({type(e).__name__})") from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
+        # PIL's message names the in-memory buffer (a Python repr), which tells the caller nothing.
+        raise Invalid("not a readable image: send a PNG, JPEG or another format PIL reads") from None
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:

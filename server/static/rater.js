@@ -11,6 +11,13 @@ const state = {
   images: new Map(),      // corpus id -> object URL (prefetched)
   job: null, pollingConcept: null,
   versions: [], evaluation: null,
+  // Keys act only on a grid that is fully shown: false while a concept or batch is being loaded.
+  ready: false,
+  // Bumped whenever the owner navigates (another concept, back to training): a job that finishes
+  // afterwards must not swap the batch they chose for its own.
+  view: 0,
+  showScores: false, scores: new Map(),   // corpus id -> score with the latest version (the toggle)
+  browse: { where: "top", offset: 0, limit: 30 },
 };
 
 // ---------------------------------------------------------------- API and errors
@@ -46,6 +53,7 @@ async function api(method, path, body, extraHeaders = {}) {
     err.etag = response.headers.get("ETag");
     throw err;
   }
+  if (method !== "GET") $("error").hidden = true;  // a later success means the banner's problem is past
   return { status: response.status, etag: response.headers.get("ETag"), data };
 }
 
@@ -108,7 +116,8 @@ async function start() {
     + `${state.info.model.name}, ${state.info.index} index`;
   $("strategy").innerHTML = state.info.strategies.map((s) => `<option>${s}</option>`).join("");
   const owner = state.me.role === "owner";
-  for (const id of ["create-concept", "submit", "train", "expand", "evaluate", "edit-phrases"]) $(id).disabled = !owner;
+  for (const id of ["create-concept", "submit", "train", "expand", "evaluate", "edit-phrases", "rename",
+                    "delete-concept"]) $(id).disabled = !owner;
   await refreshConcepts();
   const last = Number(localStorage.getItem("agile-concept"));
   const pick = state.concepts.find((c) => c.id === last) || state.concepts[state.concepts.length - 1];
@@ -122,15 +131,20 @@ $("login-form").onsubmit = (ev) => {
   start();
 };
 
+const conceptLabel = (c) => `${c.name} (${c.rated} rated${c.latest_version ? `, v${c.latest_version}` : ""})`;
+
 async function refreshConcepts() {
   state.concepts = (await api("GET", "/api/concepts")).data;
   const list = $("concepts");
   list.innerHTML = "";
   for (const c of state.concepts) {
+    // A button, so Tab reaches every concept and Enter or Space opens it.
     const li = document.createElement("li");
-    li.textContent = `${c.name} (${c.rated} rated${c.latest_version ? `, v${c.latest_version}` : ""})`;
+    const button = Object.assign(document.createElement("button"), { type: "button", textContent: conceptLabel(c) });
+    button.dataset.id = c.id;
     li.className = state.concept && state.concept.id === c.id ? "active" : "";
-    li.onclick = () => guarded(() => selectConcept(c.id));
+    button.onclick = () => guarded(async () => { await selectConcept(c.id); $("grid").focus(); });
+    li.appendChild(button);
     list.appendChild(li);
   }
 }
@@ -144,12 +158,23 @@ $("new-concept").onsubmit = (ev) => {
                    negatives: lines("concept-negatives") };
     const concept = (await api("POST", "/api/concepts", body)).data;
     $("new-concept").reset();
+    // Out of the form at once: keys pressed while the batch is being found must not type into it.
+    if ($("new-concept").contains(document.activeElement)) document.activeElement.blur();
     await selectConcept(concept.id);
     $("grid").focus();
   });
 };
 
 async function selectConcept(id) {
+  // The old grid goes at once, and keys wait for the new one: a key pressed in between must not
+  // rate an image of the previous concept against this one.
+  state.view++;
+  state.ready = false;
+  $("error").hidden = true;  // the banner was about what was shown before
+  state.batch = null;
+  state.scores = new Map();
+  state.evaluation = null;
+  render("loading the batch…");
   state.concept = (await api("GET", `/api/concepts/${id}`)).data;
   localStorage.setItem("agile-concept", String(id));
   state.history = [];
@@ -158,16 +183,20 @@ async function selectConcept(id) {
   $("concept-title").textContent = state.concept.name;
   showPhrases();
   closePhraseEditor();
+  closeRename();
+  $("browse").hidden = true;
   await refreshConcepts();
   const job = state.concept.job;
   // Wait for a running job (a new concept's expansion) before showing its batch: keys
   // pressed on a batch shown while the job is still followed would find it "busy".
   if (job && (job.status === "queued" || job.status === "running")) await followJob(job);
   else showJob(job);
-  await loadBatch();
+  if (state.concept.id !== id) return;
+  await openBatch();
   await loadVersions();
   watchVersions(id);
   await guarded(loadEvaluation);  // its failure must not stop the page from following new versions
+  await guarded(loadHistory);
 }
 
 function showPhrases() {
@@ -175,7 +204,7 @@ function showPhrases() {
     + (state.concept.negatives.length ? ` · negative: ${state.concept.negatives.join(", ")}` : "");
 }
 
-// ---------------------------------------------------------------- editing phrases
+// ---------------------------------------------------------------- editing phrases, renaming, deleting
 function openPhraseEditor() {
   const c = state.concept;
   $("editor-name").textContent = c.name;
@@ -214,38 +243,105 @@ $("phrase-editor").onsubmit = async (ev) => {
   if (await savePhrases()) await startJob("expand");  // a fresh batch from the new phrases
 };
 
-// ---------------------------------------------------------------- the batch
-// The newest batch, or the newest of one purpose ("training" / "evaluation").
-async function loadBatch(purpose) {
-  let batch;
+function closeRename() { $("rename-form").hidden = true; $("rename-error").hidden = true; }
+$("rename").onclick = () => {
+  $("rename-input").value = state.concept.name;
+  $("rename-form").hidden = false;
+  $("rename-input").focus();
+};
+$("cancel-rename").onclick = () => closeRename();
+$("rename-form").onsubmit = async (ev) => {
+  ev.preventDefault();
   try {
-    const query = purpose ? `?purpose=${purpose}` : "";
-    batch = (await api("GET", `/api/concepts/${state.concept.id}/batch${query}`)).data;
+    state.concept = (await api("PATCH", `/api/concepts/${state.concept.id}`, { name: $("rename-input").value })).data;
+  } catch (e) {
+    $("rename-error").textContent = `not renamed: ${e.message}`;
+    $("rename-error").hidden = false;
+    return;
+  }
+  $("concept-title").textContent = state.concept.name;
+  showPhrases();
+  closeRename();
+  await guarded(refreshConcepts);
+  $("grid").focus();
+};
+$("delete-concept").onclick = () => guarded(async () => {
+  const c = state.concept;
+  if (!confirm(`Delete the concept "${c.name}"? It disappears from the list; its ratings and versions are `
+               + "archived on the server, not erased.")) return;
+  await api("DELETE", `/api/concepts/${c.id}`);
+  state.pollingConcept = null;
+  state.concept = null;
+  state.batch = null;
+  $("concept").hidden = true;
+  localStorage.removeItem("agile-concept");
+  await refreshConcepts();
+  const next = state.concepts[state.concepts.length - 1];
+  if (next) await selectConcept(next.id);
+});
+
+// ---------------------------------------------------------------- the batch
+const answerOf = (it) => (it.skipped ? "skip" : it.rating === true ? "pos" : it.rating === false ? "neg" : null);
+const unanswered = (b) => b.items.filter((it) => it.answer === null).length;
+
+async function fetchBatch(purpose) {
+  try {
+    const batch = (await api("GET", `/api/concepts/${state.concept.id}/batch?purpose=${purpose}`)).data;
+    batch.items.forEach((it) => { it.answer = answerOf(it); });
+    return batch;
   } catch (e) {
     if (e.status !== 404) throw e;
-    state.batch = null; render(); return;
+    return null;
   }
-  if (state.batch && state.batch.id === batch.id) return;  // already shown; local state is newer
+}
+
+// On opening a concept: the training batch still to rate comes first; a finished one gives way to
+// an evaluation batch that still has unrated images.
+async function openBatch() {
+  const view = state.view;
+  const training = await fetchBatch("training");
+  let batch = training;
+  if (!training || unanswered(training) === 0) {
+    const evaluation = await fetchBatch("evaluation");
+    if (evaluation && (!training || unanswered(evaluation) > 0)) batch = evaluation;
+  }
+  await showBatch(batch, view);
+}
+
+// The newest batch of one purpose ("training" / "evaluation").
+async function loadBatch(purpose = "training") {
+  const view = state.view;
+  await showBatch(await fetchBatch(purpose), view);
+}
+
+async function showBatch(batch, view) {
+  if (view !== state.view) return;  // the owner went elsewhere meanwhile
+  if (!batch) { state.batch = null; state.ready = true; render(); return; }
+  if (state.batch && state.batch.id === batch.id) { state.ready = true; return; }  // shown; local state is newer
   // Prefetch every image before showing the batch, so it appears at once.
   await Promise.all(batch.items.map((it) => loadImage(it.id)));
-  if (state.batch && state.batch.id === batch.id) return;
+  if (view !== state.view || (state.batch && state.batch.id === batch.id)) return;
   state.batch = batch;
-  state.focus = Math.max(0, batch.items.findIndex((it) => it.rating === null));
+  state.focus = Math.max(0, batch.items.findIndex((it) => it.answer === null));
   state.history = [];
   state.secondsSpent = [];
   state.shownAt = performance.now();
   render();
+  state.ready = true;
+  if (state.showScores) await guarded(loadScores);
 }
 
 const evaluating = () => Boolean(state.batch && state.batch.purpose === "evaluation");
+const MARKS = { pos: "✓", neg: "✗", skip: "?" };
 
-function render() {
+function render(note) {
   const grid = $("grid");
   grid.innerHTML = "";
   $("eval-banner").hidden = !evaluating();
   $("grid").setAttribute("aria-label", evaluating() ? "evaluation batch to rate" : "batch to rate");
+  $("grid").dataset.batch = state.batch ? state.batch.id : "";
   if (!state.batch) {
-    grid.innerHTML = `<p class="muted">No batch yet: it appears here when the job above is done.</p>`;
+    grid.innerHTML = `<p class="muted">${note || "No batch yet: it appears here when the job above is done."}</p>`;
     updateCounter();
     return;
   }
@@ -258,7 +354,8 @@ function render() {
     img.alt = `image ${item.id}`;
     loadImage(item.id).then((url) => { img.src = url; });
     tile.append(img, Object.assign(document.createElement("span"), { className: "id", textContent: `#${item.id}` }),
-                Object.assign(document.createElement("span"), { className: "mark" }));
+                Object.assign(document.createElement("span"), { className: "mark" }),
+                Object.assign(document.createElement("span"), { className: "score" }));
     tile.onclick = () => { setFocus(i); };
     grid.appendChild(tile);
   });
@@ -270,37 +367,44 @@ function paint() {
   const tiles = $("grid").children;
   state.batch.items.forEach((item, i) => {
     const tile = tiles[i];
-    tile.classList.toggle("pos", item.rating === true);
-    tile.classList.toggle("neg", item.rating === false);
+    tile.classList.toggle("pos", item.answer === "pos");
+    tile.classList.toggle("neg", item.answer === "neg");
+    tile.classList.toggle("skip", item.answer === "skip");
     tile.classList.toggle("focus", i === state.focus);
-    tile.querySelector(".mark").textContent = item.rating === true ? "✓" : item.rating === false ? "✗" : "";
+    tile.querySelector(".mark").textContent = MARKS[item.answer] || "";
+    const score = state.showScores ? state.scores.get(item.id) : undefined;
+    tile.querySelector(".score").textContent = score === undefined ? "" : score.toFixed(2);
   });
   const current = state.batch.items[state.focus];
   if (current) {
     const img = $("single-img");
     loadImage(current.id).then((url) => { img.src = url; });
-    img.className = current.rating === true ? "pos" : current.rating === false ? "neg" : "";
+    img.className = current.answer || "";
     img.dataset.id = current.id;
-    $("single-caption").textContent = `#${current.id} · ${state.focus + 1} of ${state.batch.items.length}`;
+    $("single-caption").textContent = `#${current.id} · ${state.focus + 1} of ${state.batch.items.length}`
+      + (current.answer === "skip" ? " · can't tell" : "");
     if (state.mode === "grid") tiles[state.focus].scrollIntoView({ block: "nearest" });
+    else fitSingle();
   }
   updateCounter();
 }
 
 function updateCounter() {
   const c = state.concept;
-  const entry = document.querySelector("#concepts li.active");
-  if (entry && c) entry.textContent = `${c.name} (${c.rated} rated${c.latest_version ? `, v${c.latest_version}` : ""})`;
+  const entry = document.querySelector("#concepts li.active button");
+  if (entry && c) entry.textContent = conceptLabel(c);
   if (!state.batch) { $("counter").textContent = `total rated ${c ? c.rated : 0}`; return; }
-  const rated = state.batch.items.filter((it) => it.rating !== null).length;
+  const rated = state.batch.items.filter((it) => it.answer !== null).length;
+  const skipped = state.batch.items.filter((it) => it.answer === "skip").length;
+  const skips = skipped ? ` (${skipped} can't tell)` : "";
   const mean = state.secondsSpent.length
     ? ` · ${(state.secondsSpent.reduce((a, b) => a + b, 0) / state.secondsSpent.length).toFixed(1)} s/image` : "";
   if (evaluating()) {
-    $("counter").textContent = `rated ${rated} / evaluation batch ${state.batch.items.length}`
+    $("counter").textContent = `rated ${rated} / evaluation batch ${state.batch.items.length}${skips}`
       + ` · not used for training · evaluation rated ${c.evaluation_rated}${mean}`;
     return;
   }
-  $("counter").textContent = `rated ${rated} / batch ${state.batch.items.length} · total ${c.rated}`
+  $("counter").textContent = `rated ${rated} / batch ${state.batch.items.length}${skips} · total ${c.rated}`
     + ` · round ${state.batch.round} (${state.batch.source})${mean}`;
 }
 
@@ -320,57 +424,85 @@ function columns() {
   return Math.max(1, n);
 }
 
+// One at a time: the image fits below the sticky toolbar, and is scrolled there, whatever the scroll.
+function fitSingle() {
+  const sticky = document.querySelector(".sticky").getBoundingClientRect();
+  const room = window.innerHeight - sticky.height - 56;  // the caption and a margin
+  $("single-img").style.width = `${Math.max(120, Math.min(room, $("single").clientWidth || room))}px`;
+  const top = $("single").getBoundingClientRect().top;
+  if (top < sticky.bottom || top + room > window.innerHeight) window.scrollBy(0, top - sticky.bottom - 4);
+}
+
 // ---------------------------------------------------------------- rating, undo, submit
-async function rate(positive) {
-  if (!state.batch || state.me.role !== "owner") return;
+// answer: "pos", "neg" or "skip" (can't tell: stored, never trained on, never offered again).
+async function rate(answer) {
+  if (!state.ready || !state.batch || state.me.role !== "owner") return;
+  const batch = state.batch, concept = state.concept;  // as shown now, whatever is shown when the reply comes
   const index = state.focus;
-  const item = state.batch.items[index];
-  const previous = item.rating;
+  const item = batch.items[index];
+  const previous = item.answer;
   const seconds = Math.min(3600, (performance.now() - state.shownAt) / 1000);
-  item.rating = positive;
+  item.answer = answer;
   state.history.push({ index, previous });
   state.secondsSpent.push(seconds);
-  const next = state.batch.items.findIndex((it, j) => j > index && it.rating === null);
-  setFocus(next >= 0 ? next : Math.min(index + 1, state.batch.items.length - 1));
+  const next = batch.items.findIndex((it, j) => j > index && it.answer === null);
+  setFocus(next >= 0 ? next : Math.min(index + 1, batch.items.length - 1));
+  if (evaluating()) noteEvaluationProgress();
+  const body = answer === "skip" ? { id: item.id, skip: true, seconds, batch_id: batch.id }
+                                 : { id: item.id, positive: answer === "pos", seconds, batch_id: batch.id };
   try {
-    const r = await api("POST", `/api/concepts/${state.concept.id}/ratings`,
-                        { ratings: [{ id: item.id, positive, seconds }] });
-    state.concept.rated = r.data.rated;
-    state.concept.evaluation_rated = r.data.evaluation_rated;
+    const r = await api("POST", `/api/concepts/${concept.id}/ratings`, { ratings: [body] });
+    if (state.batch !== batch) return;
+    Object.assign(state.concept, { rated: r.data.rated, evaluation_rated: r.data.evaluation_rated });
     updateCounter();
-    // The last image of an evaluation batch: its metrics are what the owner waits for.
-    if (evaluating() && state.batch.items.every((it) => it.rating !== null)) await guarded(loadEvaluation);
+    if (unanswered(batch) === 0) {
+      // The last image of an evaluation batch: its metrics are what the owner waits for.
+      if (evaluating()) await guarded(loadEvaluation);
+      await guarded(loadHistory);
+    }
   } catch (e) {
-    item.rating = previous;
-    paint();
+    item.answer = previous;
+    if (state.batch === batch) paint();
     showError(`rating of image ${item.id} not saved: ${e.message}`);
   }
 }
 
+// Right after a rating, the evaluation panel says where the set stands (its metrics take a moment).
+function noteEvaluationProgress() {
+  const batch = state.batch;
+  const left = unanswered(batch);
+  $("evaluation-status").textContent = left === 0
+    ? `all ${batch.items.length} images of this evaluation batch rated; computing the metrics…`
+    : `${batch.items.length - left} of ${batch.items.length} images of this evaluation batch rated; `
+      + "the metrics appear when it is done";
+}
+
 async function undo() {
+  if (!state.ready) return;
   const last = state.history.pop();
   if (!last || !state.batch) return;
-  const item = state.batch.items[last.index];
-  const undone = item.rating;
-  item.rating = last.previous;  // at once, like a rating; the server follows
+  const batch = state.batch;
+  const item = batch.items[last.index];
+  const undone = item.answer;
+  item.answer = last.previous;  // at once, like a rating; the server follows
   setFocus(last.index);
   const path = `/api/concepts/${state.concept.id}/ratings/${item.id}`;
+  const body = last.previous === "skip" ? { skip: true } : { positive: last.previous === "pos" };
   try {
-    const r = last.previous === null ? await api("DELETE", path)
-                                     : await api("PUT", path, { positive: last.previous });
-    state.concept.rated = r.data.rated;
-    state.concept.evaluation_rated = r.data.evaluation_rated;
+    const r = last.previous === null ? await api("DELETE", path) : await api("PUT", path, body);
+    if (state.batch !== batch) return;
+    Object.assign(state.concept, { rated: r.data.rated, evaluation_rated: r.data.evaluation_rated });
     updateCounter();
   } catch (e) {
-    item.rating = undone;
-    paint();
+    item.answer = undone;
+    if (state.batch === batch) paint();
     showError(`undo of image ${item.id} not saved: ${e.message}`);
   }
 }
 
 async function startJob(kind) {
   if (!state.concept) return;
-  if (!state.batch) kind = "expand";  // no batch yet (or its expansion failed): find images first
+  if (!state.batch && kind !== "evaluate") kind = "expand";  // no batch yet (or its expansion failed)
   await guarded(async () => {
     const job = (await api("POST", `/api/concepts/${state.concept.id}/jobs`,
                            { kind, strategy: $("strategy").value })).data;
@@ -378,12 +510,44 @@ async function startJob(kind) {
   });
 }
 
-$("submit").onclick = () => startJob("round");
-$("train").onclick = () => startJob("train");
-$("expand").onclick = () => startJob("expand");
-$("evaluate").onclick = () => startJob("evaluate");
-$("back-to-training").onclick = () => guarded(() => loadBatch("training"));
-$("view-toggle").onclick = () => toggleMode();
+// Enter or the Submit button: train and fetch the next batch; asks first if images are unrated.
+function submitBatch() {
+  if (state.job || state.me.role !== "owner") return;
+  const left = state.batch ? unanswered(state.batch) : 0;
+  if (left && !confirm(`${left} of the ${state.batch.items.length} images are not rated yet. Train on the `
+                       + "ratings so far and fetch the next batch anyway?")) return;
+  startJob("round");
+}
+
+// How many images an evaluation batch can hold: strata x per stratum for each model it stratifies over.
+function evaluationSize() {
+  const models = Math.min(state.versions.length, state.info.eval_versions) + 1;  // + the zero-shot ranking
+  return { models, images: models * 10 * state.info.eval_per_stratum };
+}
+
+function startEvaluation() {
+  const { models, images } = evaluationSize();
+  if (!confirm(`An evaluation batch holds up to ${images} images (${models} ranking${models > 1 ? "s" : ""} `
+               + `x 10 score strata x ${state.info.eval_per_stratum}), fewer where they overlap. Its ratings `
+               + "measure the models and are never trained on. Start it?")) return;
+  startJob("evaluate");
+}
+
+// Every button gives the keyboard back to the grid, so a later Enter means "submit", never the button again.
+function button(id, action) {
+  $(id).addEventListener("click", () => {
+    action();
+    if (document.activeElement === $(id)) $(id).blur();
+    if (state.batch) $(state.mode === "grid" ? "grid" : "single").focus();
+  });
+}
+button("submit", submitBatch);
+button("train", () => startJob("train"));
+button("expand", () => startJob("expand"));
+button("evaluate", startEvaluation);
+button("back-to-training", () => { state.view++; guarded(() => loadBatch("training")); });
+button("view-toggle", () => toggleMode());
+button("scores-toggle", () => toggleScores());
 
 function toggleMode() {
   state.mode = state.mode === "grid" ? "single" : "grid";
@@ -392,6 +556,24 @@ function toggleMode() {
   $("view-toggle").textContent = state.mode === "grid" ? "One at a time" : "Grid";
   state.shownAt = performance.now();
   paint();
+}
+
+// ---------------------------------------------------------------- scores on the grid
+async function loadScores() {
+  const latest = state.versions[state.versions.length - 1];
+  if (!state.batch || !latest) { state.scores = new Map(); paint(); return; }
+  const ids = state.batch.items.map((it) => it.id);
+  const r = await api("POST", `/api/concepts/${state.concept.id}/versions/${latest.version}/score`, { ids });
+  state.scores = new Map(ids.map((id, i) => [id, r.data.scores[i]]));
+  paint();
+}
+
+async function toggleScores() {
+  state.showScores = !state.showScores;
+  $("scores-toggle").textContent = state.showScores ? "Hide scores" : "Show scores";
+  $("scores-toggle").setAttribute("aria-pressed", String(state.showScores));
+  if (state.showScores && !state.versions.length) showError("no model version yet: scores appear after training");
+  await guarded(loadScores);
 }
 
 // ---------------------------------------------------------------- jobs and versions
@@ -415,6 +597,7 @@ function showJob(job) {
 async function followJob(job) {
   state.job = job;
   const conceptId = job.concept_id;
+  const view = state.view;
   showJob(job);
   while (job.status === "queued" || job.status === "running") {
     await new Promise((r) => setTimeout(r, 400));
@@ -427,10 +610,17 @@ async function followJob(job) {
   if (job.status === "cancelled") return;
   await guarded(async () => {
     state.concept = (await api("GET", `/api/concepts/${conceptId}`)).data;
-    if (job.result && job.result.batch_id !== undefined) await loadBatch();
+    // A new batch is shown unless the owner moved on meanwhile to a batch of the other purpose
+    // (back to the training batch while an evaluate job ran).
+    if (job.result && job.result.batch_id !== undefined) {
+      const purpose = job.kind === "evaluate" ? "evaluation" : "training";
+      const stillWanted = view === state.view || (state.batch && state.batch.purpose === purpose);
+      if (stillWanted) await showBatch(await fetchBatch(purpose), state.view);
+    }
     await loadVersions();
     await loadEvaluation();
     await refreshConcepts();
+    await loadHistory();
   });
 }
 
@@ -441,46 +631,79 @@ async function loadVersions() {
   for (const v of versions.slice().reverse()) {
     const li = document.createElement("li");
     const m = v.metrics;
-    li.textContent = `version ${v.version}: ${v.labels.count} ratings (${v.labels.positives} positive), `
-      + `AUC-PR on rated ${m.rated_auc_pr ?? "–"}, accuracy ${m.rated_accuracy ?? "–"}, `
-      + `hidden ${JSON.stringify(v.training.config ? v.training.config.hidden : "?")}`;
+    const cv = m.cv_auc_pr === undefined ? "" : `, ${m.cv_folds}-fold cross-validated AUC-PR ${m.cv_auc_pr}`;
+    li.textContent = `version ${v.version}: ${v.labels.count} ratings (${v.labels.positives} positive)${cv}; `
+      + `in-sample (on its own training ratings): AUC-PR ${m.rated_auc_pr ?? "–"}, accuracy `
+      + `${m.rated_accuracy ?? "–"}; hidden ${JSON.stringify(v.training.config ? v.training.config.hidden : "?")}`;
     list.appendChild(li);
   }
   state.versions = versions;
-  drawChart(versions);
+  $("browse-version").innerHTML = versions.slice().reverse().map((v) => `<option value="${v.version}">v${v.version}</option>`).join("");
+  $("open-browse").disabled = !versions.length;
+  drawChart();
 }
 
-// AUC-PR of each version on the rated evaluation images, when the report has it.
-function evaluationAucPr(version) {
+// ---------------------------------------------------------------- the chart
+// With rated evaluation images: each version's evaluation AUC-PR with its 95% interval, and the zero-shot
+// line. Before that: the cross-validated AUC-PR on the training ratings, said to be that.
+function chartSeries() {
   const e = state.evaluation;
-  const row = e && e.ready ? e.models.find((m) => m.version === version.version) : null;
-  return row && row.metrics ? row.metrics.auc_pr : null;
+  if (e && e.ready) {
+    const byVersion = new Map(e.models.filter((m) => m.version !== null && m.metrics).map((m) => [m.version, m.metrics]));
+    const zero = e.models.find((m) => m.version === null && m.metrics);
+    return {
+      title: `AUC-PR on ${e.rated} rated evaluation images (95% intervals)`,
+      points: state.versions.map((v) => {
+        const m = byVersion.get(v.version);
+        return m ? { value: m.auc_pr, low: (m.ci.auc_pr || [])[0], high: (m.ci.auc_pr || [])[1] } : null;
+      }),
+      zeroShot: zero ? zero.metrics.auc_pr : null,
+    };
+  }
+  return {
+    title: "AUC-PR, 3-fold cross-validated on the rated training images (no evaluation set rated yet)",
+    points: state.versions.map((v) => (v.metrics.cv_auc_pr === undefined ? null
+      : { value: v.metrics.cv_auc_pr, low: v.metrics.cv_auc_pr_low, high: v.metrics.cv_auc_pr_high })),
+    zeroShot: null,
+  };
 }
 
-function drawChart(versions) {
+function drawChart() {
+  const versions = state.versions;
   const svg = $("chart");
-  const W = 520, H = 170, L = 36, R = 12, T = 12, B = 28;
-  const series = [[(v) => v.metrics.rated_auc_pr, "#1565c0", "AUC-PR (rated)"],
-                  [(v) => v.metrics.rated_accuracy, "#1b8a3a", "accuracy (rated)"],
-                  [evaluationAucPr, "#b26a00", "AUC-PR (evaluation)"]];
+  const W = 520, H = 190, L = 36, R = 40, T = 12, B = 58;  // the legend sits below the axis, clear of the lines
+  const { title, points, zeroShot } = chartSeries();
+  $("chart-title").textContent = title;
   const x = (i) => L + (versions.length < 2 ? (W - L - R) / 2 : i * (W - L - R) / (versions.length - 1));
   const y = (v) => T + (1 - v) * (H - T - B);
   let out = `<line x1="${L}" y1="${y(0)}" x2="${W - R}" y2="${y(0)}" stroke="#ccc"/>`
     + `<line x1="${L}" y1="${y(1)}" x2="${W - R}" y2="${y(1)}" stroke="#eee"/>`
     + `<text x="4" y="${y(1) + 4}">1.0</text><text x="4" y="${y(0) + 4}">0.0</text>`;
-  if (!versions.length) out += `<text x="${L + 10}" y="${H / 2}">no model versions yet</text>`;
+  if (!versions.length) out += `<text x="${L + 10}" y="${(H - B) / 2}">no model versions yet</text>`;
   versions.forEach((v, i) => {
-    out += `<text x="${x(i) - 14}" y="${H - 8}">v${v.version} (${v.labels.count})</text>`;
+    out += `<text class="xlabel" text-anchor="middle" x="${x(i)}" y="${H - B + 16}">v${v.version}</text>`
+      + `<text class="xlabel" text-anchor="middle" x="${x(i)}" y="${H - B + 28}">${v.labels.count} rated</text>`;
   });
-  series.forEach(([value, color, label], s) => {
-    const pts = versions.map((v, i) => [value(v), i]).filter(([m]) => m !== null && m !== undefined)
-      .map(([m, i]) => [x(i), y(Number(m))]);
-    if (pts.length) {
-      out += `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => p.join(",")).join(" ")}"/>`;
-      out += pts.map((p) => `<circle cx="${p[0]}" cy="${p[1]}" r="3" fill="${color}"/>`).join("");
+  const color = "#b26a00";
+  const pts = points.map((p, i) => (p ? [x(i), y(p.value), p] : null)).filter(Boolean);
+  if (pts.length) {
+    out += `<polyline class="series" fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => `${p[0]},${p[1]}`).join(" ")}"/>`;
+    for (const [px, py, p] of pts) {
+      if (p.low !== undefined && p.high !== undefined) {
+        out += `<line class="ci" x1="${px}" x2="${px}" y1="${y(p.high)}" y2="${y(p.low)}" stroke="${color}" stroke-opacity=".5" stroke-width="6"/>`;
+      }
+      out += `<circle cx="${px}" cy="${py}" r="3.5" fill="${color}"><title>${p.value.toFixed(3)}</title></circle>`;
     }
-    out += `<rect x="${W - 150}" y="${T + s * 16}" width="10" height="10" fill="${color}"/>`
-      + `<text x="${W - 135}" y="${T + 9 + s * 16}">${label}</text>`;
+  }
+  if (zeroShot !== null) {
+    out += `<line class="zero-shot" x1="${L}" x2="${W - R}" y1="${y(zeroShot)}" y2="${y(zeroShot)}" stroke="#555" stroke-dasharray="5 4"/>`;
+  }
+  const legend = [[color, title.split(" (")[0].replace(/ on \d+ rated/, " on rated")]];
+  if (zeroShot !== null) legend.push(["#555", `zero-shot ${zeroShot.toFixed(3)}`]);
+  legend.forEach(([c, label], s) => {
+    const lx = L + s * 250;
+    out += `<rect x="${lx}" y="${H - 14}" width="10" height="10" fill="${c}"/>`
+      + `<text class="legend" x="${lx + 14}" y="${H - 5}">${label}</text>`;
   });
   svg.innerHTML = out;
 }
@@ -509,7 +732,7 @@ async function loadEvaluation() {
               cell(withCi("accuracy"), "ci"), cell(String(m.threshold)));
     body.appendChild(tr);
   }
-  drawChart(state.versions);
+  drawChart();
 }
 
 async function showEvaluation() {
@@ -517,16 +740,19 @@ async function showEvaluation() {
   $("evaluation-status").scrollIntoView({ block: "nearest" });
 }
 
-// Long-poll the latest version: the page learns of a new one (from any client) within a second.
+// Long-poll the latest version: the page learns of a new one (from any client) within a second. The
+// first poll waits for the first version too; each answer's ETag is sent back to wait for the next.
 async function watchVersions(conceptId) {
   if (state.pollingConcept === conceptId) return;
   state.pollingConcept = conceptId;
   let etag = null;
+  const wait = Math.min(25, state.info.max_wait_seconds);
   while (state.pollingConcept === conceptId) {
     try {
-      const r = await api("GET", `/api/concepts/${conceptId}/versions/latest?wait=25`, undefined,
+      const r = await api("GET", `/api/concepts/${conceptId}/versions/latest?wait=${wait}`, undefined,
                           etag ? { "If-None-Match": etag } : {});
-      if (r.status === 200 && etag !== null && state.concept && state.concept.id === conceptId) await loadVersions();
+      if (r.status === 200 && state.concept && state.concept.id === conceptId
+          && r.data.version !== (state.versions[state.versions.length - 1] || {}).version) await loadVersions();
       etag = r.etag || etag;
     } catch (e) {
       if (e.status === 404 && e.etag) { etag = e.etag; continue; }
@@ -535,20 +761,86 @@ async function watchVersions(conceptId) {
   }
 }
 
+// ---------------------------------------------------------------- batch history
+async function loadHistory() {
+  if (!state.concept) return;
+  const batches = (await api("GET", `/api/concepts/${state.concept.id}/batches`)).data;
+  const body = $("history").querySelector("tbody");
+  body.innerHTML = "";
+  for (const b of batches) {
+    const tr = document.createElement("tr");
+    for (const text of [b.id, b.round, b.purpose, b.source, b.model_version === null ? "–" : `v${b.model_version}`,
+                        `${b.rated} / ${b.size}`, b.positive, b.skipped, b.created_at.slice(0, 19).replace("T", " ")]) {
+      tr.appendChild(Object.assign(document.createElement("td"), { textContent: String(text) }));
+    }
+    body.appendChild(tr);
+  }
+}
+
+// ---------------------------------------------------------------- browse the corpus by score
+async function loadBrowse() {
+  const version = Number($("browse-version").value);
+  const { where, offset, limit } = state.browse;
+  const page = (await api("GET", `/api/concepts/${state.concept.id}/versions/${version}/browse`
+                          + `?where=${where}&offset=${offset}&limit=${limit}`)).data;
+  const grid = $("browse-grid");
+  grid.innerHTML = "";
+  for (const item of page.items) {
+    const tile = document.createElement("div");
+    const answer = answerOf(item);
+    tile.className = `tile browse-tile${answer ? ` ${answer}` : ""}`;
+    tile.dataset.id = item.id;
+    tile.dataset.score = item.score;
+    const img = Object.assign(document.createElement("img"), { alt: `image ${item.id}` });
+    loadImage(item.id).then((url) => { img.src = url; });
+    tile.append(img, Object.assign(document.createElement("span"), { className: "id", textContent: `#${item.id}` }),
+                Object.assign(document.createElement("span"), { className: "mark", textContent: MARKS[answer] || "" }),
+                Object.assign(document.createElement("span"), { className: "score shown", textContent: item.score.toFixed(3) }));
+    grid.appendChild(tile);
+  }
+  const names = { top: "highest scores first", threshold: "nearest the 0.5 threshold first", bottom: "lowest scores first" };
+  $("browse-status").textContent = `v${version}, ${names[where]}: images ${offset + 1}–${offset + page.items.length} `
+    + `of ${page.total.toLocaleString()}`;
+  $("browse-prev").disabled = offset === 0;
+  $("browse-next").disabled = offset + limit >= page.total;
+}
+
+const browseGuarded = () => guarded(loadBrowse);
+$("open-browse").onclick = () => { $("browse").hidden = !$("browse").hidden; if (!$("browse").hidden) browseGuarded(); };
+$("browse-where").onchange = () => { state.browse.where = $("browse-where").value; state.browse.offset = 0; browseGuarded(); };
+$("browse-version").onchange = () => { state.browse.offset = 0; browseGuarded(); };
+$("browse-prev").onclick = () => { state.browse.offset = Math.max(0, state.browse.offset - state.browse.limit); browseGuarded(); };
+$("browse-next").onclick = () => { state.browse.offset += state.browse.limit; browseGuarded(); };
+
+// ---------------------------------------------------------------- export
+async function exportLabels(format) {
+  const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
+  const r = await fetch(`/api/concepts/${state.concept.id}/labels?format=${format}`, { headers });
+  if (!r.ok) throw new ApiError(r.status, `${r.status}: labels not exported`);
+  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(await r.blob()),
+                                                           download: `concept-${state.concept.id}-labels.${format}` });
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+}
+for (const format of ["csv", "jsonl", "parquet"]) $(`export-${format}`).onclick = () => guarded(() => exportLabels(format));
+
 // ---------------------------------------------------------------- keyboard
 document.addEventListener("keydown", (ev) => {
   if (["INPUT", "TEXTAREA", "SELECT"].includes(ev.target.tagName) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
-  if (ev.key === "Enter" && ev.target.tagName === "BUTTON") return;  // the button's own click handles it
+  if ((ev.key === "Enter" || ev.key === " ") && ev.target.tagName === "BUTTON") return;  // the button's own click
+  if (!state.ready) { if (ev.key.length === 1 || ev.key === "Enter") ev.preventDefault(); return; }  // grid not shown yet
   if (!state.batch && ev.key !== "Enter") return;
   const step = state.mode === "grid" ? columns() : 1;
   const actions = {
     ArrowRight: () => setFocus(state.focus + 1), ArrowLeft: () => setFocus(state.focus - 1),
     ArrowDown: () => setFocus(state.focus + step), ArrowUp: () => setFocus(state.focus - step),
-    p: () => rate(true), "1": () => rate(true), n: () => rate(false), "0": () => rate(false),
+    p: () => rate("pos"), "1": () => rate("pos"), n: () => rate("neg"), "0": () => rate("neg"),
+    s: () => rate("skip"), "?": () => rate("skip"),
     u: () => undo(), Backspace: () => undo(), v: () => toggleMode(),
     Enter: () => {
       if (evaluating()) showEvaluation();  // evaluation ratings train nothing: Enter shows what they measure
-      else if (!state.job && state.me.role === "owner") startJob("round");
+      else submitBatch();
     },
   };
   const action = actions[ev.key] || actions[ev.key.toLowerCase()];
