@@ -53,10 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     for action in (add, listing, revoke, token):
         action.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="the server's --data directory")
 
-SERVE_FLAGS = ("host", "port", "data", "dev", "batch_size", "random_negatives", "eval_versions", "eval_per_stratum",
-               "pin_scan_store", "allowed_hosts", "read_access", "max_jobs_per_user", "max_queued_jobs",
-               "max_image_pixels", "max_concurrent_images", "max_bootstrap", "request_read_timeout")
-
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
