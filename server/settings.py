@@ -48,6 +48,14 @@ class ServerSettings(BaseSettings):
                                 "metrics' 95% intervals")
     policy_path: Path | None = Field(None, description="JSON policy of concepts this server refuses to build "
                                      "(default: the library's, agile/policy/default.json)")
+    assistant_words: Path | None = Field(None, description="phrases (one a line) the assistant may suggest "
+                                         "(default: the corpus's own: demo attributes, caption n-grams)")
+    assistant_llm_url: str | None = Field(None, description="OpenAI-compatible chat endpoint (e.g. "
+                                          "http://127.0.0.1:8080/v1) that words the assistant's findings; "
+                                          "unset: the findings' own text")
+    assistant_llm_model: str = Field("default", description="model name sent to that endpoint")
+    assistant_llm_key_env: str = Field("AGILE_ASSISTANT_LLM_KEY", description="environment variable holding "
+                                       "the endpoint's API key (never stored in settings)")
     job_start_delay: float = Field(0.0, ge=0, description="seconds a job waits before working (crash tests)")
 
     @model_validator(mode="after")
