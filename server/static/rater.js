@@ -168,6 +168,7 @@ async function selectConcept(id) {
   await loadVersions();
   watchVersions(id);
   await guarded(loadEvaluation);  // its failure must not stop the page from following new versions
+  if (window.assistant) await assistant.show(id);
 }
 
 function showPhrases() {
@@ -423,6 +424,7 @@ async function followJob(job) {
     await loadEvaluation();
     await refreshConcepts();
   });
+  if (window.assistant) await assistant.after(job.kind);  // at most one new tip after a batch, round or evaluation
 }
 
 async function loadVersions() {
