@@ -3,8 +3,8 @@ and a phrase whose images split into two kinds rated differently."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 
+from agile.assistant.clusters import kmeans
 from agile.assistant.findings import Action, Evidence, Finding, Group, pct
 from agile.assistant.state import AssistantState
 
@@ -66,7 +66,10 @@ def _ambiguity(state: AssistantState, phrase: str, rated: np.ndarray) -> Finding
     if len(rated) < 2 * MIN_GROUP or state.truth[rated].all() or not state.truth[rated].any():
         return None
     x = state.vectors[rated]
-    parts = KMeans(n_clusters=2, n_init=4, random_state=0).fit_predict(x)
+    truth = state.truth[rated]
+    # Lloyd's iterations find the two clusters in embedding space alone; starting them at the means of
+    # the positive and negative ratings only picks which split of the images to look at first.
+    parts = kmeans(x, 2, init=np.stack([x[truth].mean(0), x[~truth].mean(0)]))
     sizes = np.bincount(parts, minlength=2)
     if sizes.min() < MIN_GROUP:
         return None

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 
+from agile.assistant.clusters import kmeans, silhouette
 from agile.assistant.findings import Evidence, Finding, Group
 from agile.assistant.state import AssistantState
 
@@ -19,10 +18,10 @@ def find_splits(state: AssistantState) -> list[Finding]:
         return []
     best = None
     for k in (2, 3, 4):
-        labels = KMeans(n_clusters=k, n_init=4, random_state=0).fit_predict(positives)
+        labels = kmeans(positives, k, seed=0)
         if np.bincount(labels).min() < MIN_GROUP:
             continue
-        score = float(silhouette_score(positives, labels, metric="cosine"))
+        score = silhouette(positives, labels)
         if best is None or score > best[0]:
             best = (score, k, labels)
     if best is None or best[0] < MIN_SILHOUETTE:

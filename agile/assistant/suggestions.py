@@ -3,8 +3,8 @@ phrase covers, negative phrases near the rated negatives the model scores high, 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 
+from agile.assistant.clusters import kmeans
 from agile.assistant.findings import Action, Evidence, Finding
 from agile.assistant.state import AssistantState
 from agile.assistant.vocabulary import Vocabulary
@@ -48,8 +48,7 @@ def find_suggestions(state: AssistantState) -> list[Finding]:
     positives = state.vectors[state.truth]
     if len(positives) >= 3:
         modes = min(MAX_MODES, len(positives) // 3)
-        parts = KMeans(n_clusters=modes, n_init=4, random_state=0).fit(positives) if modes > 1 else None
-        labels = parts.labels_ if parts is not None else np.zeros(len(positives), int)
+        labels = kmeans(positives, modes, seed=0) if modes > 1 else np.zeros(len(positives), int)
         pos_ids = state.labels.ids[state.truth]
         for m in range(modes):
             members = labels == m
