@@ -50,13 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ast = cmds.add_parser("assistant", help="the assistant's numbers: mislabels found among planted flips, "
                           "phrase suggestions before the first batch, findings and Ask timings")
     ast.add_argument("corpus")
-    ast.add_argument("--concepts", required=True, help="'suite' or a cluster-concepts JSON file")
+    ast.add_argument("--concepts", default="suite", help="'suite' or a cluster-concepts JSON file "
+                     "(--parts scale: a synthetic corpus with a cluster column instead)")
     ast.add_argument("--out", required=True, help="working directory (vocabulary cache, scan store)")
     ast.add_argument("--labels", type=int, help="ratings per simulated owner (default 600)")
     ast.add_argument("--flip", type=float, help="chance the owner flips an answer (default 0.10)")
     ast.add_argument("--random-negatives", type=int)
     ast.add_argument("--only", action="append", default=[], metavar="CONCEPT")
-    ast.add_argument("--parts", nargs="+", choices=["mislabels", "suggestions", "timing"],
+    ast.add_argument("--parts", nargs="+", choices=["mislabels", "suggestions", "timing", "scale"],
                      default=["mislabels", "suggestions", "timing"])
     ast.set_defaults(func=cmd_assistant)
 

@@ -127,6 +127,8 @@ def run_bench(corpus_path: str, concepts_source: str, out_dir: str, cfg: BenchCo
               parts: tuple[str, ...] = ("mislabels", "suggestions", "timing")) -> dict:
     from eval.concepts import load_concepts
 
+    if parts == ("scale",):
+        return {"scale": timing_at_scale(corpus_path, out_dir, cfg)}
     corpus = Corpus.open(corpus_path, verify="quick")
     workspace = Workspace(corpus, out_dir)
     concepts = [c for c in load_concepts(concepts_source, corpus) if not only or c.name in only]
@@ -150,6 +152,34 @@ def run_bench(corpus_path: str, concepts_source: str, out_dir: str, cfg: BenchCo
     if "timing" in parts:
         report["timing"] = timing_on(workspace, concepts[0], corpus, split, vocabulary, cfg)
     return report
+
+
+def timing_at_scale(corpus_path: str, out_dir: str, cfg: BenchConfig, cluster: int = 17) -> dict:
+    """Findings and Ask on a big synthetic corpus: a concept 'cluster N' with ``cfg.labels`` ratings
+    (half from its cluster, half at random) and two versions; the first request (phrase searches, the
+    sample read) and the steady state after it are both reported."""
+    corpus = Corpus.open(corpus_path, verify="quick")
+    workspace = Workspace(corpus, out_dir)
+    clusters = corpus.column("cluster").to_numpy()
+    rng = np.random.default_rng(cfg.seed)
+    members = np.flatnonzero(clusters == cluster)
+    ids = np.unique(np.concatenate([rng.choice(members, cfg.labels // 2, replace=False),
+                                    rng.choice(corpus.count, cfg.labels // 2, replace=False)]))
+    store = MemoryStore.create(f"cluster {cluster}", negatives=[f"cluster {cluster + 1}"])
+    store.add_batch(0, "expansion", None, ids)
+    truth = clusters[ids] == cluster
+    store.rate(ids, truth ^ (rng.random(len(ids)) < cfg.flip))
+    session = Session(workspace, store, seed=cfg.seed, settings=SessionSettings(random_negatives=cfg.random_negatives))
+    session.train()
+    session.train()
+    vocabulary = load_vocabulary(workspace, out_dir, in_corpus=False)
+    t0 = time.perf_counter()
+    first = len(advise(AssistantState(workspace, store, vocabulary)))
+    first_s = time.perf_counter() - t0
+    out = timing(workspace, AssistantState(workspace, store, vocabulary), int(ids[0]))
+    return {"corpus": str(corpus_path), "count": corpus.count, "dim": corpus.dim,
+            "index": type(workspace.index).__name__, "labels": len(ids), "first_request_s": round(first_s, 3),
+            "first_findings": first, **out}
 
 
 def timing_on(workspace: Workspace, concept, corpus: Corpus, split: HeldOutSplit, vocabulary, cfg: BenchConfig) -> dict:

@@ -18,6 +18,7 @@ SAMPLE = 4_000  # images of the fixed sample progress findings score (prevalence
 # well under a second (embedding a phrase or scoring the sample costs tens of milliseconds each).
 _TEXT: dict[tuple[str, str], np.ndarray] = {}
 _SAMPLES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+_NEIGHBOURS: dict[tuple[str, str, int], np.ndarray] = {}
 _SCORES: dict[int, tuple[TrainedModel, np.ndarray]] = {}   # id(model) -> (the model, kept alive; scores)
 _CACHE_LIMIT = 4096
 
@@ -83,7 +84,15 @@ class AssistantState:
         """(phrases, per_phrase) ids of the nearest images of each phrase, as expansion sees them."""
         if len(self.phrase_embeddings) == 0:
             return np.empty((0, 0), np.int64)
-        return self.workspace.search(self.phrase_embeddings, self.per_phrase)
+        root = str(self.workspace.corpus.root)
+        keys = [(root, p, self.per_phrase) for p in self.phrases]
+        missing = [i for i, key in enumerate(keys) if key not in _NEIGHBOURS]
+        if missing:
+            if len(_NEIGHBOURS) > _CACHE_LIMIT:
+                _NEIGHBOURS.clear()
+            found = self.workspace.search(self.phrase_embeddings[missing], self.per_phrase)
+            _NEIGHBOURS.update({keys[i]: row for i, row in zip(missing, found)})
+        return np.stack([_NEIGHBOURS[key] for key in keys])
 
     def _sample(self) -> tuple[np.ndarray, np.ndarray]:
         """A fixed sample of the corpus and its vectors (the same for every version, so labels compare)."""
