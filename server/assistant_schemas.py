@@ -76,7 +76,7 @@ class AnswerPublic(BaseModel):
 
 
 class TipRequest(Strict):
-    event: Literal["batch", "round", "evaluation", "train", "expand", "ratings"] = "batch"
+    event: Literal["batch", "round", "evaluation", "evaluate", "train", "expand", "score", "ratings"] = "batch"
 
 
 class TipDismiss(Strict):

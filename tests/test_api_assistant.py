@@ -91,7 +91,8 @@ def test_a_dismissed_tip_never_returns_and_the_switch_silences_tips(world):
         shown.append(tip["tip"]["key"])
         assert ann.post(f"/api/concepts/{concept}/tips/dismiss", json={"key": tip["tip"]["key"]}).status_code == 200
     assert shown and len(shown) == len(set(shown))  # one at a time, never the same twice
-    assert ann.post(f"/api/concepts/{concept}/tips", json={"event": "round"}).json()["tip"] is None
+    for event in ("round", "evaluate", "expand", "train"):  # every job kind the rater reports
+        assert ann.post(f"/api/concepts/{concept}/tips", json={"event": event}).json()["tip"] is None
     assert ann.put("/api/me/assistant", json={"tips": False}).json() == {"tips": False}
     off = ann.post(f"/api/concepts/{concept}/tips", json={"event": "round"}).json()
     assert off["tip"] is None and off["reason"] == "tips are switched off"
