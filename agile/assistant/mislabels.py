@@ -9,6 +9,8 @@ k times would take seconds per request; this takes milliseconds.
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from agile.assistant.findings import Action, Evidence, Finding, Group, pct
@@ -51,7 +53,20 @@ def suspicion(vectors: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.nd
     return suspect, (1 - p_given) * disagree, p_given, near
 
 
+_CACHE: dict[tuple[str, str], list[Finding]] = {}
+
+
 def find_mislabels(state: AssistantState) -> list[Finding]:
+    """Cached by the ratings themselves (an Ask about an image and the advice list ask for the same)."""
+    key = (str(state.workspace.corpus.root), hashlib.sha1(state.labels.ids.tobytes() + state.truth.tobytes()).hexdigest())
+    if key not in _CACHE:
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        _CACHE[key] = _find_mislabels(state)
+    return _CACHE[key]
+
+
+def _find_mislabels(state: AssistantState) -> list[Finding]:
     truth = state.truth
     counts = np.bincount(truth.astype(int), minlength=2)
     if counts.min() < MIN_PER_CLASS or len(truth) < 2 * NEIGHBOURS:

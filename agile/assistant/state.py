@@ -51,7 +51,9 @@ class AssistantState:
         """float32 vectors of the rated training images, in ``labels.ids`` order."""
         if len(self.labels.ids) == 0:
             return np.empty((0, self.workspace.corpus.dim), np.float32)
-        return self.workspace.corpus.vectors(self.labels.ids).astype(np.float32)
+        # Positioned reads of the sorted ids: on a 10M corpus a memory-mapped gather of a few hundred
+        # scattered rows maps a 64 KiB window around each (see Corpus.read_rows).
+        return self.workspace.corpus.read_rows(self.labels.ids).astype(np.float32)
 
     @property
     def truth(self) -> np.ndarray:
