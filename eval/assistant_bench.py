@@ -21,6 +21,7 @@ from agile.assistant.mislabels import suspicion
 from agile.assistant.suggestions import first_phrases
 from agile.assistant.vocabulary import load_vocabulary
 from agile.corpus import Corpus
+from agile.errors import AgileError
 from agile.evaluation import compute_metrics
 from agile.scoring import score_corpus
 from agile.session import Session, SessionSettings
@@ -136,9 +137,14 @@ def run_bench(corpus_path: str, concepts_source: str, out_dir: str, cfg: BenchCo
     vocabulary = load_vocabulary(workspace, out_dir, in_corpus=False)
     report: dict = {"corpus": str(corpus_path), "count": corpus.count, "config": cfg.__dict__}
     if "mislabels" in parts:
-        runs = [mislabel_run(workspace, c, c.labels(corpus), split, cfg) for c in concepts]
+        runs, skipped = [], []
+        for c in concepts:
+            try:
+                runs.append(mislabel_run(workspace, c, c.labels(corpus), split, cfg))
+            except AgileError as e:  # e.g. a concept whose 600 ratings hold one class only
+                skipped.append({"concept": c.name, "error": str(e)})
         hits, sus, flips = (sum(r[k] for r in runs) for k in ("hits", "suspects", "flipped"))
-        report["mislabels"] = {"runs": runs, "precision": round(hits / max(sus, 1), 3),
+        report["mislabels"] = {"runs": runs, "skipped": skipped, "precision": round(hits / max(sus, 1), 3),
                                "recall": round(hits / max(flips, 1), 3),
                                "auc_pr_followed_vs_noisy": paired([r["auc_pr_noisy"] for r in runs],
                                                                   [r["auc_pr_followed"] for r in runs])}

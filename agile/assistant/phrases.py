@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agile.assistant.clusters import kmeans
-from agile.assistant.findings import Action, Evidence, Finding, Group, pct
+from agile.assistant.findings import Evidence, Finding, Group, pct
 from agile.assistant.state import AssistantState
 
 MIN_RATED = 8            # rated neighbours before a phrase's yield means anything
