@@ -137,3 +137,20 @@ def test_a_language_model_reply_naming_an_unknown_image_is_rejected(workspace, c
     text, source = word([finding], finding.message, model)
     assert text == _Stub.reply and source == "language model stub"
     assert not grounded("try the phrase 'purple cows'", [finding])
+
+
+def test_vocabularies_from_demo_attributes_and_captions():
+    from agile.assistant.vocabulary import caption_ngrams, demo_phrases
+
+    demo = demo_phrases()
+    assert "red star" in demo and "a single star" in demo and len(demo) == len(set(demo))
+    grams = caption_ngrams(["a red tuna on a plate", "red tuna steak", "canned tuna on a shelf"])
+    assert "red tuna" in grams and "tuna" in grams and "on a" not in grams
+
+
+def test_the_vocabulary_is_embedded_once_and_cached_outside_a_read_only_corpus(workspace, tmp_path):
+    first = load_vocabulary(workspace, tmp_path, in_corpus=False)
+    cached = list((tmp_path / "assistant").glob("vocabulary-synthetic-*.npz"))
+    assert len(cached) == 1 and first.source == "synthetic" and len(first.phrases) == 20
+    again = load_vocabulary(workspace, tmp_path, in_corpus=False)
+    assert again.phrases == first.phrases and np.allclose(again.embeddings, first.embeddings)
