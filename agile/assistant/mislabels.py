@@ -18,6 +18,7 @@ from agile.assistant.state import AssistantState
 
 MIN_PER_CLASS = 5
 NEIGHBOURS = 10
+DISAGREE = 0.7      # at least 7 of the 10 nearest rated neighbours rated the other way
 RIDGE = 1.0         # penalty of the probe; unit vectors of a few hundred dimensions
 MAX_FINDINGS = 20
 
@@ -49,7 +50,7 @@ def suspicion(vectors: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.nd
     p = out_of_fold_scores(vectors, truth)
     p_given = np.where(truth, p, 1 - p)
     disagree, near = neighbour_disagreement(vectors, truth)
-    suspect = (p_given < 0.5) & (disagree > 0.5)
+    suspect = (p_given < 0.5) & (disagree >= DISAGREE)
     return suspect, (1 - p_given) * disagree, p_given, near
 
 
