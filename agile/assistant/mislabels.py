@@ -19,6 +19,7 @@ from agile.assistant.state import AssistantState
 MIN_PER_CLASS = 5
 NEIGHBOURS = 10
 DISAGREE = 0.7      # at least 7 of the 10 nearest rated neighbours rated the other way
+DOUBT = 0.35        # and the probe gives the rating less than this (docs/assistant.md: precision 0.63)
 RIDGE = 1.0         # penalty of the probe; unit vectors of a few hundred dimensions
 MAX_FINDINGS = 20
 
@@ -50,7 +51,7 @@ def suspicion(vectors: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.nd
     p = out_of_fold_scores(vectors, truth)
     p_given = np.where(truth, p, 1 - p)
     disagree, near = neighbour_disagreement(vectors, truth)
-    suspect = (p_given < 0.5) & (disagree >= DISAGREE)
+    suspect = (p_given < DOUBT) & (disagree >= DISAGREE)
     return suspect, (1 - p_given) * disagree, p_given, near
 
 
