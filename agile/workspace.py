@@ -57,6 +57,16 @@ class Workspace:
         with self._embed_lock:
             return concept_text_embedding(self.embedder, list(positives))
 
+    def embed_texts(self, phrases: Sequence[str]) -> np.ndarray:
+        """float32 (n, dim) unit text embeddings with the corpus's own text tower."""
+        with self._embed_lock:
+            return self.embedder.embed_texts(list(phrases))
+
+    def search(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """(queries, k) ids of the nearest images of each query vector, best first (-1 past the corpus)."""
+        _, ids = self.index.search(np.asarray(queries, dtype=np.float32), k)
+        return np.asarray(ids, dtype=np.int64)
+
     def neighbours(self, phrases: Sequence[str], k: int) -> np.ndarray:
         """The ids among the ``k`` nearest images of any phrase."""
         with self._embed_lock:

@@ -50,6 +50,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--only", action="append", default=[], metavar="CONCEPT")
     bt.set_defaults(func=cmd_backtest)
 
+    ast = cmds.add_parser("assistant", help="the assistant's numbers: mislabels found among planted flips, "
+                          "phrase suggestions before the first batch, findings and Ask timings")
+    ast.add_argument("corpus")
+    ast.add_argument("--concepts", default="suite", help="'suite' or a cluster-concepts JSON file "
+                     "(--parts scale: a synthetic corpus with a cluster column instead)")
+    ast.add_argument("--out", required=True, help="working directory (vocabulary cache, scan store)")
+    ast.add_argument("--labels", type=int, help="ratings per simulated owner (default 600)")
+    ast.add_argument("--flip", type=float, help="chance the owner flips an answer (default 0.10)")
+    ast.add_argument("--random-negatives", type=int)
+    ast.add_argument("--only", action="append", default=[], metavar="CONCEPT")
+    ast.add_argument("--parts", nargs="+", choices=["mislabels", "suggestions", "timing", "scale"],
+                     default=["mislabels", "suggestions", "timing"])
+    ast.set_defaults(func=cmd_assistant)
+
     cmp = cmds.add_parser("compare", help="compare simulation runs at equal numbers of images rated")
     cmp.add_argument("runs", nargs="+", help="output directories of `agile eval simulate`")
     cmp.add_argument("--out", required=True)
@@ -153,3 +167,12 @@ def cmd_concepts(args: argparse.Namespace) -> None:
     concepts = make_cluster_concepts(corpus, centers, args.easy, args.hard, args.seed)
     write_cluster_concepts(args.out, concepts)
     print(json.dumps({"out": args.out, "concepts": [c.name for c in concepts]}))
+
+
+def cmd_assistant(args: argparse.Namespace) -> int:
+    from eval.assistant_bench import BenchConfig, run_bench
+
+    config = BenchConfig(**_given(args, {"labels": "labels", "flip": "flip", "random_negatives": "random_negatives"}))
+    report = run_bench(args.corpus, args.concepts, args.out, config, args.only, tuple(args.parts))
+    print(json.dumps(report, indent=1, default=float))
+    return 0

@@ -26,7 +26,7 @@ from server.limits import AllowAllMethods, BodyLimit, ReadTimeout
 from server.loop import Loop
 from server.repository import Repository
 from server.rounds import LoopJobs, adopt_saved_versions
-from server.routes import concepts, deployment, evaluation, jobs, meta, versions
+from server.routes import assistant, concepts, deployment, evaluation, jobs, meta, versions
 from server.settings import ServerSettings
 from server.state import AppState
 from server.status import error_status
@@ -110,7 +110,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             detail = e.message if isinstance(e, ServerError) else str(e)
         return JSONResponse({"detail": detail}, status_code=status, headers=getattr(e, "headers", None))
 
-    for module in (concepts, jobs, versions, evaluation, deployment, meta):
+    for module in (concepts, jobs, versions, evaluation, deployment, meta, assistant):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -161,6 +161,25 @@ MIGRATIONS = (
     ALTER TABLE ratings ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0 CHECK (skipped IN (0, 1));
     ALTER TABLE concepts ADD COLUMN archived_at TEXT;
     """,
+    # 6: the assistant. Each tip shown or dismissed per concept, keyed by its finding's
+    # stable key, with the digest of the evidence it was shown with (a shown tip may come
+    # back when its evidence changes; a dismissed one never does); a per-user tips switch.
+    """
+    CREATE TABLE IF NOT EXISTS assistant_tips (
+        concept_id INTEGER NOT NULL REFERENCES concepts(id),
+        key TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('shown', 'dismissed')),
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (concept_id, key)
+    );
+    CREATE TABLE IF NOT EXISTS assistant_users (
+        user_id INTEGER PRIMARY KEY REFERENCES users(id),
+        tips INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

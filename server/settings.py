@@ -54,6 +54,14 @@ class ServerSettings(BaseSettings):
                                      "(default: the library's, agile/policy/default.json)")
     cross_validate: bool = Field(True, description="record a 3-fold AUC-PR on the rated images with each "
                                  "version (the rater's estimate before an evaluation set exists)")
+    assistant_words: Path | None = Field(None, description="phrases (one a line) the assistant may suggest "
+                                         "(default: the corpus's own: demo attributes, caption n-grams)")
+    assistant_llm_url: str | None = Field(None, description="OpenAI-compatible chat endpoint (e.g. "
+                                          "http://127.0.0.1:8080/v1) that words the assistant's findings; "
+                                          "unset: the findings' own text")
+    assistant_llm_model: str = Field("default", description="model name sent to that endpoint")
+    assistant_llm_key_env: str = Field("AGILE_ASSISTANT_LLM_KEY", description="environment variable holding "
+                                       "the endpoint's API key (never stored in settings)")
     job_start_delay: float = Field(0.0, ge=0, description="seconds a job waits before working (crash tests)")
     max_jobs_per_user: int = Field(4, ge=1, le=10_000, description="jobs one user may have queued or running")
     max_queued_jobs: int = Field(64, ge=1, le=100_000, description="jobs queued or running on the server in all")

@@ -197,6 +197,7 @@ async function selectConcept(id) {
   watchVersions(id);
   await guarded(loadEvaluation);  // its failure must not stop the page from following new versions
   await guarded(loadHistory);
+  if (window.assistant) await assistant.show(id);
 }
 
 function showPhrases() {
@@ -622,6 +623,7 @@ async function followJob(job) {
     await refreshConcepts();
     await loadHistory();
   });
+  if (window.assistant) await assistant.after(job.kind);  // at most one new tip after a batch, round or evaluation
 }
 
 async function loadVersions() {
