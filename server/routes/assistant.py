@@ -11,7 +11,7 @@ from agile.errors import AgileError
 from server.assistant import Assistant
 from server.assistant_schemas import (AdvicePublic, AnswerPublic, AskRequest, FindingPublic, SuggestionsPublic,
                                       TipDismiss, TipPublic, TipRequest, TipsSwitch)
-from server.auth import OwnedConcept, StateDep, UserDep
+from server.auth import OwnedConcept, ReadableConceptId, StateDep, UserDep
 from server.errors import Forbidden, NotFound
 from server.status import responses
 from server.tips import DISMISSED
@@ -39,7 +39,7 @@ def finding_public(concept_id: int, finding: Finding) -> FindingPublic:
 
 
 @router.get("/concepts/{concept_id}/advice", response_model=AdvicePublic, responses=responses(NotFound))
-def advice(concept_id: int, user: UserDep, state: StateDep, assistant: AssistantDep):
+def advice(concept_id: ReadableConceptId, user: UserDep, state: StateDep, assistant: AssistantDep):
     """Every current finding about the concept, most useful first, each with its evidence and actions."""
     state.repo.concept(concept_id)
     findings = assistant.advice(concept_id)
@@ -48,7 +48,7 @@ def advice(concept_id: int, user: UserDep, state: StateDep, assistant: Assistant
 
 
 @router.post("/concepts/{concept_id}/ask", response_model=AnswerPublic, responses=responses(NotFound, AgileError))
-def ask(concept_id: int, body: AskRequest, _: UserDep, state: StateDep, assistant: AssistantDep):
+def ask(concept_id: ReadableConceptId, body: AskRequest, state: StateDep, assistant: AssistantDep):
     """Findings and facts about a phrase, an image, a version or the concept; free text is matched to
     finding kinds. Says plainly when it cannot answer."""
     state.repo.concept(concept_id)
