@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from agile.atomic import atomic_path
-from agile.embedder import SYNTHETIC, EmbedderError
+from agile.embedder import EmbedderError
 from agile.errors import AgileError
 
 CAPTION_COLUMNS = ("caption", "text", "TEXT")
@@ -84,16 +84,13 @@ def caption_ngrams(captions: Sequence[str], limit: int = MAX_NGRAMS) -> list[str
     return [g for g, c in counts.most_common(limit) if c >= 2]
 
 
-def phrases_for_corpus(corpus, words_file: Path | None = None) -> tuple[str, list[str]]:
-    """(source name, phrases) for a corpus: the user's list, else what the corpus itself offers."""
+def phrases_for_corpus(corpus, words_file: Path | None = None, embedder=None) -> tuple[str, list[str]]:
+    """(source name, phrases) for a corpus: the user's list, else what its embedder or the corpus offers."""
     if words_file is not None:
         lines = [line.strip() for line in Path(words_file).read_text().splitlines()]
         return f"words:{Path(words_file).name}", list(dict.fromkeys(p for p in lines if p and not p.startswith("#")))
-    if corpus.model.name == SYNTHETIC:
-        from agile.synth import load_world
-
-        _, centres = load_world(corpus.root)
-        return "synthetic", [f"cluster {i}" for i in range(len(centres))]
+    if callable(getattr(embedder, "vocabulary", None)):  # an embedder family that knows its own words
+        return embedder.model_info.name, list(embedder.vocabulary())
     if corpus.count and corpus.uri(0).startswith("demo://"):
         return "demo", demo_phrases()
     column = next((c for c in CAPTION_COLUMNS if c in corpus.manifest.metadata_columns), None)
@@ -116,7 +113,7 @@ def load_vocabulary(workspace, fallback_dir: str | Path, words_file: Path | None
                     in_corpus: bool = True) -> Vocabulary:
     """The corpus's vocabulary, embedded on first use and cached (in the corpus, else in ``fallback_dir``)."""
     corpus = workspace.corpus
-    source, phrases = phrases_for_corpus(corpus, words_file)
+    source, phrases = phrases_for_corpus(corpus, words_file, workspace.embedder)
     if not phrases:
         raise VocabularyError(f"the vocabulary from {source} is empty")
     model = corpus.model.model_dump_json()

@@ -42,6 +42,10 @@ class SyntheticEmbedder:
             raise EmbedderError(f"{corpus.root}: synthetic corpus without synth/ centres ({e.filename})") from e
         return cls(centers, corpus.model)
 
+    def vocabulary(self) -> list[str]:
+        """The phrases this embedder reads: one per cluster (the assistant suggests among them)."""
+        return [f"cluster {i}" for i in range(len(self.centers))]
+
     def clusters_of(self, text: str) -> list[int]:
         match = _CLUSTER_PHRASE.match(text)
         if not match:
