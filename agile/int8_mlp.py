@@ -5,9 +5,15 @@ are folded into the first layer's weights; weights are int8 with one scale
 per output unit; hidden activations are uint8 (they
 follow a ReLU) with scales calibrated on a sample of the corpus; the last
 layer returns float32 logits. Each layer is one oneDNN quantized linear call
-(`torch.ops.onednn.qlinear_pointwise`, ReLU fused), which runs on AMX int8
-tiles where the CPU has them, on AVX-512 VNNI or AVX2 otherwise (oneDNN
-picks the instruction set at run time).
+(`torch.ops.onednn.qlinear_pointwise`, ReLU fused).
+
+Every layer takes *unsigned* activations. oneDNN's fast int8 kernels on
+AVX-512 VNNI (and AVX2) are built on the u8 x s8 dot product; given s8 x s8
+they fall back to the reference kernel, ~100x slower (only AMX takes s8 x s8
+natively). So the first layer reads ``x + 128`` (the sign bit flipped, one
+cheap pass per block) and its bias subtracts ``128 * sum(w)``, which makes
+the integer products exactly those of the signed inputs. Whether int8 beats
+float32 at all on a given CPU is measured, not assumed (`agile.kernel_choice`).
 
 Scores are approximate (about 1% relative error in the logits); callers use
 them to narrow the corpus to candidates and re-score those exactly.
@@ -23,6 +29,12 @@ import torch
 from agile.training import TrainedModel
 
 CALIBRATION_QUANTILE = 0.9999
+INPUT_SHIFT = 128
+
+
+def shift_to_unsigned(block: torch.Tensor) -> torch.Tensor:
+    """``block + 128`` as uint8: flipping the sign bit of two's complement is exactly that."""
+    return torch.bitwise_xor(block.view(torch.uint8), INPUT_SHIFT)
 
 
 @functools.lru_cache(maxsize=1)
@@ -86,15 +98,18 @@ class Int8MLP:
                     out_scale = max(top, 1e-6) / 255.0
                 else:
                     out_scale = 1.0
+                bias = lin.bias.detach().float()
+                if i == 0:  # inputs arrive as x + 128 (uint8): take 128 * sum(w) back off
+                    bias = bias - INPUT_SHIFT * w_scale * qw.sum(dim=1, dtype=torch.int64).float()
                 layers.append(_Layer(torch.ops.onednn.qlinear_prepack(qw, [rows, w.shape[1]]),
                                      w_scale.contiguous(), torch.zeros(len(w_scale), dtype=torch.int64),
-                                     lin.bias.detach().float().contiguous(), scale, zero, out_scale, not last))
+                                     bias.contiguous(), scale, zero, out_scale, not last))
                 scale, zero = out_scale, 0
         return cls(layers)
 
     def logits(self, block: torch.Tensor) -> torch.Tensor:
         """float32 logits (n,) of an int8 tensor (n, D) (contiguous)."""
-        h = block
+        h = shift_to_unsigned(block)
         for layer in self.layers:
             h = torch.ops.onednn.qlinear_pointwise(
                 h, layer.x_scale, layer.x_zero, layer.packed, layer.w_scale, layer.w_zero, layer.bias,

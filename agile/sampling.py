@@ -23,7 +23,7 @@ import numpy as np
 
 from agile.corpus import Corpus
 from agile.errors import AgileError
-from agile.scoring import Kernel, map_blocks, resolve_kernel
+from agile.scoring import SCAN_ROWS, Kernel, map_blocks, resolve_kernel
 from agile.training import TrainedModel, draw_random_negatives
 
 Strategy = Callable[[np.ndarray, int], np.ndarray]
@@ -122,7 +122,7 @@ def select(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "m
     if pick is random_strategy:  # needs no scores: sample the unrated ids directly
         rng = np.random.default_rng(seed)
         return rng.permutation(draw_random_negatives(corpus.count, exclude, k, rng))
-    kernel = resolve_kernel(kernel)
+    kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows or SCAN_ROWS, workers)
     exact = kernel == "exact"
     depth = k if exact else max(k, depth or 10 * k)
     options = {"kernel": kernel, "scan_dir": scan_dir, "workers": workers, **({"rows": rows} if rows else {})}
