@@ -16,6 +16,7 @@ rebuilt scan store (another corpus) starts with none.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import logging
 import math
@@ -51,7 +52,7 @@ MIN_LOGIT_CORRELATION = 0.99
 ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 FLAGS_THAT_MATTER = ("amx_int8", "amx_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
 
-_memo: dict[tuple[str, str], "KernelChoice"] = {}
+_memo: dict[tuple, "KernelChoice"] = {}
 _memo_lock = threading.Lock()
 
 
@@ -76,6 +77,7 @@ class KernelChoice:
         return asdict(self)
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_model() -> str:
     try:
         for line in open("/proc/cpuinfo"):
@@ -119,22 +121,7 @@ def recorded_choices(store: ScanStore) -> list[KernelChoice]:
 def choose_kernel(corpus: Corpus, store: ScanStore, model: TrainedModel, rows: int,
                   workers: int | None = None, depth: int = 1000) -> KernelChoice:
     """The recorded choice for this machine and model shape, measured now if there is none."""
-    workers = workers or os.cpu_count() or 1
-    key = _cache_key(model_shape(model), rows, workers)
-    memo_key = (str(store.root), key)
-    with _memo_lock:
-        if memo_key in _memo:
-            return _memo[memo_key]
-        cached = _read_cache(store).get(key)
-        if cached is not None:
-            choice = KernelChoice(**cached)
-        else:
-            choice = measure(corpus, store, model, rows, workers, depth)
-            _record(store, key, choice)
-            log.info("scoring kernel %s for a %s model on %s: %s", choice.kernel,
-                     "x".join(map(str, choice.shape)), corpus.root, choice.reason)
-        _memo[memo_key] = choice
-        return choice
+    return _choice(corpus, store, model_shape(model), rows, workers, lambda: model, depth)
 
 
 def calibrate_default_shapes(corpus: Corpus, store: ScanStore, rows: int, workers: int | None = None
@@ -145,11 +132,36 @@ def calibrate_default_shapes(corpus: Corpus, store: ScanStore, rows: int, worker
     choices = []
     for round_index in (0, 1):
         config = TrainConfig.for_round(round_index)
-        with torch.random.fork_rng():
-            torch.manual_seed(0)  # timing does not depend on the weights; the check wants them fixed
-            model = TrainedModel(config, build_mlp(corpus.dim, config))
-        choices.append(choose_kernel(corpus, store, model, rows, workers))
+        choices.append(_choice(corpus, store, [corpus.dim, *config.hidden], rows, workers,
+                               lambda config=config: _stand_in(corpus.dim, config)))
     return choices
+
+
+def _stand_in(dim: int, config: TrainConfig) -> TrainedModel:
+    """A model of the shape, with fixed random weights: timing does not depend on the weights."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return TrainedModel(config, build_mlp(dim, config))
+
+
+def _choice(corpus: Corpus, store: ScanStore, shape: list[int], rows: int, workers: int | None,
+            model: Callable[[], TrainedModel], depth: int = 1000) -> KernelChoice:
+    workers = workers or os.cpu_count() or 1
+    key = _cache_key(shape, rows, workers)
+    memo_key = (str(store.root), corpus.count, corpus.manifest.created_at, key)  # a rebuilt store starts afresh
+    with _memo_lock:
+        if memo_key in _memo:
+            return _memo[memo_key]
+        cached = _read_cache(store).get(key)
+        if cached is not None:
+            choice = KernelChoice(**cached)
+        else:
+            choice = measure(corpus, store, model(), rows, workers, depth)
+            _record(store, key, choice)
+            log.info("scoring kernel %s for a %s model on %s: %s", choice.kernel,
+                     "x".join(map(str, choice.shape)), corpus.root, choice.reason)
+        _memo[memo_key] = choice
+        return choice
 
 
 def _record(store: ScanStore, key: str, choice: KernelChoice) -> None:

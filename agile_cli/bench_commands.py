@@ -48,14 +48,14 @@ def _open_corpus(args: argparse.Namespace) -> Corpus:
 
 
 def cmd_al(args: argparse.Namespace) -> None:
-    from agile.loop_bench import bench_al
+    from eval.bench.loop_bench import bench_al
 
     print(json.dumps(bench_al(_open_corpus(args), args.scan_dir, args.runs, args.k, args.baseline_rows,
                               not args.no_exact_check, args.seed), indent=2))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from agile.loop_bench import bench_train
+    from eval.bench.loop_bench import bench_train
 
     print(json.dumps(bench_train(_open_corpus(args), args.runs, args.ratings, args.random_negatives,
                                  args.paper_runs, args.seed), indent=2))

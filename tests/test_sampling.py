@@ -74,7 +74,7 @@ def test_selection_errors(corpus, model):
 
 @pytest.mark.slow
 def test_bench_al_reports_medians_overlap_and_baseline(corpus, tmp_path):
-    from agile.loop_bench import bench_al
+    from eval.bench.loop_bench import bench_al
 
     out = bench_al(corpus, tmp_path / "scan", runs=3, k=20, baseline_rows=5000)
     assert len(out["margin_round"]["seconds"]) == 3 and out["margin_round"]["median_seconds"] > 0
