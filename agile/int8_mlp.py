@@ -50,6 +50,25 @@ def int8_available() -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1)
+def weight_levels() -> int:
+    """127, or 63 where oneDNN's u8 x s8 product saturates (AVX2 without VNNI).
+
+    Without VNNI the product is vpmaddubsw, which adds each pair of u8 x s8
+    products in int16 and saturates at 32,767: 255 * 127 * 2 does not fit,
+    255 * 63 * 2 does. Found by running such a pair, not by reading CPU flags
+    (oneDNN may be capped below what the CPU has).
+    """
+    try:
+        w = torch.ops.onednn.qlinear_prepack(torch.full((1, 64), 127, dtype=torch.int8), [1, 64])
+        out = torch.ops.onednn.qlinear_pointwise(
+            torch.full((1, 64), 255, dtype=torch.uint8), 1.0, 0, w, torch.ones(1), torch.zeros(1, dtype=torch.int64),
+            None, 1.0, 0, torch.float32, "none", [], "")
+        return 127 if float(out[0, 0]) == 255 * 127 * 64 else 63
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return 127
+
+
 @dataclass
 class _Layer:
     packed: torch.Tensor
@@ -85,8 +104,9 @@ class Int8MLP:
                 w = lin.weight.detach().float()
                 if i == 0:  # x @ W.T == x_int8 @ (W * scales).T
                     w = w * torch.from_numpy(np.asarray(input_scales, dtype=np.float32))[None, :]
-                w_scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
-                qw = torch.round(w / w_scale[:, None]).clamp(-127, 127).to(torch.int8)
+                levels = weight_levels()
+                w_scale = (w.abs().amax(dim=1) / levels).clamp_min(1e-12)
+                qw = torch.round(w / w_scale[:, None]).clamp(-levels, levels).to(torch.int8)
                 x = lin(x)
                 if not last:
                     x = torch.relu(x)
