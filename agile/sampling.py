@@ -29,6 +29,10 @@ from agile.training import TrainedModel, draw_random_negatives
 
 Strategy = Callable[[np.ndarray, int], np.ndarray]
 MIN_POSITIVES = 5      # a batch with fewer teaches the model little about the concept
+# With fewer rated positives than a quarter batch the boundary is placed on a handful of
+# examples; on the demo suite the first margin batch after expansion then held 0-3
+# positives for concepts whose expansion found 8-16 (docs/kernels.md).
+MIN_RATED_POSITIVES_SHARE = 0.25
 MINED_SUFFIX = "+mined"
 
 
@@ -162,7 +166,7 @@ class Selection:
 def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "margin",
                  exclude_ids: Iterable[int] = (), seed: int = 0, scan_dir: str | Path | None = None,
                  positives_in_last_batch: int | None = None, min_positives: int = MIN_POSITIVES,
-                 kernel: Kernel = "auto", depth: int | None = None, rows: int | None = None,
+                 rated_positives: int | None = None, kernel: Kernel = "auto", depth: int | None = None, rows: int | None = None,
                  workers: int | None = None) -> Selection:
     """Like `select`, but a batch likely to hold almost no positives gets the model's top scores mixed in.
 
@@ -170,7 +174,8 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
     rare concept and an early model those are often all negatives, and a batch
     without positives teaches little. So when the model predicts fewer than
     ``k`` positives (p > 0.5) among all unrated images, or the last batch held
-    fewer than ``min_positives``, half the batch is the highest-scoring
+    fewer than ``min_positives``, or fewer than ``k / 4`` images are rated
+    positive so far (``rated_positives``), half the batch is the highest-scoring
     unrated images (positive mining, Mullapudi et al. 2021) and half is the
     strategy's pick among the rest; the label becomes e.g. ``margin+mined``.
     Otherwise the batch is exactly `select`'s. One pass over the corpus either way.
@@ -201,6 +206,8 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
         reasons.append(f"the model scores {predicted} unrated images above 0.5")
     if positives_in_last_batch is not None and positives_in_last_batch < min_positives:
         reasons.append(f"the last batch held {positives_in_last_batch} positives")
+    if rated_positives is not None and rated_positives < MIN_RATED_POSITIVES_SHARE * k:
+        reasons.append(f"only {rated_positives} images are rated positive")
     if not reasons:
         return Selection(ids[pick(scores, k)], strategy, "", predicted)
     mined = top_scores(scores, k // 2)

@@ -112,4 +112,6 @@ def test_select_batch_mixes_when_the_model_predicts_almost_no_positives(corpus, 
 
     got = select_batch(corpus, model, k=corpus.count // 2, kernel="exact")
     assert got.strategy == "margin+mined" and "above 0.5" in got.note
+    few = select_batch(corpus, model, k=10, kernel="exact", rated_positives=2)
+    assert few.strategy == "margin+mined" and "only 2 images are rated positive" in few.note
     assert select_batch(corpus, model, k=10, strategy="random", seed=1).strategy == "random"

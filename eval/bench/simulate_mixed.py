@@ -3,7 +3,7 @@
 ``python -m eval.bench.simulate_mixed CORPUS --concepts suite --out DIR [--mixed] [--strategy S]``
 runs `eval.runner.run_simulation` unchanged, except that with ``--mixed`` every
 active-learning batch is chosen by `agile.sampling.select_batch` (told how
-many positives the previous batch held) instead of `agile.sampling.select`,
+many positives the previous batch held and how many are rated positive) instead of `agile.sampling.select`,
 and its strategy label is stored as the batch's source. The selection step
 is replaced in-process, so the rest of the simulation is the very code
 ``agile eval simulate`` runs. Then the share of active-learning batches with
@@ -35,7 +35,7 @@ def _mixed_next_batch(self, model, r: int) -> tuple[np.ndarray, str]:
     exclude = np.union1d(self.labels.rated_ids(), self.split.ids)
     chosen = select_batch(self.loop.corpus, model, k=self.config.batch, strategy=self.config.strategy,
                           exclude_ids=exclude, seed=self.seed * 1000 + r, scan_dir=self.loop.scan_dir,
-                          positives_in_last_batch=sum(last))
+                          positives_in_last_batch=sum(last), rated_positives=self.labels.counts()["positive"])
     return chosen.ids, chosen.strategy
 
 
