@@ -5,9 +5,15 @@ are folded into the first layer's weights; weights are int8 with one scale
 per output unit; hidden activations are uint8 (they
 follow a ReLU) with scales calibrated on a sample of the corpus; the last
 layer returns float32 logits. Each layer is one oneDNN quantized linear call
-(`torch.ops.onednn.qlinear_pointwise`, ReLU fused), which runs on AMX int8
-tiles where the CPU has them, on AVX-512 VNNI or AVX2 otherwise (oneDNN
-picks the instruction set at run time).
+(`torch.ops.onednn.qlinear_pointwise`, ReLU fused).
+
+Every layer takes *unsigned* activations. oneDNN's fast int8 kernels on
+AVX-512 VNNI (and AVX2) are built on the u8 x s8 dot product; given s8 x s8
+they fall back to the reference kernel, ~100x slower (only AMX takes s8 x s8
+natively). So the first layer reads ``x + 128`` (the sign bit flipped, one
+cheap pass per block) and its bias subtracts ``128 * sum(w)``, which makes
+the integer products exactly those of the signed inputs. Whether int8 beats
+float32 at all on a given CPU is measured, not assumed (`agile.kernel_choice`).
 
 Scores are approximate (about 1% relative error in the logits); callers use
 them to narrow the corpus to candidates and re-score those exactly.
@@ -23,6 +29,12 @@ import torch
 from agile.training import TrainedModel
 
 CALIBRATION_QUANTILE = 0.9999
+INPUT_SHIFT = 128
+
+
+def shift_to_unsigned(block: torch.Tensor) -> torch.Tensor:
+    """``block + 128`` as uint8: flipping the sign bit of two's complement is exactly that."""
+    return torch.bitwise_xor(block.view(torch.uint8), INPUT_SHIFT)
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,6 +48,25 @@ def int8_available() -> bool:
         return bool(torch.allclose(out, torch.full((2, 4), 8.0)))
     except (AttributeError, RuntimeError, NotImplementedError):
         return False
+
+
+@functools.lru_cache(maxsize=1)
+def weight_levels() -> int:
+    """127, or 63 where oneDNN's u8 x s8 product saturates (AVX2 without VNNI).
+
+    Without VNNI the product is vpmaddubsw, which adds each pair of u8 x s8
+    products in int16 and saturates at 32,767: 255 * 127 * 2 does not fit,
+    255 * 63 * 2 does. Found by running such a pair, not by reading CPU flags
+    (oneDNN may be capped below what the CPU has).
+    """
+    try:
+        w = torch.ops.onednn.qlinear_prepack(torch.full((1, 64), 127, dtype=torch.int8), [1, 64])
+        out = torch.ops.onednn.qlinear_pointwise(
+            torch.full((1, 64), 255, dtype=torch.uint8), 1.0, 0, w, torch.ones(1), torch.zeros(1, dtype=torch.int64),
+            None, 1.0, 0, torch.float32, "none", [], "")
+        return 127 if float(out[0, 0]) == 255 * 127 * 64 else 63
+    except (AttributeError, RuntimeError, NotImplementedError):
+        return 127
 
 
 @dataclass
@@ -73,8 +104,9 @@ class Int8MLP:
                 w = lin.weight.detach().float()
                 if i == 0:  # x @ W.T == x_int8 @ (W * scales).T
                     w = w * torch.from_numpy(np.asarray(input_scales, dtype=np.float32))[None, :]
-                w_scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
-                qw = torch.round(w / w_scale[:, None]).clamp(-127, 127).to(torch.int8)
+                levels = weight_levels()
+                w_scale = (w.abs().amax(dim=1) / levels).clamp_min(1e-12)
+                qw = torch.round(w / w_scale[:, None]).clamp(-levels, levels).to(torch.int8)
                 x = lin(x)
                 if not last:
                     x = torch.relu(x)
@@ -86,15 +118,18 @@ class Int8MLP:
                     out_scale = max(top, 1e-6) / 255.0
                 else:
                     out_scale = 1.0
+                bias = lin.bias.detach().float()
+                if i == 0:  # inputs arrive as x + 128 (uint8): take 128 * sum(w) back off
+                    bias = bias - INPUT_SHIFT * w_scale * qw.sum(dim=1, dtype=torch.int64).float()
                 layers.append(_Layer(torch.ops.onednn.qlinear_prepack(qw, [rows, w.shape[1]]),
                                      w_scale.contiguous(), torch.zeros(len(w_scale), dtype=torch.int64),
-                                     lin.bias.detach().float().contiguous(), scale, zero, out_scale, not last))
+                                     bias.contiguous(), scale, zero, out_scale, not last))
                 scale, zero = out_scale, 0
         return cls(layers)
 
     def logits(self, block: torch.Tensor) -> torch.Tensor:
         """float32 logits (n,) of an int8 tensor (n, D) (contiguous)."""
-        h = block
+        h = shift_to_unsigned(block)
         for layer in self.layers:
             h = torch.ops.onednn.qlinear_pointwise(
                 h, layer.x_scale, layer.x_zero, layer.packed, layer.w_scale, layer.w_zero, layer.bias,

@@ -16,6 +16,7 @@ only have to place the true top k within the top ``depth``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -23,10 +24,16 @@ import numpy as np
 
 from agile.corpus import Corpus
 from agile.errors import AgileError
-from agile.scoring import Kernel, map_blocks, resolve_kernel
+from agile.scoring import SCAN_ROWS, Kernel, map_blocks, resolve_kernel
 from agile.training import TrainedModel, draw_random_negatives
 
 Strategy = Callable[[np.ndarray, int], np.ndarray]
+MIN_POSITIVES = 5      # a batch with fewer teaches the model little about the concept
+# With fewer rated positives than a quarter batch the boundary is placed on a handful of
+# examples; on the demo suite the first margin batch after expansion then held 0-3
+# positives for concepts whose expansion found 8-16 (docs/kernels.md).
+MIN_RATED_POSITIVES_SHARE = 0.25
+MINED_SUFFIX = "+mined"
 
 
 class SamplingError(AgileError):
@@ -94,20 +101,36 @@ def get_strategy(name: str) -> Strategy:
         raise UnknownStrategyError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}") from None
 
 
+def _unrated(first: int, scores: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, scores) of one block without the excluded ids."""
+    ids = np.arange(first, first + len(scores), dtype=np.int64)
+    lo, hi = np.searchsorted(exclude, [first, first + len(scores)])
+    if hi > lo:
+        keep = np.ones(len(scores), dtype=bool)
+        keep[exclude[lo:hi] - first] = False
+        ids, scores = ids[keep], scores[keep]
+    return ids, scores
+
+
 def _stream_candidates(corpus: Corpus, model: TrainedModel, pick: Strategy, depth: int, exclude: np.ndarray,
                        **score_options) -> tuple[np.ndarray, np.ndarray]:
     """(ids, scores) of each block's own top ``depth`` unrated vectors, in id order."""
     def block_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.arange(first, first + len(scores), dtype=np.int64)
-        lo, hi = np.searchsorted(exclude, [first, first + len(scores)])
-        if hi > lo:
-            keep = np.ones(len(scores), dtype=bool)
-            keep[exclude[lo:hi] - first] = False
-            ids, scores = ids[keep], scores[keep]
+        ids, scores = _unrated(first, scores, exclude)
         chosen = np.sort(pick(scores, depth))
         return ids[chosen], scores[chosen]
     blocks = list(map_blocks(block_candidates, corpus, model, **score_options))
     return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+
+def _check_request(corpus: Corpus, k: int, strategy: str, exclude_ids: Iterable[int]) -> tuple[Strategy, np.ndarray]:
+    pick = get_strategy(strategy)
+    if k < 1:
+        raise SamplingError(f"k must be at least 1, got {k}")
+    exclude = np.unique(corpus.check_ids(np.fromiter(exclude_ids, dtype=np.int64)))
+    if len(exclude) >= corpus.count:
+        raise EmptyPoolError("every image of the corpus has been rated; nothing left to sample")
+    return pick, exclude
 
 
 def select(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "margin",
@@ -121,16 +144,11 @@ def select(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "m
     exactly. ``scan_dir`` places the int8 scan store (default ``<corpus>/scan``);
     ``workers`` is the number of scoring threads (default: one per CPU).
     """
-    pick = get_strategy(strategy)
-    if k < 1:
-        raise SamplingError(f"k must be at least 1, got {k}")
-    exclude = np.unique(corpus.check_ids(np.fromiter(exclude_ids, dtype=np.int64)))
-    if len(exclude) >= corpus.count:
-        raise EmptyPoolError("every image of the corpus has been rated; nothing left to sample")
+    pick, exclude = _check_request(corpus, k, strategy, exclude_ids)
     if pick is random_strategy:  # needs no scores: sample the unrated ids directly
         rng = np.random.default_rng(seed)
         return rng.permutation(draw_random_negatives(corpus.count, exclude, k, rng))
-    kernel = resolve_kernel(kernel)
+    kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows or SCAN_ROWS, workers)
     exact = kernel == "exact"
     depth = k if exact else max(k, depth or 10 * k)
     options = {"kernel": kernel, "scan_dir": scan_dir, "workers": workers, **({"rows": rows} if rows else {})}
@@ -140,3 +158,69 @@ def select(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "m
         ids.sort()
         scores = model.score_ids(corpus, ids)
     return ids[pick(scores, k)]
+
+
+# -- batches that do not starve a rare concept ------------------------------------------------
+@dataclass(frozen=True)
+class Selection:
+    """A batch and how it was chosen: ``strategy`` is what the batch records as its source."""
+
+    ids: np.ndarray
+    strategy: str          # e.g. "margin", or "margin+mined" when likely positives were mixed in
+    note: str              # one sentence for the owner; empty when the strategy ran as asked
+    predicted_positives: int | None = None  # unrated images the model scores above 0.5
+
+
+def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "margin",
+                 exclude_ids: Iterable[int] = (), seed: int = 0, scan_dir: str | Path | None = None,
+                 positives_in_last_batch: int | None = None, min_positives: int = MIN_POSITIVES,
+                 rated_positives: int | None = None, kernel: Kernel = "auto", depth: int | None = None, rows: int | None = None,
+                 workers: int | None = None) -> Selection:
+    """Like `select`, but a batch likely to hold almost no positives gets the model's top scores mixed in.
+
+    Margin sampling asks about the images nearest the decision boundary; for a
+    rare concept and an early model those are often all negatives, and a batch
+    without positives teaches little. So when the model predicts fewer than
+    ``k`` positives (p > 0.5) among all unrated images, or the last batch held
+    fewer than ``min_positives``, or fewer than ``k / 4`` images are rated
+    positive so far (``rated_positives``), half the batch is the highest-scoring
+    unrated images (positive mining, Mullapudi et al. 2021) and half is the
+    strategy's pick among the rest; the label becomes e.g. ``margin+mined``.
+    Otherwise the batch is exactly `select`'s. One pass over the corpus either way.
+    """
+    pick, exclude = _check_request(corpus, k, strategy, exclude_ids)
+    if pick is random_strategy or pick is margin_positive_mining:  # random asks no model; pm mines already
+        ids = select(corpus, model, k, strategy, exclude, seed, kernel, depth, rows, scan_dir, workers)
+        return Selection(ids, strategy, "")
+    kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows or SCAN_ROWS, workers)
+    exact = kernel == "exact"
+    depth = k if exact else max(k, depth or 10 * k)
+
+    def block_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        ids, scores = _unrated(first, scores, exclude)
+        # both rankings' candidates: the mix needs the top scores, the strategy its own
+        chosen = np.union1d(pick(scores, depth), top_scores(scores, depth))
+        return ids[chosen], scores[chosen], int(np.count_nonzero(scores > 0.5))
+    options = {"kernel": kernel, "scan_dir": scan_dir, "workers": workers, **({"rows": rows} if rows else {})}
+    blocks = list(map_blocks(block_candidates, corpus, model, **options))
+    ids = np.concatenate([b[0] for b in blocks])
+    scores = np.concatenate([b[1] for b in blocks])
+    predicted = sum(b[2] for b in blocks)
+    if not exact:  # approximate scores only narrow the pool; the pick is on exact ones
+        ids = np.sort(ids[np.union1d(pick(scores, depth), top_scores(scores, depth))])
+        scores = model.score_ids(corpus, ids)
+    reasons = []
+    if predicted < k:
+        reasons.append(f"the model scores {predicted} unrated images above 0.5")
+    if positives_in_last_batch is not None and positives_in_last_batch < min_positives:
+        reasons.append(f"the last batch held {positives_in_last_batch} positives")
+    if rated_positives is not None and rated_positives < MIN_RATED_POSITIVES_SHARE * k:
+        reasons.append(f"only {rated_positives} images are rated positive")
+    if not reasons:
+        return Selection(ids[pick(scores, k)], strategy, "", predicted)
+    mined = top_scores(scores, k // 2)
+    rest = np.setdiff1d(np.arange(len(ids)), mined)
+    chosen = np.concatenate([mined, rest[pick(scores[rest], k - len(mined))]])
+    note = (f"{' and '.join(reasons)}, so half of this batch ({len(mined)}) is the model's highest-scoring "
+            f"images and half is chosen by {strategy}")
+    return Selection(ids[chosen], strategy + MINED_SUFFIX, note, predicted)

@@ -43,6 +43,8 @@ SCAN_DIRNAME = "scan"
 BUILD_ROWS = 65_536
 SAMPLE_ROWS_PER_SHARD = 8_192
 HEADROOM = 1.05  # scale a little above the sampled maximum: unsampled rows clip rarely
+CALIBRATE_ROWS = 16_384  # agile.scoring.SCAN_ROWS, the block size every pass uses
+KERNEL_CACHE = "kernels.json"
 
 
 class ScanStoreError(AgileError):
@@ -79,12 +81,27 @@ class ScanStore:
     parts: list[tuple[int, np.ndarray]]  # (first_id, int8 memmap (count, dim)) per shard
 
     @classmethod
-    def open_or_build(cls, corpus: Corpus, root: str | Path | None = None,
-                      progress: bool = False) -> "ScanStore":
+    def open_or_build(cls, corpus: Corpus, root: str | Path | None = None, progress: bool = False,
+                      calibrate_rows: int | None = CALIBRATE_ROWS) -> "ScanStore":
+        """Open (building it if needed) the store of ``corpus`` under ``root``.
+
+        With ``calibrate_rows`` (the default), the int8 and float32 scoring
+        kernels are also timed for the loop's own model shapes with blocks of
+        that many rows, once per machine (see agile.kernel_choice), so the
+        first round does not wait on it.
+        """
         root = Path(root) if root is not None else corpus.root / SCAN_DIRNAME
         store = cls._open(corpus, root)
-        if store is not None:
-            return store
+        if store is None:
+            store = cls._build_locked(corpus, root, progress)
+        if calibrate_rows:
+            from agile.kernel_choice import calibrate_default_shapes  # it imports this module
+
+            calibrate_default_shapes(corpus, store, calibrate_rows)
+        return store
+
+    @classmethod
+    def _build_locked(cls, corpus: Corpus, root: Path, progress: bool) -> "ScanStore":
         try:
             root.mkdir(parents=True, exist_ok=True)
             with open(root / ".lock", "w") as lock:
@@ -176,6 +193,7 @@ def _build(corpus: Corpus, root: Path, progress: bool) -> None:
     if build is None or build.get("corpus") != identity:
         shutil.rmtree(root / "int8", ignore_errors=True)  # parts of another corpus or scale
         (root / "scan.json").unlink(missing_ok=True)
+        (root / KERNEL_CACHE).unlink(missing_ok=True)  # timings of another corpus
         build = {"corpus": identity, "scales": dimension_scales(corpus).tolist()}
         atomic_write_json(build_path, build)
     inverse = torch.from_numpy(1.0 / np.asarray(build["scales"], dtype=np.float32))

@@ -10,9 +10,11 @@ Two kernels:
   `agile.sampling.select` uses it to narrow the corpus to candidates and
   re-scores those exactly.
 
-``auto`` picks ``int8`` when this torch build has the oneDNN quantized
-kernels and ``exact`` otherwise. Memory is one block of vectors at a time
-plus whatever the caller keeps of the scores.
+``auto`` takes whichever of the two was measured faster on this machine for
+this corpus and model shape (`agile.kernel_choice`, recorded beside the scan
+store); ``exact`` when this torch build lacks the oneDNN quantized kernels.
+Memory is one block of vectors at a time plus whatever the caller keeps of
+the scores.
 """
 from __future__ import annotations
 
@@ -42,11 +44,27 @@ class ScoringError(AgileError):
     """An unknown kernel, or a model that does not fit the corpus."""
 
 
-def resolve_kernel(kernel: str) -> str:
+def resolve_kernel(kernel: str, corpus: Corpus | None = None, model: TrainedModel | None = None,
+                   scan_dir: str | Path | None = None, rows: int = SCAN_ROWS, workers: int | None = None) -> str:
+    """``exact`` or ``int8``.
+
+    ``auto`` with a corpus and model is the measured choice for them (timed
+    once per machine and model shape, then read back). Without them it can
+    only say whether int8 may be chosen at all, i.e. whether a scan store is
+    worth preparing; opening the store then measures the loop's own shapes.
+    """
     if kernel not in ("auto", "exact", "int8"):
         raise ScoringError(f"unknown scoring kernel {kernel!r}; choose auto, exact or int8")
     if kernel == "auto":
-        return "int8" if int8_available() else "exact"
+        if not int8_available():
+            return "exact"
+        if corpus is None or model is None:
+            return "int8"
+        from agile.kernel_choice import choose_kernel
+
+        _check_dim(corpus, model)
+        store = ScanStore.open_or_build(corpus, scan_dir, calibrate_rows=rows)
+        return choose_kernel(corpus, store, model, rows, workers).kernel
     if kernel == "int8" and not int8_available():
         raise ScoringError("this torch build lacks oneDNN quantized linear layers; use kernel='exact'")
     return kernel
@@ -65,6 +83,16 @@ def _sigmoid_(x: torch.Tensor) -> np.ndarray:
     return torch.sigmoid_(x.contiguous()).numpy()
 
 
+def exact_block_logits(model: TrainedModel, block: np.ndarray) -> np.ndarray:
+    """float32 logits of a float16 block, as the exact kernel computes them."""
+    return model.module(readonly_tensor(block).float())[:, 0].numpy()
+
+
+def _check_dim(corpus: Corpus, model: TrainedModel) -> None:
+    if model.dim != corpus.dim:
+        raise ScoringError(f"the model takes {model.dim}-dimensional vectors, the corpus has {corpus.dim}")
+
+
 def readonly_tensor(array: np.ndarray) -> torch.Tensor:
     """A tensor view of a read-only (memory-mapped) array, which is only ever read."""
     with warnings.catch_warnings():
@@ -75,10 +103,9 @@ def readonly_tensor(array: np.ndarray) -> torch.Tensor:
 def _block_scorer(corpus: Corpus, model: TrainedModel, kernel: str, rows: int, scan_dir: str | Path | None
                   ) -> tuple[Iterator[tuple[int, np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
     """The blocks of a pass and the function that turns one block into probabilities."""
-    if model.dim != corpus.dim:
-        raise ScoringError(f"the model takes {model.dim}-dimensional vectors, the corpus has {corpus.dim}")
-    if resolve_kernel(kernel) == "int8":
-        store = ScanStore.open_or_build(corpus, scan_dir)
+    _check_dim(corpus, model)
+    if kernel == "int8":
+        store = ScanStore.open_or_build(corpus, scan_dir, calibrate_rows=None)
         quantized = Int8MLP.from_model(model, store.scales, calibration_sample(store), rows)
         return store.iter_chunks(rows), lambda block: _sigmoid_(quantized.logits(torch.from_numpy(block)))
     return corpus.iter_chunks(rows), lambda block: _sigmoid_(model.module(readonly_tensor(block).float())[:, 0])
@@ -94,7 +121,8 @@ def map_blocks(fn: Callable[[int, np.ndarray], T], corpus: Corpus, model: Traine
     product split over threads, so no thread waits on another at every layer
     (which, on shared cores, made two intra-op threads 3-5x slower than one).
     """
-    blocks, score = _block_scorer(corpus, model, resolve_kernel(kernel), rows, scan_dir)
+    kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows, workers)
+    blocks, score = _block_scorer(corpus, model, kernel, rows, scan_dir)
 
     def task(item: tuple[int, np.ndarray]) -> T:
         with torch.inference_mode():

@@ -176,9 +176,14 @@ class Session:
         round_ = self.next_round()
         progress(60, f"scoring {self.workspace.corpus.count:,} images with version {trained.version} "
                      f"({strategy} sampling)")
-        ids = self.workspace.select(trained.model, self.not_to_offer(), self.settings.batch_size, strategy,
-                                    seed=self.batch_seed(round_))
-        return self._add_batch(round_, strategy, trained.version, ids)
+        labels = self.store.labels(TRAINING)
+        latest = labels.rounds == labels.rounds.max() if len(labels.rounds) else labels.rounds.astype(bool)
+        chosen = self.workspace.select(trained.model, self.not_to_offer(), self.settings.batch_size, strategy,
+                                       seed=self.batch_seed(round_),
+                                       positives_in_last_batch=int(labels.labels[latest].sum()),
+                                       rated_positives=int(labels.labels.sum()))
+        # The batch records how it was chosen: "margin+mined" when the model's top scores were mixed in.
+        return self._add_batch(round_, chosen.strategy, trained.version, chosen.ids)
 
     def round(self, strategy: str = "margin", progress: Progress = _quiet) -> tuple[TrainedVersion, Batch]:
         """Train a new version, then let it choose the next batch from the whole corpus."""

@@ -17,7 +17,7 @@ from agile.embedder import embedder_for_corpus
 from agile.evaluation import StrataSpec, corpus_uri_hashes, stratified_ids
 from agile.expansion import expand
 from agile.index import open_index
-from agile.sampling import select
+from agile.sampling import Selection, select_batch
 from agile.scan_store import ScanStore, scan_dir_for
 from agile.scoring import map_blocks, resolve_kernel
 from agile.training import TrainConfig, TrainedModel, train
@@ -94,9 +94,13 @@ class Workspace:
     def train(self, ids: np.ndarray, labels: np.ndarray, config: TrainConfig) -> TrainedModel:
         return train(self.corpus, ids, labels, config)
 
-    def select(self, model: TrainedModel, exclude: np.ndarray, k: int, strategy: str, seed: int) -> np.ndarray:
-        return select(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed,
-                      scan_dir=self.scan_dir)
+    def select(self, model: TrainedModel, exclude: np.ndarray, k: int, strategy: str, seed: int,
+               positives_in_last_batch: int | None = None, rated_positives: int | None = None) -> Selection:
+        """The strategy's batch over every unrated vector, with likely positives mixed in when it would
+        otherwise hold almost none (``agile.sampling.select_batch``)."""
+        return select_batch(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed,
+                            scan_dir=self.scan_dir, positives_in_last_batch=positives_in_last_batch,
+                            rated_positives=rated_positives)
 
     def score_ids(self, model: TrainedModel, ids: Sequence[int]) -> np.ndarray:
         return model.score_ids(self.corpus, np.asarray(ids, dtype=np.int64))

@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     al.add_argument("--baseline-rows", type=int, default=1_000_000,
                     help="rows of the in-RAM float32 baseline (scaled to the corpus)")
     al.add_argument("--no-exact-check", action="store_true", help="skip the exact float32 pass (overlap)")
+    al.add_argument("--exact-runs", type=int, help="runs of the (slow) exact pass (default: --runs)")
     al.set_defaults(func=cmd_al)
 
     tr = commands.add_parser("train", help="training the 3 x 128 model on 600 ratings")
@@ -48,14 +49,14 @@ def _open_corpus(args: argparse.Namespace) -> Corpus:
 
 
 def cmd_al(args: argparse.Namespace) -> None:
-    from agile.loop_bench import bench_al
+    from eval.bench.loop_bench import bench_al
 
     print(json.dumps(bench_al(_open_corpus(args), args.scan_dir, args.runs, args.k, args.baseline_rows,
-                              not args.no_exact_check, args.seed), indent=2))
+                              not args.no_exact_check, args.seed, args.exact_runs), indent=2))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from agile.loop_bench import bench_train
+    from eval.bench.loop_bench import bench_train
 
     print(json.dumps(bench_train(_open_corpus(args), args.runs, args.ratings, args.random_negatives,
                                  args.paper_runs, args.seed), indent=2))

@@ -74,7 +74,7 @@ def test_selection_errors(corpus, model):
 
 @pytest.mark.slow
 def test_bench_al_reports_medians_overlap_and_baseline(corpus, tmp_path):
-    from agile.loop_bench import bench_al
+    from eval.bench.loop_bench import bench_al
 
     out = bench_al(corpus, tmp_path / "scan", runs=3, k=20, baseline_rows=5000)
     assert len(out["margin_round"]["seconds"]) == 3 and out["margin_round"]["median_seconds"] > 0
@@ -82,3 +82,36 @@ def test_bench_al_reports_medians_overlap_and_baseline(corpus, tmp_path):
     assert out["naive_baseline"]["scaled_seconds"] > 0 and out["speedup_vs_naive"] > 0
     assert out["margin_round"]["peak_rss_mib"] >= out["margin_round"]["peak_anon_rss_mib"] > 0
     assert "skipped" in out["expansion_10_phrases"]
+
+
+@pytest.mark.parametrize("kernel", ["exact", "int8"])
+def test_select_batch_is_select_unless_positives_are_scarce(corpus, model, kernel, tmp_path):
+    from agile.sampling import select_batch, top_scores
+
+    rng = np.random.default_rng(3)
+    rated = rng.choice(corpus.count, 500, replace=False)
+    options = dict(k=100, exclude_ids=rated, rows=613, kernel=kernel, scan_dir=tmp_path / "scan")
+    scores = model.score_vectors(corpus.vectors(np.arange(corpus.count)))
+    unrated = np.setdiff1d(np.arange(corpus.count), rated)
+    predicted = int((scores[unrated] > 0.5).sum())
+    plain = select_batch(corpus, model, positives_in_last_batch=40, **options)
+    if predicted >= 100:  # enough likely positives: the strategy runs as asked
+        assert plain.strategy == "margin" and plain.note == ""
+        np.testing.assert_array_equal(plain.ids, select(corpus, model, **options))
+    assert plain.predicted_positives == predicted or kernel == "int8"
+    mixed = select_batch(corpus, model, positives_in_last_batch=2, **options)
+    assert mixed.strategy == "margin+mined" and "2 positives" in mixed.note
+    mined = unrated[top_scores(scores[unrated], 50)]
+    np.testing.assert_array_equal(mixed.ids[:50], mined)
+    rest = np.setdiff1d(unrated, mined)
+    np.testing.assert_array_equal(mixed.ids[50:], rest[margin(scores[rest], 50)])
+
+
+def test_select_batch_mixes_when_the_model_predicts_almost_no_positives(corpus, model, tmp_path):
+    from agile.sampling import select_batch
+
+    got = select_batch(corpus, model, k=corpus.count // 2, kernel="exact")
+    assert got.strategy == "margin+mined" and "above 0.5" in got.note
+    few = select_batch(corpus, model, k=10, kernel="exact", rated_positives=2)
+    assert few.strategy == "margin+mined" and "only 2 images are rated positive" in few.note
+    assert select_batch(corpus, model, k=10, strategy="random", seed=1).strategy == "random"

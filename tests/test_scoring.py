@@ -114,3 +114,42 @@ def _locked_kib() -> int:
         if line.startswith("VmLck:"):
             return int(line.split()[1])
     return 0
+
+
+def test_auto_kernel_is_the_measured_choice_and_is_recorded(corpus, model, tmp_path):
+    from agile.int8_mlp import int8_available
+    from agile.kernel_choice import model_shape, recorded_choices
+    from agile.sampling import select
+    from agile.scan_store import ScanStore
+
+    rated = np.arange(0, corpus.count, 7)
+    auto = select(corpus, model, k=50, exclude_ids=rated, scan_dir=tmp_path / "scan")
+    if not int8_available():
+        pytest.skip("no int8 kernels in this torch build: auto is always exact")
+    choices = {tuple(c.shape): c for c in recorded_choices(ScanStore.open_or_build(corpus, tmp_path / "scan"))}
+    # the loop's own shapes are measured when the store is opened, the model's own at selection
+    assert {(corpus.dim, 16), (corpus.dim, 128, 128, 128), tuple(model_shape(model))} <= set(choices)
+    chosen = choices[tuple(model_shape(model))]
+    assert chosen.kernel in ("exact", "int8") and chosen.reason
+    assert chosen.exact_ms_per_block > 0 and chosen.int8_ms_per_block > 0
+    assert chosen.machine["torch"] == torch.__version__
+    want = select(corpus, model, k=50, exclude_ids=rated, scan_dir=tmp_path / "scan", kernel=chosen.kernel)
+    np.testing.assert_array_equal(auto, want)
+
+
+def test_int8_first_layer_takes_unsigned_inputs_exactly(corpus, model, tmp_path):
+    from agile.int8_mlp import Int8MLP, int8_available, shift_to_unsigned
+    from agile.scan_store import ScanStore
+    from agile.scoring import calibration_sample
+
+    block = torch.tensor([[-128, -1, 0, 1, 127]], dtype=torch.int8)
+    assert shift_to_unsigned(block).tolist() == [[0, 127, 128, 129, 255]]
+    if not int8_available():
+        pytest.skip("no int8 kernels in this torch build")
+    store = ScanStore.open_or_build(corpus, tmp_path / "scan", calibrate_rows=None)
+    quantized = Int8MLP.from_model(model, store.scales, calibration_sample(store))
+    x = torch.from_numpy(np.array(store.parts[0][1][:500]))
+    dequantised = x.float().numpy() * store.scales
+    want = model.logits(dequantised)
+    got = quantized.logits(x).numpy()
+    assert np.corrcoef(want, got)[0, 1] > 0.999

@@ -125,7 +125,7 @@ def test_dropout_bits_drop_the_requested_share():
 
 @pytest.mark.slow
 def test_bench_train_compares_fast_and_reference(corpus):
-    from agile.loop_bench import bench_train
+    from eval.bench.loop_bench import bench_train
 
     out = bench_train(corpus, runs=2, ratings=200, random_negatives=300, paper_runs=0)
     for name in ("fast", "reference_autograd_float32"):
