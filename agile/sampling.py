@@ -209,6 +209,10 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
     if not exact:  # approximate scores only narrow the pool; the pick is on exact ones
         ids = np.sort(ids[np.union1d(pick(scores, depth), top_scores(scores, depth))])
         scores = model.score_ids(corpus, ids)
+        # Decide on exact scores too, so every kernel mixes the same batches: the candidates hold the
+        # top `depth` by the approximate score, so when fewer than k images truly score above 0.5
+        # they are all among them, and when k or more do, at least k of them are.
+        predicted = int(np.count_nonzero(scores > 0.5))
     reasons = []
     if predicted < k:
         reasons.append(f"the model scores {predicted} unrated images above 0.5")

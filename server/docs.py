@@ -11,7 +11,6 @@ from pathlib import Path
 import fastapi_standalone_docs
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = Path(fastapi_standalone_docs.__file__).parent / "static"
@@ -36,14 +35,3 @@ def install_docs(app: FastAPI) -> None:
         return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} — API",
                               redoc_js_url="/docs-assets/redoc/redoc.standalone.js",
                               redoc_favicon_url="/docs-assets/fastapi/favicon.png", with_google_fonts=False)
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            spec = get_openapi(title=app.title, version=app.version, description=app.description,
-                               routes=app.routes)
-            spec.setdefault("components", {})["securitySchemes"] = BEARER
-            spec["security"] = [{"bearer": []}]  # every operation takes the token
-            app.openapi_schema = spec
-        return app.openapi_schema
-
-    app.openapi = openapi

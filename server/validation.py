@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from server.docs import BEARER
 from server.errors import Invalid
 from server.schemas import ErrorPublic
 from server.status import ERROR_STATUS, documented_statuses
@@ -45,11 +46,13 @@ def _schema_ref(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Document ErrorPublic for every error status each operation can return (replacing FastAPI's 422)."""
+    """The spec: the bearer scheme, and ErrorPublic for every error status each operation can return."""
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = BEARER
+        schema["security"] = [{"bearer": []}]  # every operation takes the token
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)

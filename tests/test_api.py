@@ -104,7 +104,8 @@ def test_full_loop_polls_new_versions_with_etag(world, concept):
         assert done["status"] == "done", done
         assert done["result"]["version"] == expected_version
         batch = rate_batch(ann, concept, clusters, target)
-        assert batch["round"] == expected_version and batch["source"] == "margin"
+        # "margin+mined" when the last batch held almost no positives (agile.sampling.select_batch)
+        assert batch["round"] == expected_version and batch["source"] in ("margin", "margin+mined")
         assert batch["model_version"] == expected_version
 
     versions = vic.get(f"/api/concepts/{concept}/versions").json()

@@ -59,7 +59,8 @@ def compute_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float = 0
     ci: dict[str, list[float]] = {}
     if bootstrap > 0:
         samples = _bootstrap(labels, scores, threshold, bootstrap, seed)
-        low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+        # Every metric lies in [0, 1]; interpolating between resamples of 1.0 can overshoot by an ulp.
+        low, high = np.clip(np.percentile(samples, [2.5, 97.5], axis=0), 0.0, 1.0)
         ci = {name: [float(lo), float(hi)] for name, lo, hi in zip(METRIC_NAMES, low, high)}
     return Metrics(*map(float, point), threshold=float(threshold), n=len(labels), positives=positives, ci=ci)
 
