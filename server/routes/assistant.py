@@ -75,6 +75,7 @@ def dismiss_tip(body: TipDismiss, concept: OwnedConcept, user: UserDep, assistan
 
 @router.get("/me/assistant", response_model=TipsSwitch)
 def tips_switch(user: UserDep, assistant: AssistantDep):
+    """Whether the assistant offers this user tips."""
     return TipsSwitch(tips=assistant.tips.tips_on(user.id))
 
 

@@ -187,5 +187,6 @@ def add_reader(name: UserName, concept: OwnedConcept, state: StateDep):
 
 @router.delete("/{concept_id}/readers/{name}", response_model=ReadersPublic)
 def remove_reader(name: UserName, concept: OwnedConcept, state: StateDep):
+    """Stop sharing the concept with a user (where reads are limited to shared concepts)."""
     state.repo.remove_reader(concept.id, name)
     return ReadersPublic(concept_id=concept.id, readers=state.repo.readers(concept.id))
