@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from agile.atomic import _fsync_dir
 from agile.corpus.manifest import (
     SHARDS_DIR,
     VECTORS_DIR,
@@ -192,14 +193,6 @@ class ShardWriter:
             self.info = self.commit()
         else:
             self.abort()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def shard_problem(parquet: Path, vectors: Path, first_id: int | None, count: int | None,
