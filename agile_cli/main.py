@@ -23,7 +23,7 @@ COMMAND_MODULES = [
     "agile_cli.bench_commands",
 ]
 # Command groups that need an install extra (pyproject.toml) just to be registered.
-EXTRAS = {"agile_cli.serve_commands": ("serve, users", "server")}
+EXTRAS = {"agile_cli.serve_commands": ("serve, users", "server"), "agile_cli.labels_commands": ("labels", "server")}
 PROJECT_PACKAGES = {"agile", "agile_cli", "indexing", "server", "eval"}
 
 

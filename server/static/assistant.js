@@ -32,7 +32,7 @@ const assistant = (() => {
     const rated = action.path.match(/\/ratings\/(\d+)$/);
     if (rated && state.batch) {
       const item = state.batch.items.find((it) => it.id === Number(rated[1]));
-      if (item) { item.rating = action.body.positive; paint(); }
+      if (item) { item.rating = action.body.positive; item.answer = item.rating ? "pos" : "neg"; paint(); }
     }
     if (rated && r.data) { state.concept.rated = r.data.rated; updateCounter(); }
     if (action.method === "PATCH" && r.data && r.data.positives) { state.concept = r.data; showPhrases(); }
