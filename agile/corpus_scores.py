@@ -30,7 +30,6 @@ from agile.corpus import Corpus
 from agile.errors import AgileError
 from agile.export import ModelCard, check_embedding_model, check_export
 from agile.registry import ModelRegistry
-from agile.scoring import readonly_tensor
 from agile.training import TrainConfig, TrainedModel
 
 Engine = Literal["local", "ray"]
@@ -78,13 +77,21 @@ def model_digest(model: TrainedModel) -> str:
     return digest.hexdigest()
 
 
-def score_block_rows(model: TrainedModel, vectors: np.ndarray, workers: int) -> np.ndarray:
-    """Exact float32 probabilities of a shard's vectors, blocks scored in parallel threads."""
-    starts = range(0, len(vectors), BLOCK_ROWS)
+def score_shard(model: TrainedModel, path: Path, rows: int, dim: int, workers: int) -> np.ndarray:
+    """Exact float32 probabilities of a shard's raw vectors, blocks scored in parallel threads.
+
+    Blocks are read with plain reads, not through the memory map, so the
+    process holds one block per thread (64 MiB at 512 dims), never the
+    shard's pages: a 10M corpus is scored in the memory of a few blocks.
+    """
+    starts = range(0, rows, BLOCK_ROWS)
 
     def block(start: int) -> np.ndarray:
+        count = min(BLOCK_ROWS, rows - start)
+        with open(path, "rb") as f:
+            vectors = np.fromfile(f, dtype=np.float16, count=count * dim, offset=start * dim * 2)
         with torch.inference_mode():
-            x = readonly_tensor(vectors[start:start + BLOCK_ROWS]).float()
+            x = torch.from_numpy(vectors.reshape(count, dim)).float()
             return torch.sigmoid(model.module(x)[:, 0]).numpy()
     with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         parts = list(pool.map(block, starts))
@@ -94,8 +101,8 @@ def score_block_rows(model: TrainedModel, vectors: np.ndarray, workers: int) -> 
 def write_part(corpus: Corpus, shard_index: int, model: TrainedModel, threshold: float | None, part: Path,
                workers: int = 1) -> int:
     """Score one corpus shard into ``part`` (temp + rename); returns its row count."""
-    shard, vectors = corpus.vector_files()[shard_index]
-    scores = score_block_rows(model, vectors, workers)
+    shard = corpus.shards[shard_index]
+    scores = score_shard(model, shard.vectors_path(corpus.root), shard.count, corpus.dim, workers)
     ids = np.arange(shard.first_id, shard.first_id + shard.count, dtype=np.int64)
     uris = pq.read_table(shard.parquet_path(corpus.root), columns=["uri"]).column(0)
     columns = {"id": pa.array(ids), "uri": uris, "score": pa.array(scores)}
