@@ -107,7 +107,13 @@ const assistant = (() => {
   async function refresh() {
     if (conceptId === null) return;
     const id = conceptId;
-    const advice = (await api("GET", `/api/concepts/${id}/advice`)).data;
+    let advice;
+    try {
+      advice = (await api("GET", `/api/concepts/${id}/advice`)).data;
+    } catch (e) {
+      if (e.status === 404) return;  // the concept was just deleted: nothing to advise on
+      throw e;
+    }
     if (conceptId !== id) return;
     document.getElementById("assistant-tips").checked = advice.tips_on;
     const list = document.getElementById("assistant-findings");
