@@ -13,29 +13,61 @@ passes out by hand:
   ``GATHER_BATCHES`` batches instead of one gather per step;
 - gradients go into torch's own Adam (``fused`` where available), so the
   optimiser is exactly the reference one;
-- on CPUs with bfloat16 matrix units (AMX, AVX512-BF16) the matrix products
-  run in bfloat16 against float32 master weights (mixed precision, as torch's
+- where bfloat16 matrix products measure faster than float32 on this machine
+  (AMX or AVX512-BF16 units, and no oneDNN ISA cap that hides them) they run
+  in bfloat16 against float32 master weights (mixed precision, as torch's
   autocast does), 4-6x faster per product there; elsewhere in float32.
 
 `tests/test_training.py` checks it against the autograd loop (dropout off, float32).
 """
 from __future__ import annotations
 
+import functools
+import statistics
+import time
+
 import numpy as np
 import torch
 from torch import nn
 
-from agile.cpu import cpu_flags
+from agile.cpu import cpu_flags, torch_threads
 
 GATHER_BATCHES = 32
 BF16_FLAGS = {"amx_bf16", "avx512_bf16"}
+BF16_MIN_SPEEDUP = 1.3  # below this, float32's exactness is worth more than the time
 
 
 def resolve_precision(precision: str) -> torch.dtype:
-    """``auto``: bfloat16 products where the CPU has bfloat16 matrix instructions."""
+    """``auto``: bfloat16 products where they measure faster here (`bfloat16_speedup`)."""
     if precision == "auto":
-        return torch.bfloat16 if cpu_flags() & BF16_FLAGS else torch.float32
+        return torch.bfloat16 if bfloat16_speedup() >= BF16_MIN_SPEEDUP else torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16}[precision]
+
+
+@functools.lru_cache(maxsize=1)
+def bfloat16_speedup(rows: int = 1024, dim: int = 512, units: int = 128, repeats: int = 15) -> float:
+    """float32 / bfloat16 median time of a training step's first-layer product, on one thread.
+
+    Measured once per process (~0.1 s) rather than read from the CPU flags: a
+    oneDNN ISA cap (``ONEDNN_MAX_CPU_ISA``) or a torch build without bfloat16
+    kernels makes bfloat16 emulated and many times slower although the flags
+    say the units are there. 0 where the CPU has no bfloat16 matrix units.
+    """
+    if not cpu_flags() & BF16_FLAGS:
+        return 0.0
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(rows, dim, generator=gen), torch.randn(units, dim, generator=gen)
+
+    def median_seconds(dtype: torch.dtype) -> float:
+        a, b = x.to(dtype), w.to(dtype)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a.mm(b.t())
+            times.append(time.perf_counter() - start)
+        return statistics.median(times[2:])  # the first calls pick and build the kernel
+    with torch_threads(1):
+        return median_seconds(torch.float32) / median_seconds(torch.bfloat16)
 
 
 class DropoutBits:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agile.atomic import _fsync_dir
+from agile.atomic import _fsync_dir, atomic_write_json
 from agile.errors import AgileError
 from agile.training import TrainConfig, TrainedModel
 
@@ -110,6 +110,17 @@ class ModelRegistry:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    def add_metrics(self, version: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``metrics`` into a saved version's sidecar (rewritten atomically); returns the new sidecar.
+
+        For figures measured after the version was saved (its cross-validated
+        AUC-PR); the weights and everything else of the sidecar stay as written.
+        """
+        side = self.sidecar(version)
+        side["metrics"] = {**side.get("metrics", {}), **metrics}
+        atomic_write_json(self._dir(version) / SIDECAR, side)
+        return side
 
     def versions(self) -> list[VersionInfo]:
         return [self.info(v) for v in self._numbers()]

@@ -55,6 +55,7 @@ class SessionSettings:
     eval_versions: int = 3           # an evaluation set stratifies over this many latest versions
     eval_per_stratum: int = 20
     cross_validate: bool = False     # record a k-fold AUC-PR on the rated images with each version
+    mix_likely_positives: bool = True  # a batch likely to hold almost no positives gets top scores mixed in
 
     @property
     def train_overrides(self) -> dict:
@@ -70,6 +71,7 @@ class TrainedVersion:
     model: TrainedModel
     round: int
     labels: int
+    ratings: Labels | None = field(default=None, compare=False, repr=False)  # what it was trained on
 
 
 @dataclass(frozen=True)
@@ -154,16 +156,29 @@ class Session:
         config = TrainConfig.for_round(round_, seed=self.seed, **self.settings.train_overrides)
         model = self.workspace.train(labels.ids, labels.labels, config)
         progress(done_percent * 0.7, "measuring the new model on the rated images")
-        sidecar = self._sidecar(model, labels, round_)
-        if self.settings.cross_validate:
-            progress(done_percent * 0.8, "cross-validating on the rated images")
-            cv = cross_validated_auc_pr(self.workspace, labels.ids, labels.labels, config, seed=self.seed)
-            if cv is not None:
-                sidecar.metrics.update(cv_auc_pr=round(cv.auc_pr, 4), cv_auc_pr_low=round(cv.low, 4),
-                                       cv_auc_pr_high=round(cv.high, 4), cv_folds=cv.folds)
-        version = self.store.save_version(model, sidecar)
+        version = self.store.save_version(model, self._sidecar(model, labels, round_))
         progress(done_percent, f"model version {version} saved")
-        return TrainedVersion(version, model, round_, len(labels.ids))
+        return TrainedVersion(version, model, round_, len(labels.ids), labels)
+
+    def cross_validate(self, trained: TrainedVersion) -> dict[str, float] | None:
+        """A k-fold AUC-PR of the version's recipe on its own ratings, added to its sidecar's metrics.
+
+        Several refits, so a few times a training's cost: the server runs it
+        after the round's batch is out (`SessionSettings.cross_validate`),
+        not between the owner's Enter and the next batch. None when switched
+        off, for a version resumed without its ratings, or too few ratings.
+        """
+        if not self.settings.cross_validate or trained.ratings is None:
+            return None
+        config = TrainConfig.for_round(trained.round, seed=self.seed, **self.settings.train_overrides)
+        cv = cross_validated_auc_pr(self.workspace, trained.ratings.ids, trained.ratings.labels, config,
+                                    seed=self.seed)
+        if cv is None:
+            return None
+        metrics = {"cv_auc_pr": round(cv.auc_pr, 4), "cv_auc_pr_low": round(cv.low, 4),
+                   "cv_auc_pr_high": round(cv.high, 4), "cv_folds": cv.folds}
+        self.store.add_metrics(trained.version, metrics)
+        return metrics
 
     def trained(self, version: int) -> TrainedVersion:
         """A stored version as the step that trained it returned it (to resume a cut-short round)."""
@@ -181,12 +196,16 @@ class Session:
         chosen = self.workspace.select(trained.model, self.not_to_offer(), self.settings.batch_size, strategy,
                                        seed=self.batch_seed(round_),
                                        positives_in_last_batch=int(labels.labels[latest].sum()),
-                                       rated_positives=int(labels.labels.sum()))
+                                       rated_positives=int(labels.labels.sum()),
+                                       mix=self.settings.mix_likely_positives)
         # The batch records how it was chosen: "margin+mined" when the model's top scores were mixed in.
         return self._add_batch(round_, chosen.strategy, trained.version, chosen.ids)
 
     def round(self, strategy: str = "margin", progress: Progress = _quiet) -> tuple[TrainedVersion, Batch]:
-        """Train a new version, then let it choose the next batch from the whole corpus."""
+        """Train a new version, then let it choose the next batch from the whole corpus.
+
+        Cross-validation (when on) is left to the caller, once the batch is out.
+        """
         trained = self.train(progress, done_percent=50)
         return trained, self.next_batch(trained, strategy, progress)
 

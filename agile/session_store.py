@@ -88,6 +88,9 @@ class SessionStore(Protocol):
     def save_version(self, model: TrainedModel, sidecar: VersionSidecar) -> int:
         """Store a new version (atomically) and return its number."""
 
+    def add_metrics(self, version: int, metrics: dict[str, float]) -> None:
+        """Add figures measured after a version was saved to its sidecar's metrics."""
+
 
 @dataclass
 class _Rating:
@@ -177,3 +180,6 @@ class MemoryStore:
     def save_version(self, model: TrainedModel, sidecar: VersionSidecar) -> int:
         self.saved.append((model, sidecar))
         return len(self.saved)
+
+    def add_metrics(self, version: int, metrics: dict[str, float]) -> None:
+        self.sidecar(version).metrics.update(metrics)

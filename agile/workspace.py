@@ -17,7 +17,7 @@ from agile.embedder import embedder_for_corpus
 from agile.evaluation import StrataSpec, corpus_uri_hashes, stratified_ids
 from agile.expansion import expand
 from agile.index import open_index
-from agile.sampling import Selection, select_batch
+from agile.sampling import Selection, select, select_batch
 from agile.scan_store import ScanStore, scan_dir_for
 from agile.scoring import map_blocks, resolve_kernel
 from agile.training import TrainConfig, TrainedModel, train
@@ -95,9 +95,13 @@ class Workspace:
         return train(self.corpus, ids, labels, config)
 
     def select(self, model: TrainedModel, exclude: np.ndarray, k: int, strategy: str, seed: int,
-               positives_in_last_batch: int | None = None, rated_positives: int | None = None) -> Selection:
+               positives_in_last_batch: int | None = None, rated_positives: int | None = None,
+               mix: bool = True) -> Selection:
         """The strategy's batch over every unrated vector, with likely positives mixed in when it would
-        otherwise hold almost none (``agile.sampling.select_batch``)."""
+        otherwise hold almost none (``agile.sampling.select_batch``; ``mix=False``: exactly the strategy's)."""
+        if not mix:
+            return Selection(select(self.corpus, model, k, strategy, exclude, seed, scan_dir=self.scan_dir),
+                             strategy, "")
         return select_batch(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed,
                             scan_dir=self.scan_dir, positives_in_last_batch=positives_in_last_batch,
                             rated_positives=rated_positives)

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--learner", choices=["mlp", "logreg"],
                      help="mlp: the paper's recipe (default); logreg: scikit-learn logistic regression on the "
                           "rated images only, the loop a data scientist would write, as a peer")
+    sim.add_argument("--no-mix", dest="mix_likely_positives", action="store_false", default=None,
+                     help="never mix the model's top scores into a batch likely to hold almost no positives "
+                          "(every active-learning batch is exactly the strategy's pick)")
     sim.add_argument("--only", action="append", default=[], metavar="CONCEPT",
                      help="simulate only this concept (repeatable)")
     sim.add_argument("--bootstrap", type=int, help="resamples for 95%% intervals on the stratified evaluation sets")
@@ -103,7 +106,8 @@ def simulation_config(args: argparse.Namespace):
                                             "random_negatives": "random_negatives", "epochs": "epochs",
                                             "lr": "lr", "learner": "learner", "bootstrap": "bootstrap",
                                             "heldout_bootstrap": "heldout_bootstrap",
-                                            "zero_shot_threshold": "zero_shot_threshold"}),
+                                            "zero_shot_threshold": "zero_shot_threshold",
+                                            "mix_likely_positives": "mix_likely_positives"}),
                             crowd=CrowdSpec(**_given(args, {"crowd_broaden": "broaden", "crowd_narrow": "narrow",
                                                             "crowd_noise": "noise"})))
 

@@ -5,7 +5,10 @@ label count that every run reached is a column of the table. Because every
 run plays the same concepts, each run is also compared with the first one
 concept by concept: the mean paired difference, its 95% interval (resampling
 concepts) and how many concepts it wins, which separates strategies whose
-group means lie within each other's (much wider) intervals.
+group means lie within each other's (much wider) intervals. Each run's
+active-learning batches are also counted: the share that held fewer than
+``MIN_POSITIVES`` positives, by how the batch was chosen, and among each
+concept's first active-learning batch.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from agile.atomic import atomic_write_bytes, atomic_write_json
+from agile.sampling import MIN_POSITIVES
 from eval.errors import EvalError
 from eval.plots import plot_compare
 from eval.report import group_ci
@@ -28,6 +32,10 @@ def run_label(report: dict) -> str:
     cfg = report["config"]
     changed = [f"{name.replace('_', ' ')} {cfg[name]:g}" for name in ("epochs", "lr", "random_negatives")
                if cfg.get(name) is not None]
+    if cfg.get("learner") not in (None, "mlp"):
+        changed.append(f"learner {cfg['learner']}")
+    if cfg.get("mix_likely_positives") is False:
+        changed.append("no mixing")
     return ", ".join([cfg["rater"], cfg["strategy"], f"batch {cfg['batch']}", *changed])
 
 
@@ -88,6 +96,36 @@ def paired_differences(reports: Sequence[tuple[str, dict]]) -> dict:
     return out
 
 
+def sparse_batches(run_dir: str | Path) -> dict:
+    """Active-learning batches that held fewer than MIN_POSITIVES true positives, per source and first batch."""
+    by_source: dict[str, list[bool]] = {}
+    first = []
+    for path in sorted((Path(run_dir) / "concepts").glob("*.json")):
+        rounds = [r for r in json.loads(path.read_text())["rounds"] if r["round"] >= 1]
+        for r in rounds:
+            by_source.setdefault(r["source"], []).append(r["batch_positive_truth"] < MIN_POSITIVES)
+        if rounds:
+            first.append(rounds[0]["batch_positive_truth"] < MIN_POSITIVES)
+    every = [s for v in by_source.values() for s in v]
+
+    def share(flags: list[bool]) -> dict:
+        return {"sparse": int(sum(flags)), "batches": len(flags),
+                "share": round(sum(flags) / len(flags), 4) if flags else None}
+    return {"all": share(every), "first": share(first),
+            "by_source": {source: share(v) for source, v in sorted(by_source.items())}}
+
+
+def markdown_sparse(labels: Sequence[str], sparse: Sequence[dict]) -> str:
+    lines = [f"\nActive-learning batches with fewer than {MIN_POSITIVES} positives:\n",
+             "| run | all | first of each concept | by how chosen |", "| --- | --- | --- | --- |"]
+    for label, s in zip(labels, sparse):
+        def cell(x: dict) -> str:
+            return f"{x['sparse']} of {x['batches']}" + (f" ({x['share']:.1%})" if x["batches"] else "")
+        sources = "; ".join(f"{name}: {cell(x)}" for name, x in s["by_source"].items())
+        lines.append(f"| {label} | {cell(s['all'])} | {cell(s['first'])} | {sources} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(table: dict) -> str:
     lines = []
     for g, t in table.items():
@@ -118,10 +156,13 @@ def compare_runs(run_dirs: Sequence[str | Path], out: str | Path, title: str = "
     out = Path(out)
     table = compare_table(reports)
     paired = paired_differences(reports)
+    sparse = [sparse_batches(d) for d in run_dirs]
     plot = plot_compare(out / "compare.png", reports, title)
-    result = {"runs": [str(d) for d in run_dirs], "labels": [label for label, _ in reports],
-              "auc_pr": table, "paired_auc_pr": paired, "plot": str(plot)}
+    labels = [label for label, _ in reports]
+    result = {"runs": [str(d) for d in run_dirs], "labels": labels,
+              "auc_pr": table, "paired_auc_pr": paired, "sparse_batches": sparse, "plot": str(plot)}
     atomic_write_json(out / "compare.json", result)
-    text = (f"# {title}\n" if title else "") + markdown(table) + markdown_paired(paired)
+    text = ((f"# {title}\n" if title else "") + markdown(table) + markdown_paired(paired)
+            + markdown_sparse(labels, sparse))
     atomic_write_bytes(out / "compare.md", text.encode())
     return result

@@ -46,6 +46,7 @@ class SimulationConfig:
     epochs: int | None = None            # None: the paper's 10
     lr: float | None = None              # None: the paper's 1e-4
     learner: str | None = None           # None: the paper's MLP; "logreg": the simple loop, as a peer
+    mix_likely_positives: bool = True    # False: every AL batch is exactly the strategy's pick
     zero_shot_threshold: float = ZERO_SHOT_THRESHOLD
     bootstrap: int = 100             # resamples for 95% intervals on the (small) stratified set; 0: none
     heldout_bootstrap: int = 0       # the same on the held-out split; its intervals are narrow and costly
@@ -64,7 +65,7 @@ class SimulationConfig:
         """The simulated owner's session cuts and trains exactly as a server's would with these settings."""
         return SessionSettings(batch_size=self.batch, per_phrase=self.per_phrase,
                                random_negatives=self.random_negatives, epochs=self.epochs, lr=self.lr,
-                               learner=self.learner or "mlp")
+                               learner=self.learner or "mlp", mix_likely_positives=self.mix_likely_positives)
 
 
 def _metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, bootstrap: int, seed: int) -> dict | None:

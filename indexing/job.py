@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agile.atomic import atomic_write_json
+from agile.atomic import atomic_write_json, remove_stale_temporaries
 from agile.errors import CorpusExistsError
 
 JOB_FILE = "job.json"
@@ -18,6 +18,7 @@ def claim_output(out: Path, job: dict[str, Any]) -> None:
     settings, so a different job must not finish another's shards.
     """
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)  # a run killed while writing job.json or corpus.json leaves one
     path = out / JOB_FILE
     if path.exists():
         previous = json.loads(path.read_text())

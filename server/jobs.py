@@ -34,8 +34,14 @@ class JobCancelled(Exception):
 
 
 class JobHandler(Protocol):
-    def __call__(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
-        """Do the work; return (final message, result)."""
+    def __call__(self, job: JobRecord, progress: Progress) -> tuple:
+        """Do the work; return (final message, result) or (final message, result, after).
+
+        ``after`` (no arguments) runs in the job's lane once the job is
+        recorded done, before the lane's next job: work whose result nobody
+        waits for, such as a new version's cross-validation. It is lost if
+        the process stops first; its failure is logged, never reported.
+        """
 
 
 class JobRunner:
@@ -115,7 +121,7 @@ class JobRunner:
             if self.start_delay:
                 time.sleep(self.start_delay)
             progress(0, "started")
-            message, result = self.handlers[job.kind](job, progress)
+            message, result, *after = self.handlers[job.kind](job, progress)
         except JobCancelled:
             version = self.repo.version_of_job(job.id)
             note = f" after recording model version {version}" if version else ""
@@ -128,6 +134,11 @@ class JobRunner:
             self.repo.finish_job(job.id, False, f"internal error: {type(e).__name__}: {e}")
         else:
             self.repo.finish_job(job.id, True, message, result)
+            for work in after:
+                try:
+                    work()
+                except Exception:
+                    log.exception("work after job %s (%s) failed", job.id, job.kind)
         finally:
             with self._lock:
                 self._cancelled.discard(job.id)

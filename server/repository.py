@@ -533,6 +533,11 @@ class Repository:
                          "VALUES (?, ?, ?, ?, ?, ?)",
                          (concept_id, version, job_id, now(), path, json.dumps(sidecar)))
 
+    def update_version_sidecar(self, concept_id: int, version: int, sidecar: dict[str, Any]) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE versions SET sidecar = ? WHERE concept_id = ? AND version = ?",
+                         (json.dumps(sidecar), concept_id, version))
+
     def versions(self, concept_id: int) -> list[VersionRecord]:
         with self.db.read() as conn:
             self._require_concept(conn, concept_id)

@@ -45,17 +45,20 @@ class LoopJobs:
         recorded = self.repo.version_of_job(job.id)
         return session.trained(recorded) if recorded is not None else session.train(progress, done_percent)
 
-    def train(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
-        trained = self._train(self._session(job), job, progress, 90)
-        return f"model version {trained.version} saved", {"version": trained.version}
+    def train(self, job: JobRecord, progress: Progress) -> tuple:
+        session = self._session(job)
+        trained = self._train(session, job, progress, 90)
+        return (f"model version {trained.version} saved", {"version": trained.version},
+                lambda: session.cross_validate(trained))
 
-    def round(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
-        """Train a new version, then let it choose the next batch from the whole corpus."""
+    def round(self, job: JobRecord, progress: Progress) -> tuple:
+        """Train a new version, let it choose the next batch, then (the batch out) cross-validate it."""
         session = self._session(job)
         trained = self._train(session, job, progress, 50)
         batch = session.next_batch(trained, JobParams.model_validate(job.params).strategy, progress)
         return (f"model version {trained.version} saved; round {batch.round} batch of {len(batch.ids)} images ready",
-                {"version": trained.version, "batch_id": batch.id, "round": batch.round})
+                {"version": trained.version, "batch_id": batch.id, "round": batch.round},
+                lambda: session.cross_validate(trained))
 
     def evaluate(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
         chosen = self._session(job).evaluation_set(progress)

@@ -53,7 +53,8 @@ class ServerSettings(BaseSettings):
     policy_path: Path | None = Field(None, description="JSON policy of concepts this server refuses to build "
                                      "(default: the library's, agile/policy/default.json)")
     cross_validate: bool = Field(True, description="record a 3-fold AUC-PR on the rated images with each "
-                                 "version (the rater's estimate before an evaluation set exists)")
+                                 "version (the rater's estimate before an evaluation set exists), measured once the "
+                                 "version's batch is out")
     assistant_words: Path | None = Field(None, description="phrases (one a line) the assistant may suggest "
                                          "(default: the corpus's own: demo attributes, caption n-grams)")
     assistant_llm_url: str | None = Field(None, description="OpenAI-compatible chat endpoint (e.g. "

@@ -63,6 +63,11 @@ class SqliteStore:
         self.watch.publish(self.concept_id, info.version)
         return info.version
 
+    def add_metrics(self, version: int, metrics: dict[str, float]) -> None:
+        """The registry's sidecar first (atomically), then the record."""
+        sidecar = self.loop.registry(self.concept_id).add_metrics(version, metrics)
+        self.repo.update_version_sidecar(self.concept_id, version, sidecar)
+
 
 def concept_session(repo: Repository, loop: Loop, watch: VersionWatch, settings: SessionSettings,
                     concept_id: int, job_id: int | None = None) -> Session:

@@ -134,6 +134,21 @@ def test_concept_without_heldout_positives_is_refused(corpus, loop, split):
         ConceptRun(loop, concept, empty, split, SimulationConfig(), seed=0)
 
 
+def test_sparse_batches_are_counted_by_source_and_first_batch(tmp_path):
+    from eval.compare import sparse_batches
+    runs = {"a": [("expansion", 30), ("margin", 2), ("margin+mined", 9)], "b": [("expansion", 3), ("margin", 7)],
+            "c": [("expansion", 0)]}
+    (tmp_path / "concepts").mkdir()
+    for name, rounds in runs.items():
+        rows = [{"round": i, "source": src, "batch_positive_truth": pos} for i, (src, pos) in enumerate(rounds)]
+        (tmp_path / "concepts" / f"{name}.json").write_text(json.dumps({"rounds": rows}))
+    got = sparse_batches(tmp_path)
+    assert got["all"] == {"sparse": 1, "batches": 3, "share": 0.3333}
+    assert got["first"] == {"sparse": 1, "batches": 2, "share": 0.5}  # "c" had no AL round
+    assert got["by_source"]["margin"] == {"sparse": 1, "batches": 2, "share": 0.5}
+    assert got["by_source"]["margin+mined"]["sparse"] == 0 and "expansion" not in got["by_source"]
+
+
 @pytest.mark.slow
 def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus, tmp_path, capsys):
     _, centers = load_world(small_corpus_path)
@@ -164,6 +179,8 @@ def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus
     paired = result["paired_auc_pr"][random]
     assert paired["minus"] == margin and [r["labels"] for r in paired["rows"]] == [50, 100]
     assert paired["rows"][0]["mean"] == 0 and paired["rows"][0]["concepts"] == 2  # round 0 is the same expansion
+    assert [s["all"]["batches"] for s in result["sparse_batches"]] == [2, 2]  # one AL batch per concept
+    assert "fewer than 5 positives" in (tmp_path / "cmp" / "compare.md").read_text()
     assert main(["eval", "compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
     first = make_cluster_concepts(corpus, centers, easy=1, hard=1, seed=1)[0].name
     one = run_simulation(small_corpus_path, concepts_file, replace(config, epochs=3), tmp_path / "one",

@@ -120,3 +120,29 @@ def test_a_restart_resumes_queued_jobs_and_a_round_whose_version_was_recorded(tm
         assert failed.status == "failed" and "interrupted" in failed.message
     finally:
         runner.stop()
+
+
+def test_work_after_a_job_runs_once_it_is_done_and_before_the_lanes_next_job(tmp_path):
+    repo = make_repo(tmp_path)
+    seen, release = [], threading.Event()
+
+    def with_after(job, progress):
+        def after():
+            seen.append(("after", repo.job(job.id).status))
+            release.wait(10)
+            raise RuntimeError("a failure after the job is logged, not reported")
+        return "done", {"n": 1}, after
+    runner = JobRunner(repo, {"round": with_after, "train": slow(0.0, seen)})
+    runner.start()
+    try:
+        first = runner.submit(1, "round", {}, 1)
+        assert wait_status(repo, first, ("done",)) == "done"  # done while its after-work still runs
+        second = runner.submit(1, "train", {}, 1)
+        time.sleep(0.3)
+        assert repo.job(second).status == "queued" and seen == [("after", "done")]
+        release.set()
+        assert wait_status(repo, second, ("done",)) == "done" and seen[1] == second
+        assert repo.job(first).status == "done" and repo.job(first).result == {"n": 1}
+    finally:
+        release.set()
+        runner.stop()

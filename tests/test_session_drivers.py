@@ -139,3 +139,39 @@ def test_the_recipe_follows_the_rounds_of_the_ratings_not_the_button_presses(sma
     later = session.train()
     assert later.round == 1 and later.model.config.hidden == (128, 128, 128)
     assert store.sidecar(later.version).round == 1 and store.sidecar(later.version).parent_version == again.version
+
+
+def test_without_mixing_a_sparse_batch_is_exactly_the_strategys_pick(small_corpus_path, tmp_path):
+    from agile.sampling import select
+    workspace = Workspace(small_corpus_path, tmp_path)
+    batches = {}
+    for mix in (True, False):
+        store = MemoryStore.create("cluster 3", negatives=["cluster 4"])
+        session = Session(workspace, store, seed=0, settings=SessionSettings(
+            batch_size=30, random_negatives=300, epochs=1, mix_likely_positives=mix))
+        batch = session.expand()
+        store.rate(batch.ids, np.arange(len(batch.ids)) < 2)  # two positives: a rare concept
+        trained, batches[mix] = session.round()
+    # 2 rated positives are fewer than 30/4, so the mixing session mines; the other does not.
+    assert batches[True].source == "margin+mined" and batches[False].source == "margin"
+    want = select(workspace.corpus, trained.model, 30, "margin", session.not_to_offer(), seed=session.batch_seed(1),
+                  scan_dir=workspace.scan_dir)
+    np.testing.assert_array_equal(batches[False].ids, want)
+    assert not np.array_equal(batches[True].ids, batches[False].ids)
+
+
+def test_cross_validation_is_added_to_a_saved_version_not_done_in_the_round(small_corpus_path, tmp_path):
+    clusters = Corpus.open(small_corpus_path).column("cluster").to_numpy()
+    truth = clusters == 3
+    store = MemoryStore.create("cluster 3", negatives=["cluster 4"])
+    session = Session(Workspace(small_corpus_path, tmp_path), store, seed=0, settings=SessionSettings(
+        batch_size=30, random_negatives=300, epochs=1, cross_validate=True))
+    batch = session.expand()
+    store.rate(batch.ids, truth[batch.ids])
+    trained, _ = session.round()
+    assert "cv_auc_pr" not in store.sidecar(trained.version).metrics  # the batch does not wait for it
+    metrics = session.cross_validate(trained)
+    assert metrics["cv_folds"] == 3 and store.sidecar(trained.version).metrics["cv_auc_pr"] == metrics["cv_auc_pr"]
+    assert session.cross_validate(session.trained(trained.version)) is None  # no ratings kept: nothing to refit
+    off = Session(session.workspace, store, seed=0, settings=SessionSettings(batch_size=30, random_negatives=300))
+    assert off.cross_validate(trained) is None

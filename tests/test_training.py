@@ -155,3 +155,16 @@ def test_the_logistic_regression_peer_is_a_one_layer_model_that_scores_and_selec
     assert len(set(picked) & set(exact)) >= 19 and not np.isin(picked, ids).any()
     with pytest.raises(TrainingError):
         TrainConfig(hidden=(16,), learner="logreg")
+
+
+def test_bfloat16_is_chosen_by_measurement_so_an_isa_cap_that_hides_it_gets_float32():
+    import os
+    import subprocess
+    import sys
+    code = ("from agile.mlp_fit import bfloat16_speedup, resolve_precision; "
+            "print(bfloat16_speedup(), resolve_precision('auto'))")
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}  # no bfloat16 units below AVX512_CORE_BF16
+    speedup, dtype = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                    check=True).stdout.split()
+    from agile.mlp_fit import BF16_MIN_SPEEDUP
+    assert float(speedup) < BF16_MIN_SPEEDUP and dtype == "torch.float32"

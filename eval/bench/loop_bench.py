@@ -28,7 +28,7 @@ from agile.expansion import expand
 from agile.int8_mlp import Int8MLP, int8_available
 from agile.kernel_choice import ISA_ENV, choose_kernel, cpu_model
 from agile.cpu import cpu_flags
-from agile.mlp_fit import resolve_precision
+from agile.mlp_fit import bfloat16_speedup, resolve_precision
 from agile.sampling import margin, select
 from agile.scan_store import ScanStore
 from agile.scoring import SCAN_ROWS, calibration_sample, exact_block_logits, score_corpus
@@ -264,7 +264,7 @@ def bench_train(corpus: Corpus, runs: int = 3, ratings: int = 600, random_negati
     }
     out: dict[str, Any] = {"corpus": str(corpus.root), "count": corpus.count, "ratings": len(ids),
                            "positives": int(labels.sum()), "concept_prevalence": round(float(truth.mean()), 5),
-                           "machine": machine()}
+                           "machine": machine(), "bfloat16_speedup_measured": round(bfloat16_speedup(), 2)}
     for name, (config, n_runs) in variants.items():
         if n_runs < 1:
             continue
