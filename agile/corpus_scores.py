@@ -8,6 +8,14 @@ and the parts removed. Scores are exact (float32 through the model); with
 ``top`` only the ``top`` highest-scoring images are written, best first.
 The same part function runs locally or as Ray tasks, so both engines write
 identical files.
+
+With ``top`` and a ``kernel`` other than ``exact``, the local engine finds
+the top images in one pass over the int8 scan store instead (the margin
+round's stream, `agile.sampling.highest_scores`: the best 10 x top by the
+int8 score re-scored in float32), so the written scores are still exact;
+``auto`` takes int8 where a scan store is already built (the server builds
+one) and int8 measures faster there. That pass takes seconds
+at 10M, so it writes no parts: a killed run starts it again.
 """
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,11 +34,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from agile.atomic import atomic_write_json
+from agile.atomic import atomic_path, atomic_write_json
 from agile.corpus import Corpus
 from agile.errors import AgileError
 from agile.export import ModelCard, check_embedding_model, check_export
 from agile.registry import ModelRegistry
+from agile.scan_store import ScanStore
+from agile.sampling import highest_scores
+from agile.scoring import Kernel, resolve_kernel
 from agile.training import TrainConfig, TrainedModel
 
 Engine = Literal["local", "ray"]
@@ -108,11 +120,8 @@ def write_part(corpus: Corpus, shard_index: int, model: TrainedModel, threshold:
     columns = {"id": pa.array(ids), "uri": uris, "score": pa.array(scores)}
     if threshold is not None:
         columns["positive"] = pa.array(scores >= threshold)
-    tmp = part.with_name(f".{part.name}.tmp-{os.getpid()}")
-    pq.write_table(pa.table(columns), tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, part)
+    with atomic_path(part) as tmp:
+        pq.write_table(pa.table(columns), tmp)
     return len(ids)
 
 
@@ -125,10 +134,9 @@ def _part_done(part: Path, rows: int) -> bool:
 
 def score_to_parquet(corpus: Corpus, model: TrainedModel, out: str | Path, threshold: float | None = None,
                      top: int | None = None, engine: Engine = "local", card: ModelCard | None = None,
-                     progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> dict:
-    """Write ``out``; returns a summary (rows, positives, seconds)."""
-    import time
-
+                     progress: Callable[[int, int], None] | None = None, workers: int | None = None,
+                     kernel: Kernel = "exact") -> dict:
+    """Write ``out``; returns a summary (rows, positives, seconds, kernel)."""
     start = time.perf_counter()
     if card is not None:
         check_embedding_model(card, corpus.model, corpus.dim, str(corpus.root / "corpus.json"))
@@ -137,6 +145,8 @@ def score_to_parquet(corpus: Corpus, model: TrainedModel, out: str | Path, thres
     if top is not None and top < 1:
         raise ScoreJobError(f"--top must be at least 1, got {top}")
     out = Path(out)
+    if top is not None and engine == "local" and _top_kernel(corpus, model, kernel, workers) == "int8":
+        return _write_top(corpus, model, out, threshold, top, workers, start)
     parts_dir = out.with_name(out.name + ".parts")
     job = ScoreJob(str(corpus.root.resolve()), corpus.count, model_digest(model), threshold, top)
     _claim(parts_dir, job)
@@ -154,7 +164,28 @@ def score_to_parquet(corpus: Corpus, model: TrainedModel, out: str | Path, thres
     rows, positives = _join(parts_dir, [s.name for s in shards], out, top)
     shutil.rmtree(parts_dir, ignore_errors=True)
     return {"out": str(out), "rows": rows, "positives": positives, "shards_scored_now": len(todo),
-            "seconds": round(time.perf_counter() - start, 2)}
+            "seconds": round(time.perf_counter() - start, 2), "kernel": "exact"}
+
+
+def _top_kernel(corpus: Corpus, model: TrainedModel, kernel: Kernel, workers: int | None) -> str:
+    """The kernel of a --top pass; ``auto`` uses a scan store already there and never builds one (5 GB at 10M)."""
+    if kernel == "auto" and ScanStore.existing(corpus) is None:
+        return "exact"
+    return resolve_kernel(kernel, corpus, model, workers=workers)
+
+
+def _write_top(corpus: Corpus, model: TrainedModel, out: Path, threshold: float | None, top: int,
+               workers: int | None, start: float) -> dict:
+    """The ``top`` images found in one int8 pass over the scan store, exact scores, best first."""
+    ids, scores = highest_scores(corpus, model, min(top, corpus.count), "int8", workers=workers)
+    columns = {"id": pa.array(ids), "uri": pa.array(corpus.uris(ids)), "score": pa.array(scores)}
+    if threshold is not None:
+        columns["positive"] = pa.array(scores >= threshold)
+    table = pa.table(columns)
+    with atomic_path(out) as tmp:
+        pq.write_table(table, tmp)
+    return {"out": str(out), "rows": table.num_rows, "positives": _positives(table), "shards_scored_now": None,
+            "seconds": round(time.perf_counter() - start, 2), "kernel": "int8"}
 
 
 def _claim(parts_dir: Path, job: ScoreJob) -> None:
@@ -175,31 +206,28 @@ def _claim(parts_dir: Path, job: ScoreJob) -> None:
 
 def _join(parts_dir: Path, names: list[str], out: Path, top: int | None) -> tuple[int, int | None]:
     """Join the parts (or their top rows) into ``out`` atomically; returns (rows, positives or None)."""
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     files = [parts_dir / f"{name}.parquet" for name in names]
-    if top is not None:  # each part's own top rows hold the global top; memory stays at top x parts
-        candidates = []
-        for f in files:
-            table = pq.read_table(f)
-            best = np.argsort(-table["score"].to_numpy(), kind="stable")[:top]
-            candidates.append(table.take(pa.array(np.sort(best))))
-        table = pa.concat_tables(candidates)
-        table = table.take(pa.array(np.argsort(-table["score"].to_numpy(), kind="stable")[:top]))
-        pq.write_table(table, tmp)
-        rows, positives = table.num_rows, _positives(table)
-    else:
-        rows, positives, writer = 0, 0, None
-        for f in files:
-            table = pq.read_table(f)
-            writer = writer or pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table)
-            rows += table.num_rows
-            positives = None if "positive" not in table.column_names else positives + _positives(table)
-        if writer is not None:
-            writer.close()
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        if top is not None:  # each part's own top rows hold the global top; memory stays at top x parts
+            candidates = []
+            for f in files:
+                table = pq.read_table(f)
+                best = np.argsort(-table["score"].to_numpy(), kind="stable")[:top]
+                candidates.append(table.take(pa.array(np.sort(best))))
+            table = pa.concat_tables(candidates)
+            table = table.take(pa.array(np.argsort(-table["score"].to_numpy(), kind="stable")[:top]))
+            pq.write_table(table, tmp)
+            rows, positives = table.num_rows, _positives(table)
+        else:
+            rows, positives, writer = 0, 0, None
+            for f in files:
+                table = pq.read_table(f)
+                writer = writer or pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                rows += table.num_rows
+                positives = None if "positive" not in table.column_names else positives + _positives(table)
+            if writer is not None:
+                writer.close()
     return rows, positives
 
 

@@ -101,6 +101,11 @@ class ScanStore:
         return store
 
     @classmethod
+    def existing(cls, corpus: Corpus, root: str | Path | None = None) -> "ScanStore | None":
+        """The store of ``corpus`` under ``root`` if one is complete there; never builds one."""
+        return cls._open(corpus, Path(root) if root is not None else corpus.root / SCAN_DIRNAME)
+
+    @classmethod
     def _build_locked(cls, corpus: Corpus, root: Path, progress: bool) -> "ScanStore":
         try:
             root.mkdir(parents=True, exist_ok=True)

@@ -71,10 +71,6 @@ class Loop:
     def score_ids(self, model: TrainedModel, ids: Sequence[int]) -> np.ndarray:
         return self.workspace.score_ids(model, ids)
 
-    @staticmethod
-    def score_vectors(model: TrainedModel, vectors: np.ndarray) -> np.ndarray:
-        return model.score_vectors(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12))
-
     def embed_image(self, image: Image.Image) -> np.ndarray:
         return self.workspace.embed_images([image])
 

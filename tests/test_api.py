@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 from agile.corpus import Corpus
 from server.accounts import TOKEN_RECHECK_SECONDS, hash_token
 from server.process import ROOT, ServerProcess
+from tests.rest_helpers import wait_job
 
 pytestmark = pytest.mark.slow
 
@@ -44,16 +45,6 @@ def world(small_corpus_path, tmp_path_factory):
         yield server, clients, clusters, target
         for c in clients.values():
             c.close()
-
-
-def wait_job(client: httpx.Client, job_id: int, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise TimeoutError(f"job {job_id} still {job['status']}")
 
 
 def rate_batch(client, concept_id: int, clusters, target: int) -> dict:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 
 import httpx
@@ -13,19 +12,13 @@ import pytest
 from agile.corpus import Corpus
 from agile.numpy_scorer import Scorer
 from server.process import ServerProcess
+from tests import rest_helpers
 
 pytestmark = pytest.mark.slow
 
 
 def wait_job(client: httpx.Client, job_id: int) -> dict:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            assert job["status"] == "done", job["message"]
-            return job
-        time.sleep(0.05)
-    raise TimeoutError(job_id)
+    return rest_helpers.wait_job(client, job_id, expect_done=True)
 
 
 def rate(client, concept_id, truth, purpose="training"):

@@ -11,7 +11,6 @@ import threading
 import time
 
 import httpx
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 

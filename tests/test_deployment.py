@@ -188,6 +188,17 @@ def test_corpus_scores_are_exact_with_decisions_and_top(trained, tmp_path):
     assert not (tmp_path / "all.parquet.parts").exists()
     with pytest.raises(ScoreJobError, match="--top must be at least 1"):
         score_to_parquet(corpus, loaded, tmp_path / "bad.parquet", top=0)
+    # One pass over the int8 scan store, the candidates re-scored exactly: the exact path's top 50, up to
+    # float32 rounding (this 2-epoch model's scores sit within 1e-4 of each other, so near-ties may swap).
+    fast = score_to_parquet(corpus, loaded, tmp_path / "fast.parquet", threshold=0.5, top=50, kernel="int8",
+                            card=card)
+    quick = pq.read_table(tmp_path / "fast.parquet")
+    ids, scores = quick["id"].to_numpy(), quick["score"].to_numpy()
+    assert fast["kernel"] == "int8" and len(set(ids)) == 50 and (np.diff(scores) <= 0).all()
+    np.testing.assert_allclose(scores, want[ids], atol=1e-6)  # exact scores, not int8 ones
+    np.testing.assert_allclose(scores, top["score"].to_numpy(), atol=1e-6)  # the same ranks' scores
+    assert len(set(ids) ^ set(top["id"].to_pylist())) <= 2 * int((np.abs(want - want[ids[-1]]) < 1e-6).sum())
+    assert quick["uri"].to_pylist() == corpus.uris(ids) and quick["positive"].to_pylist() == (scores >= 0.5).tolist()
 
 
 @pytest.mark.slow

@@ -15,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from agile.corpus import Corpus
 from agile.openclip_embedder import OpenClipEmbedder
 from agile_cli.main import main
 from indexing.reader import SourceError, read_source

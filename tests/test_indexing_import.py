@@ -6,7 +6,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from agile.corpus import Corpus
 from agile.errors import CorpusExistsError
 from agile_cli.main import main
 from indexing.importer import ImportConfig, ImportFormatError, import_embeddings

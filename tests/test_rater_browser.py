@@ -3,7 +3,6 @@ rate an evaluation batch and see its metrics, edit the phrases."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import httpx

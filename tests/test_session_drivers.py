@@ -6,7 +6,6 @@ identical versions; and the server's settings come from one source.
 """
 from __future__ import annotations
 
-import time
 
 import httpx
 import numpy as np
@@ -17,6 +16,7 @@ from agile.session import Session, SessionSettings
 from agile.session_store import MemoryStore
 from agile.workspace import Workspace
 from server.process import ServerProcess
+from tests import rest_helpers
 
 pytestmark = pytest.mark.slow
 BATCH, NEGATIVES = 30, 1000
@@ -24,14 +24,7 @@ PROBE = list(range(0, 5000, 25))  # images whose scores are compared
 
 
 def wait_job(client: httpx.Client, job_id: int) -> dict:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            assert job["status"] == "done", job["message"]
-            return job
-        time.sleep(0.05)
-    raise TimeoutError(job_id)
+    return rest_helpers.wait_job(client, job_id, expect_done=True)
 
 
 def through_the_server(corpus_path, data, name: str, negative: str, truth: np.ndarray) -> dict:

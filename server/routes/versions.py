@@ -133,7 +133,7 @@ def score(concept_id: ReadableConceptId, version: VersionNumber, body: ScoreRequ
     if not items or any(len(e) != dim for e in items):
         raise Invalid(f"give at least one embedding, each of {dim} numbers (the corpus model's dimension)")
     vectors = unit_rows(np.asarray(items, dtype=np.float64))
-    return ScorePublic(concept_id=concept_id, version=version, scores=state.loop.score_vectors(model, vectors).tolist())
+    return ScorePublic(concept_id=concept_id, version=version, scores=model.score_vectors(vectors).tolist())
 
 
 @router.post("/{version}/score-image", response_model=ScorePublic, responses=responses(NotFound, Invalid, TooLarge))
@@ -156,7 +156,7 @@ def score_image(concept_id: ReadableConceptId, version: VersionNumber, state: St
             lambda: state.loop.embed_image(decode_image(data, state.settings.max_image_pixels))).result()
     finally:
         state.image_slots.release()
-    return ScorePublic(concept_id=concept_id, version=version, scores=state.loop.score_vectors(model, vector).tolist())
+    return ScorePublic(concept_id=concept_id, version=version, scores=model.score_vectors(vector).tolist())
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
