@@ -87,11 +87,51 @@ def random_strategy(scores: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return rng.choice(len(scores), size=min(k, len(scores)), replace=False).astype(np.int64)
 
 
+# Cluster-margin's pool: the CLUSTER_POOL x k most uncertain images, as Citovsky et al. 2021 (k_m = 10 k).
+CLUSTER_POOL = 10
+NEAR_DUPLICATE_COSINE = 0.98  # two batch images closer than this are one image twice
+
+
+def cluster_margin(corpus: Corpus, ids: np.ndarray, scores: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Positions of a diverse batch among the candidates: cluster-margin (Citovsky et al. 2021).
+
+    The ``CLUSTER_POOL * k`` most uncertain candidates are clustered into k
+    groups by their embeddings (k-means); the batch takes the most uncertain
+    image of each group, smallest groups first, then the second of each, and
+    so on, so a dense region near the boundary fills one slot, not the batch.
+    An image within ``NEAR_DUPLICATE_COSINE`` of one already taken is skipped.
+    """
+    from sklearn.cluster import MiniBatchKMeans
+
+    pool = margin(scores, CLUSTER_POOL * k)  # most uncertain first
+    if len(pool) <= k:
+        return pool
+    vectors = corpus.vectors(ids[pool]).astype(np.float32)
+    groups = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048).fit_predict(vectors)
+    sizes = np.bincount(groups, minlength=k)
+    # rank of each pool image within its group (pool order is most uncertain first)
+    order = np.lexsort((np.arange(len(pool)), groups))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rank = np.empty(len(pool), dtype=np.int64)
+    rank[order] = np.arange(len(pool)) - starts[groups[order]]
+    taken: list[int] = []
+    for i in np.lexsort((groups, sizes[groups], rank)):  # round by round, smaller groups first
+        if taken and float(np.max(vectors[taken] @ vectors[i])) >= NEAR_DUPLICATE_COSINE:
+            continue
+        taken.append(int(i))
+        if len(taken) == k:
+            break
+    return pool[np.asarray(taken, dtype=np.int64)]
+
+
 STRATEGIES: dict[str, Strategy] = {
     "margin": margin,
     "margin-pm": margin_positive_mining,
     "random": random_strategy,
+    "cluster-margin": margin,  # the stream keeps the most uncertain; BATCH_PICKS chooses among them
 }
+# Strategies whose final pick also reads the candidates' vectors: (corpus, ids, scores, k, seed) -> positions.
+BATCH_PICKS = {"cluster-margin": cluster_margin}
 
 
 def get_strategy(name: str) -> Strategy:
@@ -150,14 +190,30 @@ def select(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "m
         return rng.permutation(draw_random_negatives(corpus.count, exclude, k, rng))
     kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows or SCAN_ROWS, workers)
     exact = kernel == "exact"
-    depth = k if exact else max(k, depth or 10 * k)
+    depth = _depth(strategy, k, exact, depth)
     options = {"kernel": kernel, "scan_dir": scan_dir, "workers": workers, **({"rows": rows} if rows else {})}
     ids, scores = _stream_candidates(corpus, model, pick, depth, exclude, **options)
     if not exact:
         ids = ids[pick(scores, depth)]
         ids.sort()
         scores = model.score_ids(corpus, ids)
-    return ids[pick(scores, k)]
+    return ids[_final_pick(strategy, corpus, ids, scores, k, seed)]
+
+
+def _depth(strategy: str, k: int, exact: bool, depth: int | None) -> int:
+    """Candidates kept per block: k for an exact ranking, more for re-ranking or a batch pick's pool."""
+    if strategy in BATCH_PICKS:  # its whole pool; re-ranked from twice as many, so the exact pool lies within
+        pool = CLUSTER_POOL * k
+        return pool if exact else max(2 * pool, depth or 0)
+    return k if exact else max(k, depth or 10 * k)
+
+
+def _final_pick(strategy: str, corpus: Corpus, ids: np.ndarray, scores: np.ndarray, k: int,
+                seed: int) -> np.ndarray:
+    """Positions of the batch among the candidates (exact scores)."""
+    if strategy in BATCH_PICKS:
+        return BATCH_PICKS[strategy](corpus, ids, scores, k, seed)
+    return get_strategy(strategy)(scores, k)
 
 
 def highest_scores(corpus: Corpus, model: TrainedModel, k: int, kernel: Kernel = "auto", depth: int | None = None,
@@ -215,7 +271,7 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
         return Selection(ids, strategy, "")
     kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows or SCAN_ROWS, workers)
     exact = kernel == "exact"
-    depth = k if exact else max(k, depth or 10 * k)
+    depth = _depth(strategy, k, exact, depth)
 
     def block_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         ids, scores = _unrated(first, scores, exclude)
@@ -242,10 +298,11 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
     if rated_positives is not None and rated_positives < MIN_RATED_POSITIVES_SHARE * k:
         reasons.append(f"only {rated_positives} images are rated positive")
     if not reasons:
-        return Selection(ids[pick(scores, k)], strategy, "", predicted)
+        return Selection(ids[_final_pick(strategy, corpus, ids, scores, k, seed)], strategy, "", predicted)
     mined = top_scores(scores, k // 2)
     rest = np.setdiff1d(np.arange(len(ids)), mined)
-    chosen = np.concatenate([mined, rest[pick(scores[rest], k - len(mined))]])
+    chosen = np.concatenate([mined, rest[_final_pick(strategy, corpus, ids[rest], scores[rest], k - len(mined),
+                                                     seed)]])
     note = (f"{' and '.join(reasons)}, so half of this batch ({len(mined)}) is the model's highest-scoring "
             f"images and half is chosen by {strategy}")
     return Selection(ids[chosen], strategy + MINED_SUFFIX, note, predicted)

@@ -115,3 +115,38 @@ def test_select_batch_mixes_when_the_model_predicts_almost_no_positives(corpus, 
     few = select_batch(corpus, model, k=10, kernel="exact", rated_positives=2)
     assert few.strategy == "margin+mined" and "only 2 images are rated positive" in few.note
     assert select_batch(corpus, model, k=10, strategy="random", seed=1).strategy == "random"
+
+
+@pytest.mark.parametrize("kernel", ["exact", "int8"])
+def test_cluster_margin_spreads_the_batch_over_the_uncertain_pool(corpus, model, kernel, tmp_path):
+    from agile.sampling import CLUSTER_POOL, cluster_margin
+    rated = np.arange(0, corpus.count, 7)
+    scores = model.score_vectors(corpus.vectors(np.arange(corpus.count)))
+    unrated = np.setdiff1d(np.arange(corpus.count), rated)
+    pool = unrated[margin(scores[unrated], CLUSTER_POOL * 40)]
+    got = select(corpus, model, k=40, strategy="cluster-margin", exclude_ids=rated, seed=3, rows=613,
+                 kernel=kernel, scan_dir=tmp_path / "scan")
+    assert len(np.unique(got)) == 40 and np.isin(got, pool).all()  # from the 400 most uncertain unrated
+    want = unrated[cluster_margin(corpus, unrated, scores[unrated], 40, 3)]
+    np.testing.assert_array_equal(got, want)  # streaming (and int8 re-ranking) change nothing
+    clusters = corpus.column("cluster").to_numpy()
+    plain = select(corpus, model, k=40, strategy="margin", exclude_ids=rated, kernel="exact")
+    assert len(np.unique(clusters[got])) > len(np.unique(clusters[plain]))  # more of the corpus's regions
+
+
+def test_cluster_margin_never_takes_a_near_duplicate_twice():
+    from agile.sampling import NEAR_DUPLICATE_COSINE, cluster_margin
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(30, 16)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    vectors = np.repeat(base, 10, axis=0)  # every image ten times
+    vectors += rng.normal(scale=1e-3, size=vectors.shape).astype(np.float32)
+
+    class Vectors:
+        def vectors(self, ids):
+            return vectors[ids]
+    scores = (0.5 + rng.normal(scale=0.01, size=len(vectors))).astype(np.float32)
+    chosen = cluster_margin(Vectors(), np.arange(len(vectors)), scores, 20, seed=0)
+    unit = vectors[chosen] / np.linalg.norm(vectors[chosen], axis=1, keepdims=True)
+    similar = unit @ unit.T - np.eye(len(chosen))
+    assert len(chosen) == 20 and similar.max() < NEAR_DUPLICATE_COSINE
