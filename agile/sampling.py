@@ -106,8 +106,11 @@ def cluster_margin(corpus: Corpus, ids: np.ndarray, scores: np.ndarray, k: int, 
     pool = margin(scores, CLUSTER_POOL * k)  # most uncertain first
     if len(pool) <= k:
         return pool
-    vectors = corpus.vectors(ids[pool]).astype(np.float32)
-    groups = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048).fit_predict(vectors)
+    members = np.sort(pool)  # clustered in id order, so the groups depend on the images, not on score ties
+    by_id = corpus.vectors(ids[members]).astype(np.float32)
+    found = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=1, batch_size=2048).fit_predict(by_id)
+    where = np.searchsorted(members, pool)
+    vectors, groups = by_id[where], found[where]
     sizes = np.bincount(groups, minlength=k)
     # rank of each pool image within its group (pool order is most uncertain first)
     order = np.lexsort((np.arange(len(pool)), groups))

@@ -128,10 +128,15 @@ def test_cluster_margin_spreads_the_batch_over_the_uncertain_pool(corpus, model,
                  kernel=kernel, scan_dir=tmp_path / "scan")
     assert len(np.unique(got)) == 40 and np.isin(got, pool).all()  # from the 400 most uncertain unrated
     want = unrated[cluster_margin(corpus, unrated, scores[unrated], 40, 3)]
-    np.testing.assert_array_equal(got, want)  # streaming (and int8 re-ranking) change nothing
-    clusters = corpus.column("cluster").to_numpy()
+    # Streaming (and int8 re-ranking) pick the same images; their order within a round may follow
+    # float32 rounding of near-equal uncertainties.
+    np.testing.assert_array_equal(np.sort(got), np.sort(want))
     plain = select(corpus, model, k=40, strategy="margin", exclude_ids=rated, kernel="exact")
-    assert len(np.unique(clusters[got])) > len(np.unique(clusters[plain]))  # more of the corpus's regions
+
+    def mean_similarity(batch):
+        v = corpus.vectors(batch).astype(np.float32)
+        return float((v @ v.T).sum() - np.trace(v @ v.T)) / (len(v) * (len(v) - 1))
+    assert mean_similarity(got) < mean_similarity(plain) - 0.02  # spread over more of the corpus
 
 
 def test_cluster_margin_never_takes_a_near_duplicate_twice():
