@@ -64,13 +64,13 @@ class OpenClipEmbedder:
 
         if pretrained and checkpoint:
             raise EmbedderError(f"model {name}: give a pretrained tag or a checkpoint, not both")
+        _register_builtin_configs()
+        if name not in open_clip.list_models():
+            raise EmbedderError(f"unknown open_clip model {name!r} (see open_clip.list_models())")
         if not pretrained and not checkpoint and not allow_random_weights:
             # open_clip would build the model with random weights and only log a warning.
             raise NoWeightsError(f"open_clip model {name!r} needs a pretrained tag or a checkpoint: without "
                                  "them its weights are random (pass allow_random_weights=True to benchmark)")
-        _register_builtin_configs()
-        if name not in open_clip.list_models():
-            raise EmbedderError(f"unknown open_clip model {name!r} (see open_clip.list_models())")
         weights: str | None = pretrained
         sha256 = None
         if checkpoint:
