@@ -88,6 +88,8 @@ def test_a_corpus_naming_an_open_clip_model_without_weights_is_refused_at_serve(
     assert "random weights" in out.stderr and "Traceback" not in out.stderr
     with pytest.raises(NoWeightsError):
         Workspace(path, tmp_path / "ws")
+    simulate = agile("eval", "simulate", str(path), "--concepts", "suite", "--out", str(tmp_path / "sim"))
+    assert simulate.returncode == 2 and "random weights" in simulate.stderr and "Traceback" not in simulate.stderr
     # The explicit opt-in for benchmarks lets it through the check.
     check_weights(Corpus.open(path).model, allow_random_weights=True)
 
