@@ -72,7 +72,7 @@ class CandidateFilter(BaseModel):
                     hit = pc.invert(hit) if self.op == "not in" else hit
                 else:
                     hit = _COMPARE[self.op](column, pa.scalar(self.value).cast(column.type))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+            except (pa.ArrowException, OverflowError, TypeError, ValueError):
                 raise CandidateError(f"the column ({column.type}) cannot be compared with the value given") from None
             out = pc.fill_null(hit, False).to_numpy(zero_copy_only=False).astype(bool)
         if not out.any():

@@ -61,6 +61,13 @@ class CandidatesBody(Strict):
     value: Scalar | Annotated[list[Scalar], Field(max_length=10_000)] | None = Field(
         None, description="a number or text; a list for 'in' / 'not in'")
 
+    @model_validator(mode="after")
+    def _valid_filter(self) -> "CandidatesBody":
+        from agile.candidates import CandidateFilter
+
+        CandidateFilter.model_validate(self.model_dump())  # the library's rules, as a 422 with its place
+        return self
+
 
 class ConceptCreate(Strict):
     name: Name
