@@ -133,3 +133,21 @@ def test_without_a_text_model_the_loop_runs_from_coverage_and_seeds_without_zero
     store.rate(evaluation.batch.ids, (clusters[evaluation.batch.ids] == target).tolist())
     report = session.evaluate(bootstrap=0)
     assert report.ready and [m.model for m in report.models] == ["v1", "v2"]
+
+
+def test_an_open_clip_model_with_weights_of_the_vectors_width_keeps_text(tmp_path):
+    import open_clip
+
+    from agile.openclip_embedder import _register_builtin_configs, file_sha256, resolve_checkpoint
+
+    _register_builtin_configs()
+    width = int(open_clip.get_model_config("agile-demo")["embed_dim"])
+    vectors = np.random.default_rng(0).normal(size=(50, width)).astype(np.float32)
+    pq.write_table(pa.table({"uri": [f"synth://0/{i}" for i in range(50)], "embedding": pa.FixedSizeListArray.from_arrays(
+        pa.array(vectors.reshape(-1)), width)}), tmp_path / "emb.parquet")
+    checkpoint = "demo/assets/agile-demo.pt"
+    corpus = import_embeddings(tmp_path / "emb.parquet", tmp_path / "c",
+                               ImportConfig(format="parquet", model="agile-demo", checkpoint=checkpoint, workers=1),
+                               progress=False)
+    assert corpus.model.text_model is True and corpus.model.sha256 == file_sha256(resolve_checkpoint(checkpoint))
+    assert Workspace(corpus, tmp_path / "ws").has_text
