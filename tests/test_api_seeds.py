@@ -147,7 +147,8 @@ def test_a_corpus_without_a_text_model_runs_the_loop_from_coverage_and_image_see
         job = api.post(f"/api/concepts/{cid}/jobs", json={"kind": "expand", "coverage": True}).json()
         assert wait_job(api, job["id"])["status"] == "done"
         cover = api.get(f"/api/concepts/{cid}/batch").json()
-        assert cover["source"] == "coverage" and set(clusters[[it["id"] for it in cover["items"]]].tolist()) <= set(part)
+        assert cover["source"] == "coverage"
+        assert set(clusters[[it["id"] for it in cover["items"]]].tolist()) <= set(part)
         rate(api, cid, truth)
         job = wait_job(api, api.post(f"/api/concepts/{cid}/jobs", json={"kind": "round"}).json()["id"])
         assert job["status"] == "done", job

@@ -143,8 +143,9 @@ def test_an_open_clip_model_with_weights_of_the_vectors_width_keeps_text(tmp_pat
     _register_builtin_configs()
     width = int(open_clip.get_model_config("agile-demo")["embed_dim"])
     vectors = np.random.default_rng(0).normal(size=(50, width)).astype(np.float32)
-    pq.write_table(pa.table({"uri": [f"synth://0/{i}" for i in range(50)], "embedding": pa.FixedSizeListArray.from_arrays(
-        pa.array(vectors.reshape(-1)), width)}), tmp_path / "emb.parquet")
+    embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), width)
+    pq.write_table(pa.table({"uri": [f"synth://0/{i}" for i in range(50)], "embedding": embedding}),
+                   tmp_path / "emb.parquet")
     checkpoint = "demo/assets/agile-demo.pt"
     corpus = import_embeddings(tmp_path / "emb.parquet", tmp_path / "c",
                                ImportConfig(format="parquet", model="agile-demo", checkpoint=checkpoint, workers=1),
