@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from agile.corpus import ModelInfo
-from agile.embedder import EmbedderError
+from agile.embedder import EmbedderError, NoWeightsError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -45,11 +45,21 @@ def _register_builtin_configs() -> None:
     register_builtin_configs()
 
 
+def known_open_clip_models() -> list[str]:
+    """open_clip's model names, the project's own configs included."""
+    import open_clip
+
+    _register_builtin_configs()
+    return open_clip.list_models()
+
+
 class OpenClipEmbedder:
     """Embeds images and texts with one open_clip model, as L2-normalised float32."""
 
+    has_text = True
+
     def __init__(self, name: str, pretrained: str | None = None, checkpoint: str | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", allow_random_weights: bool = False):
         import open_clip
 
         if pretrained and checkpoint:
@@ -57,6 +67,10 @@ class OpenClipEmbedder:
         _register_builtin_configs()
         if name not in open_clip.list_models():
             raise EmbedderError(f"unknown open_clip model {name!r} (see open_clip.list_models())")
+        if not pretrained and not checkpoint and not allow_random_weights:
+            # open_clip would build the model with random weights and only log a warning.
+            raise NoWeightsError(f"open_clip model {name!r} needs a pretrained tag or a checkpoint: without "
+                                 "them its weights are random (pass allow_random_weights=True to benchmark)")
         weights: str | None = pretrained
         sha256 = None
         if checkpoint:
@@ -72,12 +86,15 @@ class OpenClipEmbedder:
         self.preprocess: Callable = preprocess
         self.tokenizer = open_clip.get_tokenizer(name)
         self.device = torch.device(device)
-        self.model_info = ModelInfo(name=name, pretrained=pretrained, checkpoint=checkpoint, sha256=sha256)
+        self.model_info = ModelInfo(name=name, pretrained=pretrained, checkpoint=checkpoint, sha256=sha256,
+                                    text_model=True)
         self.dim = int(open_clip.get_model_config(name)["embed_dim"])
 
     @classmethod
-    def from_model_info(cls, info: ModelInfo, device: str = "cpu") -> "OpenClipEmbedder":
-        embedder = cls(info.name, pretrained=info.pretrained, checkpoint=info.checkpoint, device=device)
+    def from_model_info(cls, info: ModelInfo, device: str = "cpu",
+                        allow_random_weights: bool = False) -> "OpenClipEmbedder":
+        embedder = cls(info.name, pretrained=info.pretrained, checkpoint=info.checkpoint, device=device,
+                       allow_random_weights=allow_random_weights)
         if info.sha256 and embedder.model_info.sha256 != info.sha256:
             raise EmbedderError(f"{resolve_checkpoint(info.checkpoint or '')}: sha256 is "
                                 f"{embedder.model_info.sha256}, the corpus was embedded with {info.sha256}")

@@ -13,11 +13,18 @@ owner and a simulated one run the same code. Its rules, written once:
   (``TrainConfig.for_round``), however often it is retrained.
 - **Evaluation images** (the store's reserved ids) are never offered for
   training, and images of a training batch never enter an evaluation set.
+- **Queries**: expansion searches with every phrase (when the corpus has a
+  text model) and every image seed alike; a concept with neither (a corpus
+  without a text model, no seeds yet) gets a coverage batch instead.
+- **Zero-shot** exists only where phrases can be embedded: on a corpus
+  without a text model no evaluation set or report names it.
+- **Candidates**: a concept's candidate filter limits where expansion and
+  active learning look; the session excludes the rest itself.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -132,21 +139,60 @@ class Session:
         """Training images the owner has answered, including "can't tell" (never offered again)."""
         return np.union1d(self.store.labels(TRAINING).ids, self.store.skipped_ids())
 
-    # -- the steps ------------------------------------------------------------------------
-    def expand(self, progress: Progress = _quiet) -> Batch:
-        """A batch drawn from the nearest unrated images of every phrase."""
+    def allowed(self) -> np.ndarray | None:
+        """Sorted ids the concept's candidate filter lets batches come from; None without a filter."""
+        candidates = self.store.concept().candidates
+        return None if candidates is None else np.flatnonzero(candidates.mask(self.workspace.corpus))
+
+    def queries(self) -> tuple[np.ndarray, str]:
+        """The expansion queries, float32 (q, dim): every phrase's text embedding (where the corpus has a
+        text model), then every image seed's vector; and what they are, in words."""
         concept = self.store.concept()
-        phrases = [*concept.positives, *concept.negatives]
+        phrases = [*concept.positives, *concept.negatives] if self.workspace.has_text else []
+        seeds = concept.seeds.query_vectors(self.workspace.corpus)
+        parts = [self.workspace.embed_texts(phrases)] if phrases else []
+        what = [f"{len(phrases)} phrases"] if phrases else []
+        if len(seeds):
+            parts.append(seeds)
+            what.append(f"{len(seeds)} image seeds")
+        queries = np.concatenate(parts) if parts else np.empty((0, self.workspace.corpus.dim), np.float32)
+        return queries, " and ".join(what)
+
+    # -- the steps ------------------------------------------------------------------------
+    def expand(self, progress: Progress = _quiet, coverage: bool = False) -> Batch:
+        """A batch drawn from the nearest unrated images of every phrase and image seed; a coverage batch
+        (`agile.coverage`) when asked, or when the concept has nothing to search with."""
+        queries, what = self.queries()
+        if coverage or len(queries) == 0:
+            return self.coverage_batch(progress)
         per_phrase = max(self.settings.per_phrase, self.settings.batch_size)
         rated = self._answered()
-        exclude = np.union1d(rated, self._reserved_near(phrases, rated, per_phrase))
         round_ = self.next_round()
-        progress(10, f"finding the nearest images to {len(phrases)} phrases")
-        ids = self.workspace.expand(concept.positives, concept.negatives, exclude, per_phrase,
-                                    self.settings.batch_size, seed=self.batch_seed(round_))
+        progress(10, f"finding the nearest images to {what}")
+        allowed = self.allowed()
+        if allowed is None:
+            exclude = np.union1d(rated, self._reserved_near(queries, rated, per_phrase))
+            ids = self.workspace.expand_queries(queries, exclude, per_phrase, self.settings.batch_size,
+                                                seed=self.batch_seed(round_))
+        else:
+            ids = self.workspace.expand_among(queries, np.setdiff1d(allowed, self.not_to_offer()), per_phrase,
+                                              self.settings.batch_size, seed=self.batch_seed(round_))
         if len(ids) == 0:
-            raise NothingToOfferError("every image near these phrases is already rated; add or change phrases")
+            raise NothingToOfferError(f"every image near these {what} is already rated; add or change them")
         return self._add_batch(round_, "expansion", None, ids)
+
+    def coverage_batch(self, progress: Progress = _quiet) -> Batch:
+        """A batch spread over the (allowed, unrated) corpus, so the owner sees its variety."""
+        round_ = self.next_round()
+        allowed = self.allowed()
+        pool = np.arange(self.workspace.corpus.count, dtype=np.int64) if allowed is None else allowed
+        pool = np.setdiff1d(pool, self.not_to_offer(), assume_unique=True)
+        if len(pool) == 0:
+            raise NothingToOfferError("every image the concept may use is already rated or kept for evaluation")
+        progress(10, f"clustering a sample of {len(pool):,} images for a batch that covers the corpus")
+        ids = self.workspace.coverage(pool, self.settings.batch_size, seed=self.batch_seed(round_))
+        return self._add_batch(round_, "coverage", None, ids,
+                               note="drawn for coverage: the images nearest k-means centres of the corpus")
 
     def train(self, progress: Progress = _quiet, done_percent: float = 90) -> TrainedVersion:
         """A new version on every training rating so far; raises OneClassError with one class only."""
@@ -193,13 +239,23 @@ class Session:
                      f"({strategy} sampling)")
         labels = self.store.labels(TRAINING)
         latest = labels.rounds == labels.rounds.max() if len(labels.rounds) else labels.rounds.astype(bool)
-        chosen = self.workspace.select(trained.model, self.not_to_offer(), self.settings.batch_size, strategy,
+        exclude = self.not_to_offer()
+        allowed = self.allowed()
+        if allowed is not None:  # the filter's complement, built here so no caller ever lists it
+            exclude = np.union1d(exclude, np.setdiff1d(np.arange(self.workspace.corpus.count), allowed,
+                                                       assume_unique=True))
+        chosen = self.workspace.select(trained.model, exclude, self.settings.batch_size, strategy,
                                        seed=self.batch_seed(round_),
                                        positives_in_last_batch=int(labels.labels[latest].sum()),
                                        rated_positives=int(labels.labels.sum()),
                                        mix=self.settings.mix_likely_positives)
         # The batch records how it was chosen: "margin+mined" when the model's top scores were mixed in.
-        return self._add_batch(round_, chosen.strategy, trained.version, chosen.ids)
+        notes = [chosen.note] if chosen.note else []
+        stats = trained.model.stats
+        if stats is not None and stats.negatives == 0:
+            notes.append(f"version {trained.version} had no rated negatives: {stats.random_negatives:,} random "
+                         "unrated images stood in as negatives, so rate this batch's negatives carefully")
+        return self._add_batch(round_, chosen.strategy, trained.version, chosen.ids, note=" ".join(notes))
 
     def round(self, strategy: str = "margin", progress: Progress = _quiet) -> tuple[TrainedVersion, Batch]:
         """Train a new version, then let it choose the next batch from the whole corpus.
@@ -230,9 +286,13 @@ class Session:
             progress(5 + 85 * i / (len(versions) + 1), f"scoring {count:,} images with version {version}")
             sets.append(self.workspace.stratified_by_model(self.store.model(version), eligible, spec))
             names.append(f"v{version}")
-        progress(5 + 85 * len(versions) / (len(versions) + 1), "scoring every image with the concept's text")
-        sets.append(self.workspace.stratified_by_zero_shot(concept.positives, eligible, spec))
-        names.append(ZERO_SHOT)
+        if self.workspace.has_text:  # no text model: the strata come from the versions only
+            progress(5 + 85 * len(versions) / (len(versions) + 1), "scoring every image with the concept's text")
+            sets.append(self.workspace.stratified_by_zero_shot(concept.positives, eligible, spec))
+            names.append(ZERO_SHOT)
+        if not sets:
+            raise NothingToOfferError("an evaluation set is stratified on model scores, and this corpus has no "
+                                      "text model for a zero-shot ranking: train a version first")
         ids = np.unique(np.concatenate(sets))  # merged over models, each equally (merged_stratified_ids)
         if len(ids) == 0:
             raise NothingToOfferError("every image is already in a training batch; nothing is left to evaluate on")
@@ -252,7 +312,7 @@ class Session:
         message, ready = _evaluation_status(total, rated, positive, skipped)
         truth = labels.labels > 0.5
         results = []
-        for version in [*self.store.versions(), None]:
+        for version in [*self.store.versions(), *([None] if self.workspace.has_text else [])]:
             zero_shot = version is None
             metrics = None
             if ready:
@@ -265,12 +325,12 @@ class Session:
 
     # -- helpers ---------------------------------------------------------------------------------
     def _add_batch(self, round_: int, source: str, version: int | None, ids: np.ndarray,
-                   purpose: str = TRAINING) -> Batch:
+                   purpose: str = TRAINING, note: str = "") -> Batch:
         ids = np.asarray(ids, dtype=np.int64)
-        batch_id = self.store.add_batch(round_, source, version, ids.tolist(), purpose)
-        return Batch(batch_id, round_, source, version, ids, purpose)
+        batch_id = self.store.add_batch(round_, source, version, ids.tolist(), purpose, note)
+        return Batch(batch_id, round_, source, version, ids, purpose, note)
 
-    def _reserved_near(self, phrases: Sequence[str], rated: np.ndarray, per_phrase: int) -> np.ndarray:
+    def _reserved_near(self, queries: np.ndarray, rated: np.ndarray, per_phrase: int) -> np.ndarray:
         """Reserved ids among the neighbours expansion will look at, so it can skip them.
 
         Expansion searches ``per_phrase + len(exclude)`` neighbours per phrase;
@@ -282,7 +342,7 @@ class Session:
             return reserved
         k = per_phrase + len(rated)
         while True:
-            near = np.intersect1d(reserved, self.workspace.neighbours(phrases, k), assume_unique=True)
+            near = np.intersect1d(reserved, self.workspace.neighbours_of(queries, k), assume_unique=True)
             need = min(per_phrase + len(rated) + len(near), self.workspace.corpus.count)
             if need <= k:
                 return near
@@ -292,7 +352,10 @@ class Session:
         concept = self.store.concept()
         previous = self.store.versions()
         truth = labels.labels > 0.5
-        fit = compute_metrics(truth, self.workspace.score_ids(model, labels.ids), 0.5)
+        # How well the model fits the rated images it was trained on (in-sample, so optimistic); not
+        # measurable on all-positive ratings (random negatives stood in for the rated ones).
+        both = 0 < truth.sum() < len(truth)
+        fit = compute_metrics(truth, self.workspace.score_ids(model, labels.ids), 0.5) if both else None
         return VersionSidecar(
             concept=ConceptRef(id=concept.id, name=concept.name, positives=concept.positives,
                                negatives=concept.negatives),
@@ -302,8 +365,8 @@ class Session:
             embedding_model=self.workspace.corpus.model.model_dump(mode="json"),
             corpus=CorpusRef(path=str(self.workspace.corpus.root), count=self.workspace.corpus.count),
             training={"config": model.config.to_dict(), "stats": model.stats.to_dict() if model.stats else None},
-            # How well the model fits the rated images it was trained on (in-sample, so optimistic).
-            metrics={"rated_auc_pr": round(fit.auc_pr, 4), "rated_accuracy": round(fit.accuracy, 4)})
+            metrics={} if fit is None else {"rated_auc_pr": round(fit.auc_pr, 4),
+                                            "rated_accuracy": round(fit.accuracy, 4)})
 
 
 def _evaluation_status(total: int, rated: int, positive: int, skipped: int = 0) -> tuple[str, bool]:

@@ -12,8 +12,10 @@ from typing import Literal, Protocol, Sequence
 
 import numpy as np
 
+from agile.candidates import CandidateFilter
 from agile.concept import Concept
 from agile.errors import AgileError
+from agile.seeds import ImageSeeds
 from agile.sidecar import VersionSidecar
 from agile.training import TrainedModel
 
@@ -46,6 +48,8 @@ class ConceptState:
     positives: list[str]
     negatives: list[str]
     id: int | None = None
+    seeds: ImageSeeds = field(default_factory=ImageSeeds)       # example images (ids, uploaded vectors)
+    candidates: CandidateFilter | None = None                  # where batches may come from (None: anywhere)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Batch:
     model_version: int | None
     ids: np.ndarray        # int64, in the order they are shown
     purpose: Purpose = TRAINING
+    note: str = ""         # one sentence for the owner about how it was chosen (empty: as asked)
 
 
 class SessionStore(Protocol):
@@ -77,7 +82,7 @@ class SessionStore(Protocol):
         """The round of the newest training batch, None before the first."""
 
     def add_batch(self, round_: int, source: str, model_version: int | None, ids: Sequence[int],
-                  purpose: Purpose = TRAINING) -> int: ...
+                  purpose: Purpose = TRAINING, note: str = "") -> int: ...
 
     def versions(self) -> list[int]: ...
 
@@ -106,15 +111,28 @@ class MemoryStore:
 
     concept_: Concept
     reserved: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    seeds: ImageSeeds = field(default_factory=ImageSeeds)
+    candidates: CandidateFilter | None = None
     batches: list[Batch] = field(default_factory=list)
     ratings: dict[int, _Rating] = field(default_factory=dict)
     saved: list[tuple[TrainedModel, VersionSidecar]] = field(default_factory=list)
 
     @classmethod
     def create(cls, name: str, positives: Sequence[str] = (), negatives: Sequence[str] = (),
-               reserved: Sequence[int] | np.ndarray = ()) -> "MemoryStore":
-        """A new concept (phrases validated as the server does); ``reserved`` ids are never offered."""
-        return cls(Concept.create(name, positives, negatives), np.unique(np.asarray(reserved, dtype=np.int64)))
+               reserved: Sequence[int] | np.ndarray = (), seed_ids: Sequence[int] = (),
+               candidates: CandidateFilter | None = None) -> "MemoryStore":
+        """A new concept (phrases validated as the server does); ``reserved`` ids are never offered;
+        ``seed_ids``: example images of the corpus; ``candidates``: where batches may come from."""
+        return cls(Concept.create(name, positives, negatives), np.unique(np.asarray(reserved, dtype=np.int64)),
+                   ImageSeeds(np.unique(np.asarray(seed_ids, dtype=np.int64))), candidates)
+
+    def add_seeds(self, ids: Sequence[int] = (), vectors: np.ndarray | None = None) -> None:
+        """More example images: corpus ids, and/or unit vectors of uploaded images."""
+        old = self.seeds.vectors
+        new = np.empty((0, old.shape[1] if old.size else 0), np.float32) if vectors is None else \
+            np.asarray(vectors, dtype=np.float32)
+        vecs = np.concatenate([old, new]) if old.size else new
+        self.seeds = ImageSeeds(np.union1d(self.seeds.ids, np.asarray(ids, dtype=np.int64)), vecs)
 
     # -- what the owner does --------------------------------------------------------
     def rate(self, ids: Sequence[int], positives: Sequence[bool | None]) -> None:
@@ -135,7 +153,8 @@ class MemoryStore:
 
     # -- SessionStore -------------------------------------------------------------------
     def concept(self) -> ConceptState:
-        return ConceptState(self.concept_.name, list(self.concept_.positives), list(self.concept_.negatives))
+        return ConceptState(self.concept_.name, list(self.concept_.positives), list(self.concept_.negatives),
+                            seeds=self.seeds, candidates=self.candidates)
 
     def labels(self, purpose: Purpose = TRAINING) -> Labels:
         rows = sorted((i, r) for i, r in self.ratings.items() if r.purpose == purpose and r.positive is not None)
@@ -160,8 +179,9 @@ class MemoryStore:
         return max(rounds) if rounds else None
 
     def add_batch(self, round_: int, source: str, model_version: int | None, ids: Sequence[int],
-                  purpose: Purpose = TRAINING) -> int:
-        batch = Batch(len(self.batches) + 1, round_, source, model_version, np.asarray(ids, dtype=np.int64), purpose)
+                  purpose: Purpose = TRAINING, note: str = "") -> int:
+        batch = Batch(len(self.batches) + 1, round_, source, model_version, np.asarray(ids, dtype=np.int64), purpose,
+                      note)
         self.batches.append(batch)
         return batch.id
 

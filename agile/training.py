@@ -171,15 +171,20 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-x.astype(np.float32)))).astype(np.float32)
 
 
-def check_two_classes(labels: np.ndarray) -> tuple[int, int]:
+def check_two_classes(labels: np.ndarray, random_negatives: int = 0) -> tuple[int, int]:
+    """(positives, negatives); OneClassError without positives, or without negatives of either kind.
+
+    All positives (common after image seeds) train when random unrated images stand in as negatives
+    (``random_negatives`` > 0): they are the recipe's own negatives, so the model still has two classes.
+    """
     positives = int((labels > 0.5).sum())
     negatives = int(len(labels) - positives)
     if positives == 0:
         raise OneClassError(f"no positive ratings among {negatives}: rate at least one image "
                             "that shows the concept as positive before training")
-    if negatives == 0:
-        raise OneClassError(f"no negative ratings among {positives}: rate at least one image "
-                            "that does not show the concept as negative before training")
+    if negatives == 0 and random_negatives == 0:
+        raise OneClassError(f"no negative ratings among {positives} and no random negatives: rate at least "
+                            "one image that does not show the concept as negative before training")
     return positives, negatives
 
 
@@ -203,10 +208,12 @@ def epoch_indices(n_pos: int, n_neg: int, n_rand: int, rng: np.random.Generator)
     """Row indices of one epoch over [positives | rated negatives | random negatives].
 
     A quarter of the epoch is each random negative once (shuffled); positives
-    fill half and rated negatives a quarter, drawn with replacement.
+    fill half and rated negatives a quarter, drawn with replacement. Without
+    rated negatives, random ones (drawn with replacement) fill their quarter.
     """
     quarter = max(n_rand, -(-n_pos // 2), n_neg)
-    parts = [rng.integers(0, n_pos, 2 * quarter), n_pos + rng.integers(0, n_neg, quarter)]
+    rated_negatives = n_pos + (rng.integers(0, n_neg, quarter) if n_neg else rng.integers(0, n_rand, quarter))
+    parts = [rng.integers(0, n_pos, 2 * quarter), rated_negatives]
     if n_rand:
         parts.append(n_pos + n_neg + np.resize(rng.permutation(n_rand), quarter))
     order = np.concatenate(parts)
@@ -222,12 +229,15 @@ def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConf
         raise TrainingError(f"{len(ids)} ids but {len(labels)} labels")
     if len(np.unique(ids)) != len(ids):
         raise TrainingError("an id is rated twice; pass each rated image once")
-    n_pos, n_neg = check_two_classes(labels)
+    n_pos, n_neg = check_two_classes(labels, 0 if config.learner == "logreg" else config.random_negatives)
     if config.learner == "logreg":
         return train_logreg(corpus, ids, labels, config)
     start = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     random_ids = draw_random_negatives(corpus.count, np.unique(ids), config.random_negatives, rng)
+    if n_neg == 0 and len(random_ids) == 0:
+        raise OneClassError(f"no negative ratings among {n_pos}, and every image of the corpus is rated: "
+                            "rate at least one image as negative")
     pos, neg = ids[labels > 0.5], ids[labels <= 0.5]
     x = torch.from_numpy(corpus.vectors(np.concatenate([pos, neg, random_ids])).astype(np.float32))
     y = torch.cat([torch.ones(n_pos), torch.zeros(n_neg + len(random_ids))])

@@ -15,7 +15,8 @@ import numpy as np
 from agile.corpus import Corpus
 from agile.embedder import embedder_for_corpus
 from agile.evaluation import StrataSpec, corpus_uri_hashes, stratified_ids
-from agile.expansion import expand
+from agile.coverage import coverage_ids
+from agile.expansion import draw, expand, expand_queries, nearest_among
 from agile.index import open_index
 from agile.sampling import Selection, select, select_batch
 from agile.scan_store import ScanStore, scan_dir_for
@@ -27,10 +28,11 @@ from agile.zeroshot import concept_text_embedding, zero_shot_scores
 class Workspace:
     """The corpus and everything derived from it that the labelling loop reads."""
 
-    def __init__(self, corpus: Corpus | str | Path, work_dir: str | Path):
+    def __init__(self, corpus: Corpus | str | Path, work_dir: str | Path, allow_random_weights: bool = False):
         self.corpus = corpus if isinstance(corpus, Corpus) else Corpus.open(corpus, verify="quick")
+        # The embedder first: a model that cannot be used (no weights) is refused before the index loads.
+        self.embedder = embedder_for_corpus(self.corpus, allow_random_weights=allow_random_weights)
         self.index = open_index(self.corpus)
-        self.embedder = embedder_for_corpus(self.corpus)
         self.scan_dir = scan_dir_for(self.corpus, Path(work_dir) / "scan")  # a read-only corpus keeps it here
         self.scan_store: ScanStore | None = None
         self._embed_lock = threading.Lock()
@@ -51,6 +53,11 @@ class Workspace:
         if pin:
             note += "; pinned in memory" if self.scan_store.pin() else "; pinning refused (memlock limit)"
         return note
+
+    @property
+    def has_text(self) -> bool:
+        """Whether phrases can be embedded (False for corpora imported from a model with no text tower)."""
+        return bool(getattr(self.embedder, "has_text", True))
 
     # -- text -----------------------------------------------------------------------
     def text_embedding(self, positives: Sequence[str]) -> np.ndarray:
@@ -81,6 +88,26 @@ class Workspace:
             return expand(self.index, self.embedder, positives, negatives, exclude_ids=exclude,
                           per_phrase=per_phrase, batch_size=batch_size, seed=seed)
 
+    # -- query vectors (phrases embedded, image seeds) ------------------------------------
+    def neighbours_of(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """The ids among the ``k`` nearest images of any query vector."""
+        ids = self.search(queries, k)
+        return np.unique(ids[ids >= 0])
+
+    def expand_queries(self, queries: np.ndarray, exclude: np.ndarray, per_query: int, batch_size: int,
+                       seed: int) -> np.ndarray:
+        """A batch drawn from the ``per_query`` nearest unrated images of every query vector."""
+        return expand_queries(self.index, queries, exclude, per_query, batch_size, seed)
+
+    def expand_among(self, queries: np.ndarray, allowed: np.ndarray, per_query: int, batch_size: int,
+                     seed: int) -> np.ndarray:
+        """As `expand_queries`, but only among the sorted ``allowed`` ids (exact search of that part)."""
+        return draw(nearest_among(self.corpus, queries, allowed, per_query), batch_size, seed)
+
+    def coverage(self, allowed: np.ndarray, k: int, seed: int) -> np.ndarray:
+        """``k`` allowed images spread over the corpus (nearest k-means centres of a sample)."""
+        return coverage_ids(self.corpus, allowed, k, seed)
+
     def zero_shot_scores(self, positives: Sequence[str]) -> np.ndarray:
         """Cosine of every image with the concept's text, float32 (count,)."""
         return zero_shot_scores(self.corpus, self.text_embedding(positives))
@@ -110,6 +137,8 @@ class Workspace:
         return model.score_ids(self.corpus, np.asarray(ids, dtype=np.int64))
 
     def embed_images(self, images: list) -> np.ndarray:
+        """float32 (n, dim) unit vectors of PIL images with the corpus's image model (NoImageModelError
+        when it is not available here)."""
         with self._embed_lock:
             return self.embedder.embed_images(images)
 

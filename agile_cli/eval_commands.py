@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="resamples for 95%% intervals on the held-out split (slow on big corpora)")
     sim.add_argument("--zero-shot-threshold", type=float)
     sim.add_argument("--no-plots", action="store_true")
+    sim.add_argument("--allow-random-weights", action="store_true",
+                     help="benchmarks only: an open_clip model without weights (its phrases are noise)")
     sim.set_defaults(func=cmd_simulate)
 
     bt = cmds.add_parser("backtest", help="at 300 labels, call whether AUC-PR targets will be met at 600; "
@@ -118,7 +120,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
     config = simulation_config(args)
     report = run_simulation(args.corpus, args.concepts, config, args.out, plots=not args.no_plots,
-                            only=args.only)
+                            only=args.only, allow_random_weights=args.allow_random_weights)
     if report.get("metrics"):
         print(markdown_table(report))
     print(json.dumps({k: report.get(k) for k in ("corpus", "runs", "runs_computed_now", "skipped", "seconds",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 
 
@@ -30,8 +31,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--format", choices=["laion", "parquet"], default="laion")
     imp.add_argument("--embedding-column", default="embedding")
     imp.add_argument("--uri-column", default=None, help="default: url (laion) or uri (parquet)")
-    imp.add_argument("--model", default="unknown", help="open_clip model name that made the embeddings")
-    imp.add_argument("--pretrained", default=None, help="its pretrained tag")
+    imp.add_argument("--model", default="unknown",
+                     help="the model that made the embeddings: an open_clip name (with --pretrained or "
+                          "--checkpoint, phrases work) or any other name (no text model: image seeds only)")
+    imp_weights = imp.add_mutually_exclusive_group()
+    imp_weights.add_argument("--pretrained", default=None, help="its open_clip pretrained tag")
+    imp_weights.add_argument("--checkpoint", default=None, help="its open_clip checkpoint file")
+    imp.add_argument("--no-text-model", dest="text_model", action="store_false", default=None,
+                     help="record that phrases cannot be embedded for these vectors (image seeds only)")
+    imp.add_argument("--allow-random-weights", action="store_true",
+                     help="benchmarks only: accept an open_clip model without weights (its phrases are noise)")
     imp.add_argument("--workers", type=int, default=2)
     imp.add_argument("--no-progress", action="store_true")
     imp.set_defaults(func=cmd_import)
@@ -86,10 +95,18 @@ def cmd_import(args: argparse.Namespace) -> None:
 
     start = time.perf_counter()
     config = ImportConfig(format=args.format, embedding_column=args.embedding_column, uri_column=args.uri_column,
-                          model=args.model, pretrained=args.pretrained, workers=args.workers)
+                          model=args.model, pretrained=args.pretrained, checkpoint=args.checkpoint,
+                          text_model=args.text_model, allow_random_weights=args.allow_random_weights,
+                          workers=args.workers)
     corpus = import_embeddings(args.source, args.out, config, progress=not args.no_progress)
+    text = bool(corpus.model.text_model)
+    print(f"agile index import: model {corpus.model.name!r} "
+          + ("has a text model: phrases and zero-shot work" if text else
+             "has no text model: concepts start from image seeds or a coverage batch; no phrases, no zero-shot"),
+          file=sys.stderr)
     print(json.dumps({"corpus": str(corpus.root), "count": corpus.count, "dim": corpus.dim,
-                      "shards": len(corpus.shards), "seconds": round(time.perf_counter() - start, 1)}))
+                      "shards": len(corpus.shards), "text_model": text,
+                      "seconds": round(time.perf_counter() - start, 1)}))
 
 
 def cmd_build(args: argparse.Namespace) -> None:

@@ -13,7 +13,7 @@ SERVE_FLAGS = {"host": str, "port": int, "data": str, "dev": bool, "batch_size":
                "eval_versions": int, "eval_per_stratum": int, "pin_scan_store": bool,
                "allowed_hosts": str, "read_access": ("all", "shared"), "max_jobs_per_user": int,
                "max_queued_jobs": int, "max_image_pixels": int, "max_concurrent_images": int, "max_bootstrap": int,
-               "request_read_timeout": float}
+               "request_read_timeout": float, "allow_random_weights": bool}
 
 
 def _setting_help(name: str) -> str:
@@ -68,6 +68,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValidationError as e:
         print(f"agile serve: error: {'; '.join(err['msg'] for err in e.errors())}", file=sys.stderr)
         return 2
+    # Refuse a model that cannot be used (an open_clip name without weights) before the server starts,
+    # so the owner reads one sentence (agile_cli.main prints AgileErrors), not a traceback.
+    from agile.corpus.manifest import read_manifest
+    from agile.embedder import check_weights
+
+    check_weights(read_manifest(settings.corpus).model, settings.allow_random_weights)
     print(f"agile serve: loading {settings.corpus} ...", flush=True)
     # info: uvicorn says when it listens ("Uvicorn running on ..."); requests are not logged.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)

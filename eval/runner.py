@@ -56,13 +56,20 @@ def chosen_concepts(concepts: list, only: Sequence[str]) -> list:
 
 def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config: SimulationConfig,
                    out: str | Path, progress: bool = True, plots: bool = True,
-                   only: Sequence[str] = ()) -> dict:
-    """Simulate every concept of ``concepts_source`` (or those named in ``only``); write and return the report."""
+                   only: Sequence[str] = (), allow_random_weights: bool = False) -> dict:
+    """Simulate every concept of ``concepts_source`` (or those named in ``only``); write and return the report.
+
+    ``allow_random_weights``: benchmarks only, an open_clip model without weights (refused otherwise).
+    """
     start = time.perf_counter()
     out = Path(out)
     corpus = Corpus.open(corpus_path, verify="quick")
+    workspace = Workspace(corpus, out, allow_random_weights=allow_random_weights)  # refuses a model without weights
+    if not workspace.has_text:
+        raise EvalError(f"{corpus.root}: the corpus's model {corpus.model.name!r} has no text model, and simulated "
+                        "owners start from their concept's phrases (and measure zero-shot); simulate on a corpus "
+                        "with a text model")
     concepts = chosen_concepts(load_concepts(concepts_source, corpus), only)
-    workspace = Workspace(corpus, out)
     split = HeldOutSplit.for_corpus(corpus, config.heldout_fraction)
     key = {"corpus": str(corpus.root.resolve()), "count": corpus.count, "config": config.to_dict()}
     runs, skipped, fresh = [], [], 0

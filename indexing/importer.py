@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from agile.corpus import Corpus, ModelInfo, ShardWriter, completed_shards, finalize_corpus, shard_name
+from agile.embedder import EmbedderError, check_weights, has_text_model, is_open_clip_model
 from agile.errors import CorpusError
 from agile.workers import worker_pool
 from indexing.job import claim_output
@@ -44,8 +45,11 @@ class ImportConfig:
     format: Literal["laion", "parquet"] = "laion"
     embedding_column: str = "embedding"
     uri_column: str | None = None       # None: "url" for laion, "uri" for parquet
-    model: str = "unknown"              # the open_clip model that made the embeddings
+    model: str = "unknown"              # the model that made the embeddings (open_clip name, or any other)
     pretrained: str | None = None
+    checkpoint: str | None = None       # an open_clip checkpoint file (its sha256 is recorded)
+    text_model: bool | None = None      # None: an open_clip model with weights has one, any other name none
+    allow_random_weights: bool = False  # benchmarks only: an open_clip text tower without weights
     workers: int = 2
 
     @property
@@ -208,6 +212,44 @@ def _write_part(out: Path, index: int, first_id: int, part: Part, schema: pa.Sch
     return part.rows
 
 
+def imported_model(config: ImportConfig, dim: int) -> ModelInfo:
+    """The model record of an import: whether phrases can be embedded for these vectors, decided once.
+
+    An open_clip model keeps text expansion only with weights (a pretrained tag known to open_clip or a
+    checkpoint file) and an embedding width equal to the vectors'; without weights it is refused
+    (NoWeightsError) unless the import says it has no text model. Any other name has no text model.
+    """
+    from agile.openclip_embedder import file_sha256, resolve_checkpoint
+
+    if config.pretrained and config.checkpoint:
+        raise EmbedderError(f"model {config.model}: give a pretrained tag or a checkpoint, not both")
+    info = ModelInfo(name=config.model, pretrained=config.pretrained, checkpoint=config.checkpoint,
+                     text_model=config.text_model)
+    if config.text_model is False or not is_open_clip_model(config.model):
+        if config.text_model:
+            raise EmbedderError(f"{config.model!r} is not an open_clip model (nor a registered family): "
+                                "it has no text tower here, so the import cannot promise one")
+        return info.model_copy(update={"text_model": has_text_model(info)})
+    check_weights(info, config.allow_random_weights)
+    import open_clip
+
+    width = int(open_clip.get_model_config(config.model)["embed_dim"])
+    if width != dim:
+        raise EmbedderError(f"the vectors have {dim} dimensions but open_clip model {config.model!r} embeds "
+                            f"{width}: they cannot come from its image tower (import with --no-text-model "
+                            "and another model name)")
+    if config.pretrained and config.pretrained not in open_clip.list_pretrained_tags_by_model(config.model):
+        raise EmbedderError(f"open_clip has no pretrained tag {config.pretrained!r} for {config.model!r} "
+                            f"(it knows {open_clip.list_pretrained_tags_by_model(config.model)})")
+    sha256 = None
+    if config.checkpoint:
+        path = resolve_checkpoint(config.checkpoint)
+        if not path.is_file():
+            raise EmbedderError(f"{path}: checkpoint file not found")
+        sha256 = file_sha256(path)
+    return info.model_copy(update={"sha256": sha256, "text_model": True})
+
+
 def import_embeddings(src: str | Path, out: str | Path, config: ImportConfig = ImportConfig(),
                       progress: bool = True) -> Corpus:
     """Import (or finish importing) ``src`` into the corpus directory ``out`` and open it."""
@@ -217,6 +259,7 @@ def import_embeddings(src: str | Path, out: str | Path, config: ImportConfig = I
         raise ImportFormatError(src, "not found")
     parts = laion_parts(src) if config.format == "laion" else parquet_parts(src, config.embedding_column)
     dim = _check_dims(parts)
+    model = imported_model(config, dim)  # before anything is written: a refused import leaves no folder
     schema = _metadata_schema(parts[0], config)
     for part in parts[1:]:  # every file, before any worker starts: errors name the file, not a KeyError
         _check_uri_column(part, config)
@@ -235,7 +278,6 @@ def import_embeddings(src: str | Path, out: str | Path, config: ImportConfig = I
                 raise ImportFormatError(*result)
             bar.update(result)
     shards = [s for s in completed_shards(out).values() if s.count]
-    model = ModelInfo(name=config.model, pretrained=config.pretrained)
     finalize_corpus(out, model, dim, shards, schema.names,
                     {"command": "agile index import", "format": config.format, "source": str(src),
                      "seconds": round(time.perf_counter() - started, 1)})

@@ -26,7 +26,7 @@ from server.limits import AllowAllMethods, BodyLimit, ReadTimeout
 from server.loop import Loop
 from server.repository import Repository
 from server.rounds import LoopJobs, adopt_saved_versions
-from server.routes import assistant, concepts, deployment, evaluation, jobs, meta, versions
+from server.routes import assistant, concepts, deployment, evaluation, jobs, meta, seeds, versions
 from server.settings import ServerSettings
 from server.state import AppState
 from server.status import error_status
@@ -39,7 +39,7 @@ log = logging.getLogger("agile.server")
 def build_state(settings: ServerSettings) -> AppState:
     """Open the database and the corpus, and start the job worker."""
     repo = Repository(Database(settings.db_path))
-    loop = Loop(settings.corpus, settings.data)
+    loop = Loop(settings.corpus, settings.data, settings.allow_random_weights)
     adopted = adopt_saved_versions(repo, loop)
     watch = VersionWatch(repo.latest_versions())
     session_settings = settings.session_settings()
@@ -60,6 +60,9 @@ def build_state(settings: ServerSettings) -> AppState:
             if settings.dev else "tokens required (agile users add NAME --role owner|viewer)")
     print(f"agile serve: corpus {settings.corpus} ({loop.corpus.count:,} images), data in {settings.data}; "
           f"{mode}" + "".join(f"; {n}" for n in notes), flush=True)
+    if not loop.has_text:  # said once, here and in the rater (GET /api/info's text_model)
+        print(f"agile serve: the corpus's model {loop.corpus.model.name!r} has no text model: concepts start from "
+              "image seeds or a coverage batch; phrases and zero-shot are off", flush=True)
     print(f"agile serve: the rater is at http://{settings.host}:{settings.port}/ (API docs at /docs)", flush=True)
     threading.Thread(target=_prepare_scan_store, args=(loop, settings.pin_scan_store),
                      name="scan-store", daemon=True).start()
@@ -110,7 +113,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             detail = e.message if isinstance(e, ServerError) else str(e)
         return JSONResponse({"detail": detail}, status_code=status, headers=getattr(e, "headers", None))
 
-    for module in (concepts, jobs, versions, evaluation, deployment, meta, assistant):
+    for module in (concepts, seeds, jobs, versions, evaluation, deployment, meta, assistant):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

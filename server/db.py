@@ -180,6 +180,27 @@ MIGRATIONS = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 7: image seeds, candidate filters and batch notes. A seed is a corpus image (its id) or an
+    # upload (the sha256 of its bytes and its float32 embedding; never a path from the request);
+    # one image seeds a concept once. A concept's candidate filter is its JSON (NULL: anywhere).
+    # A batch's note tells the owner how it was chosen when that is not what was asked.
+    """
+    CREATE TABLE IF NOT EXISTS seeds (
+        id INTEGER PRIMARY KEY,
+        concept_id INTEGER NOT NULL REFERENCES concepts(id),
+        corpus_id INTEGER,
+        sha256 TEXT,
+        embedding BLOB,
+        added_by INTEGER NOT NULL REFERENCES users(id),
+        added_at TEXT NOT NULL,
+        CHECK ((corpus_id IS NULL) = (sha256 IS NOT NULL)),
+        CHECK ((sha256 IS NULL) = (embedding IS NULL))
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS seeds_by_image ON seeds (concept_id, COALESCE(corpus_id, -1),
+                                                               COALESCE(sha256, ''));
+    ALTER TABLE concepts ADD COLUMN candidates TEXT;
+    ALTER TABLE batches ADD COLUMN note TEXT NOT NULL DEFAULT '';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

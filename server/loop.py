@@ -19,8 +19,8 @@ from agile.workspace import Workspace
 class Loop:
     """The corpus's workspace, loaded once, plus per-concept version registries."""
 
-    def __init__(self, corpus_path: str | Path, data_dir: str | Path):
-        self.workspace = Workspace(corpus_path, data_dir)
+    def __init__(self, corpus_path: str | Path, data_dir: str | Path, allow_random_weights: bool = False):
+        self.workspace = Workspace(corpus_path, data_dir, allow_random_weights=allow_random_weights)
         self.corpus = self.workspace.corpus
         self.index = self.workspace.index
         self.models_dir = Path(data_dir) / "models"
@@ -70,6 +70,10 @@ class Loop:
 
     def score_ids(self, model: TrainedModel, ids: Sequence[int]) -> np.ndarray:
         return self.workspace.score_ids(model, ids)
+
+    @property
+    def has_text(self) -> bool:
+        return self.workspace.has_text
 
     def embed_image(self, image: Image.Image) -> np.ndarray:
         return self.workspace.embed_images([image])

@@ -45,6 +45,7 @@ class BatchRecord:
     created_at: str
     ids: list[int]
     purpose: Purpose = TRAINING
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class BatchSummary:
     rated: int        # answered, "can't tell" included
     positive: int
     skipped: int
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -235,12 +237,13 @@ class Repository:
 
     # -- batches ---------------------------------------------------------------
     def add_batch(self, concept_id: int, round_: int, source: str, model_version: int | None,
-                  ids: Sequence[int], purpose: Purpose = TRAINING) -> int:
+                  ids: Sequence[int], purpose: Purpose = TRAINING, note: str = "") -> int:
         """Record a batch. Jobs run one at a time, so the ids a job excluded are still the ones to exclude."""
         with self.db.write() as conn:
             batch_id = conn.execute(
-                "INSERT INTO batches (concept_id, round, source, model_version, created_at, purpose) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (concept_id, round_, source, model_version, now(), purpose)).lastrowid
+                "INSERT INTO batches (concept_id, round, source, model_version, created_at, purpose, note) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (concept_id, round_, source, model_version, now(), purpose, note)).lastrowid
             conn.executemany("INSERT INTO batch_items (batch_id, position, corpus_id) VALUES (?, ?, ?)",
                              [(batch_id, i, int(c)) for i, c in enumerate(ids)])
         return batch_id
@@ -256,7 +259,7 @@ class Repository:
             ids = [r[0] for r in conn.execute(
                 "SELECT corpus_id FROM batch_items WHERE batch_id = ? ORDER BY position", (row["id"],))]
         return BatchRecord(row["id"], concept_id, row["round"], row["source"], row["model_version"],
-                           row["created_at"], ids, row["purpose"])
+                           row["created_at"], ids, row["purpose"], row["note"])
 
     def batches(self, concept_id: int) -> list[BatchSummary]:
         """Every batch of the concept, newest first, with how much of it is answered."""
@@ -269,7 +272,7 @@ class Repository:
                 "LEFT JOIN ratings r ON r.concept_id = b.concept_id AND r.corpus_id = i.corpus_id "
                 "WHERE b.concept_id = ? GROUP BY b.id ORDER BY b.id DESC", (concept_id,)).fetchall()
         return [BatchSummary(r["id"], r["round"], r["source"], r["purpose"], r["model_version"], r["created_at"],
-                             r["size"], r["rated"], r["positive"], r["skipped"]) for r in rows]
+                             r["size"], r["rated"], r["positive"], r["skipped"], r["note"]) for r in rows]
 
     def batch_ids(self, concept_id: int, purpose: Purpose) -> np.ndarray:
         """Sorted ids of every image ever put in a batch of this purpose, rated or not."""

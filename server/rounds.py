@@ -37,8 +37,11 @@ class LoopJobs:
         return concept_session(self.repo, self.loop, self.watch, self.settings, job.concept_id, job.id)
 
     def expand(self, job: JobRecord, progress: Progress) -> tuple[str, dict[str, Any]]:
-        batch = self._session(job).expand(progress)
-        return f"batch of {len(batch.ids)} images ready to rate", {"batch_id": batch.id, "round": batch.round}
+        coverage = bool(JobParams.model_validate(job.params).coverage)
+        batch = self._session(job).expand(progress, coverage=coverage)
+        note = f" ({batch.note})" if batch.note else ""
+        return (f"batch of {len(batch.ids)} images ready to rate{note}",
+                {"batch_id": batch.id, "round": batch.round, "source": batch.source})
 
     def _train(self, session: Session, job: JobRecord, progress: Progress, done_percent: float) -> TrainedVersion:
         """A new version, or the one this job recorded before a restart cut it short (a resumed job)."""
@@ -56,7 +59,9 @@ class LoopJobs:
         session = self._session(job)
         trained = self._train(session, job, progress, 50)
         batch = session.next_batch(trained, JobParams.model_validate(job.params).strategy, progress)
-        return (f"model version {trained.version} saved; round {batch.round} batch of {len(batch.ids)} images ready",
+        note = f" ({batch.note})" if batch.note else ""
+        return (f"model version {trained.version} saved; round {batch.round} batch of {len(batch.ids)} images "
+                f"ready{note}",
                 {"version": trained.version, "batch_id": batch.id, "round": batch.round},
                 lambda: session.cross_validate(trained))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from agile.sampling import STRATEGIES
 
@@ -48,10 +48,37 @@ class ErrorPublic(BaseModel):
 
 
 # -- concepts ----------------------------------------------------------------------------
+Scalar = StrictInt | float | Annotated[Text, Field(max_length=1000)]
+
+
+class CandidatesBody(Strict):
+    """Where batches may come from: ``ids``, or one metadata column compared with a value
+    (``{"column": "split", "op": "==", "value": "train"}``)."""
+    ids: list[CorpusId] | None = Field(None, max_length=10_000_000, description="only these corpus ids")
+    column: Annotated[Text, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="a metadata column of the corpus")
+    op: Literal["==", "!=", "<", "<=", ">", ">=", "in", "not in"] = "=="
+    value: Scalar | Annotated[list[Scalar], Field(max_length=10_000)] | None = Field(
+        None, description="a number or text; a list for 'in' / 'not in'")
+
+    @model_validator(mode="after")
+    def _valid_filter(self) -> "CandidatesBody":
+        from agile.candidates import CandidateFilter
+
+        CandidateFilter.model_validate(self.model_dump())  # the library's rules, as a 422 with its place
+        return self
+
+
 class ConceptCreate(Strict):
     name: Name
-    positives: Phrases = []
-    negatives: Phrases = []
+    positives: Phrases = Field([], description="more positive phrases (refused on a corpus without a text model)")
+    negatives: Phrases = Field([], description="negative phrases (refused on a corpus without a text model)")
+    seed_ids: list[CorpusId] = Field([], max_length=1000, description="example images of the corpus: expansion "
+                                     "also takes the nearest unrated images of each")
+    candidates: CandidatesBody | None = Field(None, description="limit expansion and active learning to part of "
+                                              "the corpus")
+    expand: StrictBool = Field(True, description="start expansion now; false: add image seeds first "
+                                                 "(POST .../seeds/images), then start an 'expand' job")
 
 
 _LIST_EDIT = "replaces the list; left out: emptied on a phrase edit, kept on a rename"
@@ -79,6 +106,8 @@ class ConceptPublic(BaseModel):
     skipped: int = Field(0, description="images answered \"can't tell\": never trained on, never offered again")
     latest_version: int | None
     job: "JobPublic | None" = Field(None, description="the concept's most recent job")
+    seeds: int = Field(0, description="image seeds (corpus images and uploads; GET .../seeds lists them)")
+    candidates: dict[str, Any] | None = Field(None, description="where its batches may come from (null: anywhere)")
 
 
 class ReadersPublic(BaseModel):
@@ -108,6 +137,8 @@ class BatchPublic(BaseModel):
     rated: int = Field(description="images of this batch answered so far (\"can't tell\" included)")
     skipped: int = Field(0, description="images of this batch answered \"can't tell\"")
     total_rated: int = Field(description="images of the concept rated so far for this batch's purpose")
+    note: str = Field("", description="how it was chosen, when that is not what was asked (e.g. no rated "
+                                      "negatives, or a coverage batch)")
     items: list[BatchItem]
 
 
@@ -168,6 +199,7 @@ class BatchSummaryPublic(BaseModel):
     rated: int = Field(description="answered, \"can't tell\" included")
     positive: int
     skipped: int
+    note: str = ""
 
 
 class RatingsPublic(BaseModel):
@@ -181,6 +213,8 @@ class RatingsPublic(BaseModel):
 class JobParams(BaseModel):
     """What a job keeps in its ``params`` (stored as JSON, validated when the job runs)."""
     strategy: Strategy = Field("margin", description="round: the query strategy")
+    coverage: StrictBool | None = Field(None, description="expand: a batch drawn for coverage of the corpus "
+                                        "(nearest k-means centres) instead of near the phrases and seeds")
     version: Annotated[int, Field(ge=1)] | None = Field(None, description="score: the version (default: the latest)")
     threshold: Annotated[float, Field(ge=0, le=1)] | None = Field(
         None, description="score: also write a `positive` column for scores at or above it")
@@ -309,6 +343,8 @@ class ServerInfo(BaseModel):
     eval_versions: int = Field(description="an evaluate job stratifies over this many latest versions")
     eval_per_stratum: int = Field(description="images per score stratum (of 10) and model in an evaluation set")
     max_wait_seconds: float = Field(description="longest ?wait a long-poll may ask for")
+    text_model: bool = Field(True, description="whether phrases can be embedded; false: start concepts from "
+                                               "image seeds or a coverage batch, no zero-shot")
 
 
 ConceptPublic.model_rebuild()

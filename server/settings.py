@@ -52,6 +52,8 @@ class ServerSettings(BaseSettings):
                                 "metrics' 95% intervals")
     policy_path: Path | None = Field(None, description="JSON policy of concepts this server refuses to build "
                                      "(default: the library's, agile/policy/default.json)")
+    allow_random_weights: bool = Field(False, description="benchmarks only: serve a corpus whose open_clip model "
+                                       "has no pretrained tag or checkpoint (its phrases find arbitrary images)")
     cross_validate: bool = Field(True, description="record a 3-fold AUC-PR on the rated images with each "
                                  "version (the rater's estimate before an evaluation set exists), measured once the "
                                  "version's batch is out")

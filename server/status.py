@@ -7,6 +7,7 @@ missing weights file, sidecar or corpus is a 500, logged, with a clear message.
 from __future__ import annotations
 
 from agile.corpus.reader import UnknownIdError
+from agile.embedder import NoImageModelError, NoTextModelError
 from agile.errors import AgileError, CorpusError
 from agile.registry import RegistryError
 from agile.sidecar import SidecarError
@@ -26,6 +27,8 @@ ERROR_STATUS: dict[type[Exception], int] = {
     TooMany: 429,
     ServerError: 400,
     UnknownIdError: 422,
+    NoTextModelError: 422,     # phrases on a corpus without a text model: the request asks what cannot be
+    NoImageModelError: 422,    # an upload where no image model is available: seed with corpus ids instead
     RegistryError: 500,
     SidecarError: 500,
     CorpusError: 500,

@@ -12,6 +12,7 @@ from agile.sidecar import VersionSidecar
 from agile.training import TrainedModel
 from server.loop import Loop
 from server.repository import Repository
+from server.seeds import SeedStore
 from server.watch import VersionWatch
 
 
@@ -25,7 +26,10 @@ class SqliteStore:
 
     def concept(self) -> ConceptState:
         record = self.repo.concept(self.concept_id)
-        return ConceptState(record.name, record.positives, record.negatives, record.id)
+        seeds = SeedStore(self.repo.db)
+        return ConceptState(record.name, record.positives, record.negatives, record.id,
+                            seeds=seeds.seeds(self.concept_id, self.loop.corpus.dim),
+                            candidates=seeds.candidates(self.concept_id))
 
     def labels(self, purpose: Purpose = TRAINING) -> Labels:
         return self.repo.labels(self.concept_id, purpose)
@@ -43,8 +47,8 @@ class SqliteStore:
         return self.repo.latest_round(self.concept_id)
 
     def add_batch(self, round_: int, source: str, model_version: int | None, ids: Sequence[int],
-                  purpose: Purpose = TRAINING) -> int:
-        return self.repo.add_batch(self.concept_id, round_, source, model_version, ids, purpose)
+                  purpose: Purpose = TRAINING, note: str = "") -> int:
+        return self.repo.add_batch(self.concept_id, round_, source, model_version, ids, purpose, note)
 
     def versions(self) -> list[int]:
         return [v.version for v in self.repo.versions(self.concept_id)]

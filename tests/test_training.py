@@ -37,10 +37,12 @@ def test_round_configs_follow_the_paper():
         TrainConfig(dropout=1.0)
 
 
-@pytest.mark.parametrize("labels, missing", [([1, 1, 1], "negative"), ([0, 0, 0], "positive")])
-def test_one_class_data_is_refused_with_what_to_rate(corpus, labels, missing):
+@pytest.mark.parametrize("labels, missing, random_negatives", [([1, 1, 1], "negative", 0),
+                                                               ([0, 0, 0], "positive", 1000)])
+def test_one_class_data_is_refused_with_what_to_rate(corpus, labels, missing, random_negatives):
     with pytest.raises(OneClassError, match=f"no {missing} ratings"):
-        train(corpus, np.array([1, 2, 3]), np.array(labels), TrainConfig.for_round(0))
+        train(corpus, np.array([1, 2, 3]), np.array(labels),
+              TrainConfig.for_round(0, random_negatives=random_negatives))
 
 
 def test_epoch_is_half_positives_quarter_rated_quarter_random():

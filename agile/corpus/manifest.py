@@ -27,6 +27,10 @@ class ModelInfo(BaseModel):
     pretrained: str | None = Field(None, description="open_clip pretrained tag")
     checkpoint: str | None = Field(None, description="local checkpoint path")
     sha256: str | None = Field(None, description="sha256 of the checkpoint file")
+    # Recorded by imports since this field exists; None (older corpora) is judged from the name
+    # (agile.embedder.has_text_model), so an old corpus.json stays readable.
+    text_model: bool | None = Field(None, description="whether the model can embed phrases (a text tower "
+                                                      "with known weights); None: judged from the name")
 
     def same_model(self, other: "ModelInfo") -> bool:
         """True when vectors from ``other`` are comparable with ours."""

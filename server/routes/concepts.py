@@ -5,7 +5,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from agile.candidates import CandidateFilter
 from agile.concept import Concept
+from agile.embedder import NoTextModelError
 from agile.refusals import DEFAULT_POLICY, check_phrases_agree, check_policy, load_policy
 from agile.session_store import EVALUATION
 from server.auth import OwnedConcept, OwnerDep, ReadableConceptId, StateDep, UserDep, visible_to
@@ -13,6 +15,7 @@ from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.exports import FORMATS, Format, encode, label_records
 from server.params import ImageId, UserName
 from server.repository import ConceptRecord, Rating
+from server.seeds import SeedStore
 from server.schemas import (BatchItem, BatchPublic, BatchSummaryPublic, ConceptCreate, ConceptPublic, ConceptUpdate,
                             JobPublic, Purpose, RatingChange, RatingPublic, RatingsPublic, RatingsSubmit,
                             ReadersPublic)
@@ -23,6 +26,8 @@ router = APIRouter(prefix="/api/concepts", tags=["concepts"])
 
 
 def concept_public(state: AppState, concept: ConceptRecord) -> ConceptPublic:
+    seeds = SeedStore(state.repo.db)
+    candidates = seeds.candidates(concept.id)
     rated, positive = state.repo.rating_counts(concept.id)
     evaluation_rated, _ = state.repo.rating_counts(concept.id, EVALUATION)
     jobs = state.repo.jobs(concept.id, limit=1)
@@ -31,11 +36,18 @@ def concept_public(state: AppState, concept: ConceptRecord) -> ConceptPublic:
                          updated_at=concept.updated_at, rated=rated, rated_positive=positive,
                          evaluation_rated=evaluation_rated, skipped=state.repo.skipped_count(concept.id),
                          latest_version=state.watch.latest(concept.id) or None,
-                         job=JobPublic.model_validate(jobs[0], from_attributes=True) if jobs else None)
+                         job=JobPublic.model_validate(jobs[0], from_attributes=True) if jobs else None,
+                         seeds=len(seeds.records(concept.id)), candidates=None if candidates is None else
+                         candidates.model_dump(exclude_none=True))
 
 
 def refuse_unbuildable(state: AppState, concept: Concept) -> None:
-    """Refuse, with the rule's name, a concept the server's policy forbids or whose phrases contradict."""
+    """Refuse, with the rule's name, a concept the server's policy forbids or whose phrases contradict,
+    and phrases on a corpus without a text model (the name alone only names the concept there)."""
+    if not state.loop.has_text and (concept.positives[1:] or concept.negatives):
+        raise NoTextModelError(f"the corpus's model {state.loop.corpus.model.name!r} has no text model, so "
+                               "phrases cannot be searched with: give the concept a name only, and seed it "
+                               "with example images (seed_ids, POST .../seeds) or start from a coverage batch")
     check_policy([concept.name, *concept.positives, *concept.negatives],
                  load_policy(state.settings.policy_path or DEFAULT_POLICY))
     check_phrases_agree(concept.positives, concept.negatives)
@@ -44,13 +56,28 @@ def refuse_unbuildable(state: AppState, concept: Concept) -> None:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConceptPublic,
              responses=responses(Forbidden, Conflict, Invalid))
 def create_concept(body: ConceptCreate, user: OwnerDep, state: StateDep):
-    """Create a concept and start expansion: its first batch is ready when the job is done.
+    """Create a concept and start expansion: its first batch is ready when the job is done. Expansion takes
+    the nearest unrated images of every phrase and image seed; with neither (a corpus without a text model),
+    the first batch is drawn for coverage of the corpus. ``expand: false`` waits for seeds to be uploaded.
     An owner's concepts have distinct names (409 for a name already taken, ignoring case)."""
     clean = Concept.create(body.name, body.positives, body.negatives)
     refuse_unbuildable(state, clean)
-    state.jobs.check_room(user.id)
+    count = state.loop.corpus.count
+    bad = [i for i in body.seed_ids if i >= count]
+    if bad:
+        raise Invalid(f"seed image {bad[0]} is not in the corpus (0..{count - 1})")
+    candidates = None if body.candidates is None else CandidateFilter.model_validate(body.candidates.model_dump())
+    if candidates is not None:
+        candidates.mask(state.loop.corpus)  # a filter naming no column, or matching nothing, is refused now
+    if body.expand:
+        state.jobs.check_room(user.id)
     concept_id = state.repo.create_concept(clean.name, clean.positives, clean.negatives, user.id)
-    state.jobs.submit(concept_id, "expand", {}, user.id)
+    seeds = SeedStore(state.repo.db)
+    seeds.add_ids(concept_id, body.seed_ids, user.id)
+    if candidates is not None:
+        seeds.set_candidates(concept_id, candidates)
+    if body.expand:
+        state.jobs.submit(concept_id, "expand", {}, user.id)
     return concept_public(state, state.repo.concept(concept_id))
 
 
@@ -109,7 +136,7 @@ def current_batch(concept_id: ReadableConceptId, state: StateDep,
     return BatchPublic(id=batch.id, concept_id=concept_id, round=batch.round, source=batch.source,
                        purpose=batch.purpose, model_version=batch.model_version, created_at=batch.created_at,
                        size=len(batch.ids), rated=len(ratings), skipped=sum(it.skipped for it in items),
-                       total_rated=total, items=items)
+                       total_rated=total, note=batch.note, items=items)
 
 
 @router.get("/{concept_id}/batches", response_model=list[BatchSummaryPublic], responses=responses(NotFound))

@@ -20,7 +20,8 @@ def job_public(record) -> JobPublic:
 def start_job(body: JobCreate, concept: OwnedConcept, user: OwnerDep, state: StateDep):
     """Queue expansion, training, an active-learning round, or an evaluation set (409 while another job of
     the concept runs; 429 past the server's bound on queued jobs per user or in all)."""
-    kept = {"round": {"strategy"}, "score": {"version", "threshold", "top"}}.get(body.kind, set())
+    kept = {"round": {"strategy"}, "score": {"version", "threshold", "top"},
+            "expand": {"coverage"}}.get(body.kind, set())
     params = JobParams.model_validate(body.model_dump(include=kept)).model_dump(include=kept, exclude_none=True)
     return job_public(state.repo.job(state.jobs.submit(concept.id, body.kind, params, user.id)))
 

@@ -28,7 +28,7 @@ def info(_: UserDep, state: StateDep):
                       model=state.loop.model_info, index=getattr(state.loop.index, "kind", type(state.loop.index).__name__),
                       batch_size=state.settings.batch_size, dev=state.settings.dev, strategies=list(STRATEGIES),
                       eval_versions=state.settings.eval_versions, eval_per_stratum=state.settings.eval_per_stratum,
-                      max_wait_seconds=state.settings.max_wait_seconds)
+                      max_wait_seconds=state.settings.max_wait_seconds, text_model=state.loop.has_text)
 
 
 @router.get("/images/{corpus_id}", responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})

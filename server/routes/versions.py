@@ -1,22 +1,21 @@
 """Model versions: list, get, poll the latest (ETag + long-poll), and score with one."""
 from __future__ import annotations
 
-import io
 from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from PIL import Image, UnidentifiedImageError
 
 from agile.sidecar import VersionSidecar
 from server.auth import ReadableConceptId, StateDep, current_user
-from server.errors import Invalid, NotFound, TooLarge, TooMany
+from server.errors import Invalid, NotFound, TooLarge
 from server.repository import VersionRecord
 from server.params import VersionNumber
 from server.schemas import BrowseItem, BrowsePublic, ScorePublic, ScoreRequest, VersionPublic
 from server.state import AppState
 from server.status import responses
+from server.uploads import embed_upload, read_upload
 
 router = APIRouter(prefix="/api/concepts/{concept_id}/versions", tags=["versions"])
 
@@ -140,36 +139,10 @@ def score(concept_id: ReadableConceptId, version: VersionNumber, body: ScoreRequ
 def score_image(concept_id: ReadableConceptId, version: VersionNumber, state: StateDep,
                 image: Annotated[UploadFile, File(description="an image file (PNG, JPEG, ...)")]):
     """Embed an uploaded image with the corpus's model and score it."""
-    limit = state.settings.max_upload_bytes
-    data = image.file.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"image is larger than {limit} bytes")
+    data = read_upload(image, state.settings.max_upload_bytes)
     model = _model(state, concept_id, version)
-    # A few KB of PNG can declare 13000 x 13000 pixels (0.5 GB decoded): bound the decoded size from the
-    # header, and how many images are decoded at once.
-    if not state.image_slots.acquire(timeout=state.settings.image_wait_seconds):
-        raise TooMany(f"{state.settings.max_concurrent_images} images are being scored already; retry shortly")
-    try:
-        # On the image pool's own threads: only they ever hold decoded pixels, so the memory the
-        # allocator keeps after a decode is that of a few threads, not of every request thread.
-        vector = state.image_pool.submit(
-            lambda: state.loop.embed_image(decode_image(data, state.settings.max_image_pixels))).result()
-    finally:
-        state.image_slots.release()
+    vector = embed_upload(state, data)
     return ScorePublic(concept_id=concept_id, version=version, scores=model.score_vectors(vector).tolist())
-
-
-def decode_image(data: bytes, max_pixels: int) -> Image.Image:
-    """RGB pixels of an uploaded image, refusing one whose header declares more than ``max_pixels``."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:  # reads the header only
-            width, height = img.size
-            if width * height > max_pixels:
-                raise TooLarge(f"image of {width} x {height} pixels; at most {max_pixels:,} pixels are decoded")
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
-        # PIL's message names the in-memory buffer (a Python repr), which tells the caller nothing.
-        raise Invalid("not a readable image: send a PNG, JPEG or another format PIL reads") from None
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:

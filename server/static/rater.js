@@ -36,11 +36,12 @@ function describe(detail) {
 async function api(method, path, body, extraHeaders = {}) {
   const headers = { ...extraHeaders };
   if (state.token) headers["Authorization"] = `Bearer ${state.token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const form = body instanceof FormData;  // uploads: the browser writes the multipart header
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(path, { method, headers, cache: "no-store",
-                                   body: body === undefined ? undefined : JSON.stringify(body) });
+                                   body: body === undefined ? undefined : form ? body : JSON.stringify(body) });
   } catch (e) {
     throw new ApiError(0, `cannot reach the server (${e.message})`);
   }
@@ -115,13 +116,24 @@ async function start() {
   $("corpus-info").textContent = `${state.info.corpus}: ${state.info.count.toLocaleString()} images, `
     + `${state.info.model.name}, ${state.info.index} index`;
   $("strategy").innerHTML = state.info.strategies.map((s) => `<option>${s}</option>`).join("");
+  showTextModel();
   const owner = state.me.role === "owner";
   for (const id of ["create-concept", "submit", "train", "expand", "evaluate", "edit-phrases", "rename",
-                    "delete-concept"]) $(id).disabled = !owner;
+                    "delete-concept", "seed-files"]) $(id).disabled = !owner;
   await refreshConcepts();
   const last = Number(localStorage.getItem("agile-concept"));
   const pick = state.concepts.find((c) => c.id === last) || state.concepts[state.concepts.length - 1];
   if (pick) await selectConcept(pick.id);
+}
+
+// A corpus without a text model (embeddings from DINOv2, EfficientNet, ...): said once, phrase inputs
+// hidden; concepts start from a coverage batch and grow with image seeds (M on a tile, or uploads).
+function showTextModel() {
+  const text = state.info.text_model !== false;
+  for (const id of ["positives-label", "negatives-label", "edit-phrases"]) $(id).hidden = !text;
+  $("no-text-model").hidden = text;
+  $("create-concept").textContent = text ? "Create and find images" : "Create and show a coverage batch";
+  $("expand").title = text ? "a new batch from the phrases and image seeds" : "a new batch near the image seeds";
 }
 
 $("login-form").onsubmit = (ev) => {
@@ -154,8 +166,9 @@ const lines = (id) => $(id).value.split("\n").map((s) => s.trim()).filter(Boolea
 $("new-concept").onsubmit = (ev) => {
   ev.preventDefault();
   guarded(async () => {
-    const body = { name: $("concept-name").value, positives: lines("concept-positives"),
-                   negatives: lines("concept-negatives") };
+    const text = state.info.text_model !== false;  // phrases are refused where nothing can embed them
+    const body = { name: $("concept-name").value, positives: text ? lines("concept-positives") : [],
+                   negatives: text ? lines("concept-negatives") : [] };
     const concept = (await api("POST", "/api/concepts", body)).data;
     $("new-concept").reset();
     // Out of the form at once: keys pressed while the batch is being found must not type into it.
@@ -406,7 +419,8 @@ function updateCounter() {
     return;
   }
   $("counter").textContent = `rated ${rated} / batch ${state.batch.items.length}${skips} · total ${c.rated}`
-    + ` · round ${state.batch.round} (${state.batch.source})${mean}`;
+    + ` · round ${state.batch.round} (${state.batch.source})${mean}`
+    + (state.batch.note ? ` · ${state.batch.note}` : "");
 }
 
 function setFocus(i) {
@@ -522,7 +536,8 @@ function submitBatch() {
 
 // How many images an evaluation batch can hold: strata x per stratum for each model it stratifies over.
 function evaluationSize() {
-  const models = Math.min(state.versions.length, state.info.eval_versions) + 1;  // + the zero-shot ranking
+  const zeroShot = state.info.text_model !== false ? 1 : 0;  // + the zero-shot ranking, where text embeds
+  const models = Math.min(state.versions.length, state.info.eval_versions) + zeroShot;
   return { models, images: models * 10 * state.info.eval_per_stratum };
 }
 
@@ -545,6 +560,26 @@ function button(id, action) {
 button("submit", submitBatch);
 button("train", () => startJob("train"));
 button("expand", () => startJob("expand"));
+
+// "More like this" (M): the focused image becomes a seed, and a new batch is drawn near every seed.
+async function moreLikeThis() {
+  if (!state.concept || !state.batch || state.job || state.me.role !== "owner") return;
+  const item = state.batch.items[state.focus];
+  await guarded(async () => {
+    followJob((await api("POST", `/api/concepts/${state.concept.id}/more-like/${item.id}`)).data);
+  });
+}
+
+// Uploaded example images: embedded by the server with the corpus's image model, then a new batch near them.
+$("seed-files").onchange = () => guarded(async () => {
+  const files = [...$("seed-files").files];
+  if (!state.concept || !files.length) return;
+  const form = new FormData();
+  for (const f of files) form.append("images", f);
+  await api("POST", `/api/concepts/${state.concept.id}/seeds/images`, form);
+  $("seed-files").value = "";
+  await startJob("expand");
+});
 button("evaluate", startEvaluation);
 button("back-to-training", () => { state.view++; guarded(() => loadBatch("training")); });
 button("view-toggle", () => toggleMode());
@@ -839,7 +874,7 @@ document.addEventListener("keydown", (ev) => {
     ArrowDown: () => setFocus(state.focus + step), ArrowUp: () => setFocus(state.focus - step),
     p: () => rate("pos"), "1": () => rate("pos"), n: () => rate("neg"), "0": () => rate("neg"),
     s: () => rate("skip"), "?": () => rate("skip"),
-    u: () => undo(), Backspace: () => undo(), v: () => toggleMode(),
+    u: () => undo(), Backspace: () => undo(), v: () => toggleMode(), m: () => moreLikeThis(),
     Enter: () => {
       if (evaluating()) showEvaluation();  // evaluation ratings train nothing: Enter shows what they measure
       else submitBatch();
