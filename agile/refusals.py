@@ -105,5 +105,5 @@ def check_two_classes(positives: int, negatives: int) -> None:
     """Refuse to judge a concept whose training ratings hold one class only."""
     if positives == 0 or negatives == 0:
         have, need = ("negative", "positive") if positives == 0 else ("positive", "negative")
-        raise Refusal(f"every training rating is {have}: a classifier cannot be trained or judged on one class; "
-                      f"rate some {need} images first")
+        raise Refusal(f"every training rating is {have}: a target cannot be judged on one class (even where "
+                      f"random images stand in as negatives for training); rate some {need} images first")
