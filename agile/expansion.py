@@ -93,6 +93,4 @@ def expand(index: SearchIndex, embedder: Embedder, positives: Sequence[str],
     phrases = [*positives, *negatives]
     if not phrases:
         raise ExpansionError("expansion needs at least one phrase")
-    if per_phrase < 1 or batch_size < 1:
-        raise ExpansionError("per_phrase and batch_size must be at least 1")
     return expand_queries(index, embedder.embed_texts(phrases), exclude_ids, per_phrase, batch_size, seed)

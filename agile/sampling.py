@@ -192,23 +192,30 @@ def select(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "m
         rng = np.random.default_rng(seed)
         return rng.permutation(draw_random_negatives(corpus.count, exclude, k, rng))
     kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows or SCAN_ROWS, workers)
-    exact = kernel == "exact"
-    depth = _depth(strategy, k, exact, depth)
-    options = {"kernel": kernel, "scan_dir": scan_dir, "workers": workers, **({"rows": rows} if rows else {})}
-    ids, scores = _stream_candidates(corpus, model, pick, depth, exclude, **options)
-    if not exact:
-        ids = ids[pick(scores, depth)]
-        ids.sort()
-        scores = model.score_ids(corpus, ids)
+    depth = _depth(k, kernel == "exact", depth, pooled=strategy in BATCH_PICKS)
+    ids, scores = _exact_candidates(corpus, model, pick, depth, exclude, kernel, scan_dir, workers, rows)
     return ids[_final_pick(strategy, corpus, ids, scores, k, seed)]
 
 
-def _depth(strategy: str, k: int, exact: bool, depth: int | None) -> int:
+def _depth(k: int, exact: bool, depth: int | None, pooled: bool = False) -> int:
     """Candidates kept per block: k for an exact ranking, more for re-ranking or a batch pick's pool."""
-    if strategy in BATCH_PICKS:  # its whole pool; re-ranked from twice as many, so the exact pool lies within
+    if pooled:  # a batch pick's whole pool; re-ranked from twice as many, so the exact pool lies within
         pool = CLUSTER_POOL * k
         return pool if exact else max(2 * pool, depth or 0)
     return k if exact else max(k, depth or 10 * k)
+
+
+def _exact_candidates(corpus: Corpus, model: TrainedModel, pick: Strategy, depth: int, exclude: np.ndarray,
+                      kernel: str, scan_dir: str | Path | None, workers: int | None,
+                      rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, exact scores) of the stream's candidates, in id order: every block's best ``depth`` by ``pick``;
+    with an approximate kernel, only the best ``depth`` of those, re-scored exactly."""
+    options = {"kernel": kernel, "scan_dir": scan_dir, "workers": workers, **({"rows": rows} if rows else {})}
+    ids, scores = _stream_candidates(corpus, model, pick, depth, exclude, **options)
+    if kernel != "exact":
+        ids = np.sort(ids[pick(scores, depth)])
+        scores = model.score_ids(corpus, ids)
+    return ids, scores
 
 
 def _final_pick(strategy: str, corpus: Corpus, ids: np.ndarray, scores: np.ndarray, k: int,
@@ -230,12 +237,8 @@ def highest_scores(corpus: Corpus, model: TrainedModel, k: int, kernel: Kernel =
     if k < 1:
         raise SamplingError(f"k must be at least 1, got {k}")
     kernel = resolve_kernel(kernel, corpus, model, scan_dir, SCAN_ROWS, workers)
-    depth = k if kernel == "exact" else max(k, depth or 10 * k)
-    ids, scores = _stream_candidates(corpus, model, top_scores, depth, np.empty(0, dtype=np.int64),
-                                     kernel=kernel, scan_dir=scan_dir, workers=workers)
-    if kernel != "exact":
-        ids = np.sort(ids[top_scores(scores, depth)])
-        scores = model.score_ids(corpus, ids)
+    ids, scores = _exact_candidates(corpus, model, top_scores, _depth(k, kernel == "exact", depth),
+                                    np.empty(0, dtype=np.int64), kernel, scan_dir, workers)
     best = top_scores(scores, k)
     return ids[best], scores[best]
 
@@ -274,7 +277,7 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
         return Selection(ids, strategy, "")
     kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows or SCAN_ROWS, workers)
     exact = kernel == "exact"
-    depth = _depth(strategy, k, exact, depth)
+    depth = _depth(k, exact, depth, pooled=strategy in BATCH_PICKS)
 
     def block_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         ids, scores = _unrated(first, scores, exclude)

@@ -128,11 +128,11 @@ class MemoryStore:
 
     def add_seeds(self, ids: Sequence[int] = (), vectors: np.ndarray | None = None) -> None:
         """More example images: corpus ids, and/or unit vectors of uploaded images."""
-        old = self.seeds.vectors
-        new = np.empty((0, old.shape[1] if old.size else 0), np.float32) if vectors is None else \
-            np.asarray(vectors, dtype=np.float32)
-        vecs = np.concatenate([old, new]) if old.size else new
-        self.seeds = ImageSeeds(np.union1d(self.seeds.ids, np.asarray(ids, dtype=np.int64)), vecs)
+        uploads = self.seeds.vectors
+        if vectors is not None:
+            vectors = np.asarray(vectors, dtype=np.float32)
+            uploads = np.concatenate([uploads.reshape(-1, vectors.shape[1]), vectors])
+        self.seeds = ImageSeeds(np.union1d(self.seeds.ids, np.asarray(ids, dtype=np.int64)), uploads)
 
     # -- what the owner does --------------------------------------------------------
     def rate(self, ids: Sequence[int], positives: Sequence[bool | None]) -> None:

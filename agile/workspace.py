@@ -16,7 +16,7 @@ from agile.corpus import Corpus
 from agile.embedder import embedder_for_corpus
 from agile.evaluation import StrataSpec, corpus_uri_hashes, stratified_ids
 from agile.coverage import coverage_ids
-from agile.expansion import draw, expand, expand_queries, nearest_among
+from agile.expansion import draw, expand_queries, nearest_among
 from agile.index import open_index
 from agile.sampling import Selection, select, select_batch
 from agile.scan_store import ScanStore, scan_dir_for
@@ -73,20 +73,6 @@ class Workspace:
         """(queries, k) ids of the nearest images of each query vector, best first (-1 past the corpus)."""
         _, ids = self.index.search(np.asarray(queries, dtype=np.float32), k)
         return np.asarray(ids, dtype=np.int64)
-
-    def neighbours(self, phrases: Sequence[str], k: int) -> np.ndarray:
-        """The ids among the ``k`` nearest images of any phrase."""
-        with self._embed_lock:
-            queries = self.embedder.embed_texts(list(phrases))
-        _, ids = self.index.search(queries, k)
-        ids = np.asarray(ids, dtype=np.int64)
-        return np.unique(ids[ids >= 0])
-
-    def expand(self, positives: Sequence[str], negatives: Sequence[str], exclude: np.ndarray,
-               per_phrase: int, batch_size: int, seed: int) -> np.ndarray:
-        with self._embed_lock:
-            return expand(self.index, self.embedder, positives, negatives, exclude_ids=exclude,
-                          per_phrase=per_phrase, batch_size=batch_size, seed=seed)
 
     # -- query vectors (phrases embedded, image seeds) ------------------------------------
     def neighbours_of(self, queries: np.ndarray, k: int) -> np.ndarray:

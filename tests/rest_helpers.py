@@ -16,3 +16,12 @@ def wait_job(client: httpx.Client, job_id: int, timeout: float = 180, expect_don
             return job
         time.sleep(0.05)
     raise TimeoutError(f"job {job_id} still {job['status']}")
+
+
+def cluster_concept(client: httpx.Client, target: int) -> dict:
+    """A concept on the synthetic corpus's cluster ``target`` (the next cluster as its negative phrase),
+    once its expansion job is done."""
+    concept = client.post("/api/concepts", json={"name": f"cluster {target}",
+                                                 "negatives": [f"cluster {(target + 1) % 20}"]}).json()
+    wait_job(client, concept["job"]["id"], expect_done=True)
+    return concept

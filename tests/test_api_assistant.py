@@ -8,7 +8,8 @@ import pytest
 
 from agile.corpus import Corpus
 from server.process import ServerProcess
-from tests.test_api import add_user, wait_job
+from tests.rest_helpers import cluster_concept
+from tests.test_api import add_user
 from tests.test_assistant import _Stub
 
 pytestmark = pytest.mark.slow
@@ -38,9 +39,7 @@ def world(small_corpus_path, tmp_path_factory, llm):
         clients = {n: httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {t}"})
                    for n, t in tokens.items()}
         ann = clients["ann"]
-        concept = ann.post("/api/concepts", json={"name": f"cluster {target}",
-                                                  "negatives": [f"cluster {(target + 1) % 20}"]}).json()
-        assert wait_job(ann, concept["job"]["id"])["status"] == "done"
+        concept = cluster_concept(ann, target)
         batch = ann.get(f"/api/concepts/{concept['id']}/batch").json()
         ids = [it["id"] for it in batch["items"]]
         truth = {i: bool(clusters[i] == target) for i in ids}

@@ -12,7 +12,7 @@ from agile.corpus import Corpus
 from agile.demo import load_suite, render_uri
 from indexing.demo_build import DemoBuildConfig, build_demo_corpus
 from server.process import ServerProcess
-from tests.test_api import wait_job
+from tests.rest_helpers import wait_job
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,8 @@ import pytest
 from agile.corpus import Corpus
 from server.process import ServerProcess
 from tests.api_fuzz import fuzz
-from tests.test_api import add_user, rate_batch, wait_job
+from tests.rest_helpers import cluster_concept, wait_job
+from tests.test_api import add_user, rate_batch
 
 pytestmark = pytest.mark.slow
 EXAMPLES = 8  # per operation and mode (valid, invalid): a few hundred requests in all
@@ -31,9 +32,7 @@ def fuzz_server(small_corpus_path, tmp_path_factory):
     with ServerProcess(small_corpus_path, data, "--batch-size", "20", "--random-negatives", "500",
                        "--max-bootstrap", "100") as server:
         client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
-        concept = client.post("/api/concepts", json={"name": f"cluster {target}",
-                                                     "negatives": [f"cluster {(target + 1) % 20}"]}).json()
-        assert wait_job(client, concept["job"]["id"])["status"] == "done"
+        concept = cluster_concept(client, target)
         rate_batch(client, concept["id"], clusters, target)
         job = client.post(f"/api/concepts/{concept['id']}/jobs", json={"kind": "train"}).json()
         assert wait_job(client, job["id"])["status"] == "done"

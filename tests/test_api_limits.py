@@ -14,7 +14,8 @@ from PIL import Image
 
 from agile.corpus import Corpus
 from server.process import ServerProcess
-from tests.test_api import add_user, rate_batch, users_cli, wait_job
+from tests.rest_helpers import cluster_concept, wait_job
+from tests.test_api import add_user, rate_batch, users_cli
 
 pytestmark = pytest.mark.slow
 INT64_OVER = 2**63
@@ -34,9 +35,7 @@ def world(small_corpus_path, tmp_path_factory):
         clients = {name: httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {tok}"})
                    for name, tok in tokens.items()}
         ann = clients["ann"]
-        concept = ann.post("/api/concepts", json={"name": f"cluster {target}",
-                                                  "negatives": [f"cluster {(target + 1) % 20}"]}).json()
-        assert wait_job(ann, concept["job"]["id"])["status"] == "done"
+        concept = cluster_concept(ann, target)
         rate_batch(ann, concept["id"], clusters, target)
         job = ann.post(f"/api/concepts/{concept['id']}/jobs", json={"kind": "train"}).json()
         assert wait_job(ann, job["id"])["status"] == "done"

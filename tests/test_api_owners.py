@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from server.process import ROOT, ServerProcess
-from tests.test_api import add_user, wait_job
+from tests.rest_helpers import wait_job
+from tests.test_api import add_user
 
 pytestmark = pytest.mark.slow
 BATCH = 20

@@ -16,7 +16,7 @@ from agile.search import ExactIndex
 from indexing.demo_build import DemoBuildConfig, build_demo_corpus
 from indexing.importer import ImportConfig, import_embeddings
 from server.process import ServerProcess
-from tests.test_api import wait_job
+from tests.rest_helpers import wait_job
 from tests.test_text_model import write_parquet
 
 pytestmark = pytest.mark.slow

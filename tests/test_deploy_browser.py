@@ -1,7 +1,6 @@
 """The rater's deployment panel in headless Chromium: set a target from a sentence, read its status, export."""
 from __future__ import annotations
 
-import time
 import zipfile
 from pathlib import Path
 
@@ -11,16 +10,11 @@ import pytest
 
 from agile.corpus import Corpus
 from server.process import ServerProcess
+from tests.rest_helpers import cluster_concept, wait_job
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium")]
-
-
-def _done(client, job_id):
-    while (job := client.get(f"/api/jobs/{job_id}").json())["status"] not in ("done", "failed"):
-        time.sleep(0.05)
-    assert job["status"] == "done", job["message"]
 
 
 def test_target_status_and_export_from_the_rater(small_corpus_path, tmp_path):
@@ -32,15 +26,14 @@ def test_target_status_and_export_from_the_rater(small_corpus_path, tmp_path):
     with ServerProcess(small_corpus_path, tmp_path / "data", "--dev", "--batch-size", "40",
                        "--random-negatives", "1000", "--eval-per-stratum", "6") as server, \
             httpx.Client(base_url=server.url, timeout=60) as client:
-        concept = client.post("/api/concepts", json={"name": f"cluster {target}",
-                                                     "negatives": [f"cluster {(target + 1) % 20}"]}).json()
-        _done(client, concept["job"]["id"])
+        concept = cluster_concept(client, target)
         for kind, purpose in (("round", "training"), ("evaluate", "training"), (None, "evaluation")):
             batch = client.get(f"/api/concepts/{concept['id']}/batch?purpose={purpose}").json()
             client.post(f"/api/concepts/{concept['id']}/ratings",
                         json={"ratings": [{"id": i["id"], "positive": bool(truth[i["id"]])} for i in batch["items"]]})
             if kind:
-                _done(client, client.post(f"/api/concepts/{concept['id']}/jobs", json={"kind": kind}).json()["id"])
+                wait_job(client, client.post(f"/api/concepts/{concept['id']}/jobs", json={"kind": kind}).json()["id"],
+                         expect_done=True)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=[
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])

@@ -232,7 +232,7 @@ def test_an_owner_walks_the_rater_with_the_keyboard(page, small_corpus_path, tmp
         page.click("#delete-concept")
         page.wait_for_function(f"!document.querySelector('#concepts button[data-id=\"{second}\"]')")
         assert api.get(f"/api/concepts/{second}").status_code == 404
-        assert page.is_hidden("#error")
+        assert page.is_hidden("#error"), text(page, "#error-text")
 
     for name in ("rater-grid.png", "rater-evaluation.png", "rater-browse.png"):
         if os.environ.get("AGILE_DOC_SCREENSHOTS"):

@@ -10,7 +10,8 @@ import pytest
 from agile.corpus import Corpus
 from agile.registry import ModelRegistry
 from server.process import ServerProcess
-from tests.test_api import add_user, rate_batch, wait_job
+from tests.rest_helpers import cluster_concept, wait_job
+from tests.test_api import add_user, rate_batch
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +34,7 @@ def test_kill_during_training_keeps_ratings_and_job_can_rerun(small_corpus_path,
     args = ("--batch-size", "30", "--random-negatives", "1000")
     server = ServerProcess(small_corpus_path, data, *args, env={"AGILE_SERVER_JOB_START_DELAY": "1.5"}).start()
     client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    concept = client.post("/api/concepts", json={"name": f"cluster {target}",
-                                                     "negatives": [f"cluster {(target + 1) % 20}"]}).json()
-    assert wait_job(client, concept["job"]["id"])["status"] == "done"
+    concept = cluster_concept(client, target)
     rate_batch(client, concept["id"], clusters, target)
     ratings = {i["id"]: i["rating"] for i in client.get(f"/api/concepts/{concept['id']}/batch").json()["items"]}
     assert len(ratings) == 30 and None not in ratings.values()
