@@ -6,10 +6,10 @@ settings skips the finished parts, so it resumes and gives the same file.
 When every part is done they are joined into ``<out>`` (renamed into place)
 and the parts removed. Scores are exact (float32 through the model); with
 ``top`` only the ``top`` highest-scoring images are written, best first.
-The same part function runs locally or as Ray tasks, so both engines write
-identical files.
+The same part function runs locally or on the Ray scan actors that hold each
+shard (agile.ray_scan), so both engines write identical files.
 
-With ``top`` and a ``kernel`` other than ``exact``, the local engine finds
+With ``top`` and a ``kernel`` other than ``exact``, either engine finds
 the top images in one pass over the int8 scan store instead (the margin
 round's stream, `agile.sampling.highest_scores`: the best 10 x top by the
 int8 score re-scored in float32), so the written scores are still exact;
@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -41,8 +41,11 @@ from agile.export import ModelCard, check_embedding_model, check_export
 from agile.registry import ModelRegistry
 from agile.scan_store import ScanStore
 from agile.sampling import highest_scores
-from agile.scoring import Kernel, resolve_kernel
+from agile.scoring import SCAN_ROWS, Kernel, resolve_kernel
 from agile.training import TrainConfig, TrainedModel
+
+if TYPE_CHECKING:
+    from agile.ray_scan import RayScan
 
 Engine = Literal["local", "ray"]
 BLOCK_ROWS = 65_536
@@ -135,8 +138,13 @@ def _part_done(part: Path, rows: int) -> bool:
 def score_to_parquet(corpus: Corpus, model: TrainedModel, out: str | Path, threshold: float | None = None,
                      top: int | None = None, engine: Engine = "local", card: ModelCard | None = None,
                      progress: Callable[[int, int], None] | None = None, workers: int | None = None,
-                     kernel: Kernel = "exact") -> dict:
-    """Write ``out``; returns a summary (rows, positives, seconds, kernel)."""
+                     kernel: Kernel = "exact", actors: int | None = None, pool: "RayScan | None" = None) -> dict:
+    """Write ``out``; returns a summary (rows, positives, seconds, kernel).
+
+    With ``engine="ray"`` the work runs on a pool of Ray scan actors
+    (agile.ray_scan): ``pool`` if given (a server's, kept open), else one of
+    ``actors`` actors started for this job and closed after it.
+    """
     start = time.perf_counter()
     if card is not None:
         check_embedding_model(card, corpus.model, corpus.dim, str(corpus.root / "corpus.json"))
@@ -144,18 +152,37 @@ def score_to_parquet(corpus: Corpus, model: TrainedModel, out: str | Path, thres
         raise ScoreJobError(f"the model takes {model.dim}-dimensional vectors; the corpus has {corpus.dim}")
     if top is not None and top < 1:
         raise ScoreJobError(f"--top must be at least 1, got {top}")
-    out = Path(out)
-    if top is not None and engine == "local" and _top_kernel(corpus, model, kernel, workers) == "int8":
-        return _write_top(corpus, model, out, threshold, top, workers, start)
+    own_pool = engine == "ray" and pool is None
+    if own_pool:
+        from agile.ray_scan import RayScan, RayScanSettings
+
+        # an all-exact job reads only the float16 vectors: its actors need no scan store
+        pool = RayScan(corpus, settings=RayScanSettings(actors=actors, warm_store=top is not None))
+    try:
+        return _score(corpus, model, Path(out), threshold, top, progress, workers, kernel,
+                      pool if engine == "ray" else None, start)
+    finally:
+        if own_pool:
+            pool.close()
+
+
+def _score(corpus: Corpus, model: TrainedModel, out: Path, threshold: float | None, top: int | None,
+           progress: Callable[[int, int], None] | None, workers: int | None, kernel: Kernel,
+           pool: "RayScan | None", start: float) -> dict:
+    if top is not None and _top_kernel(corpus, model, kernel, workers, pool) == "int8":
+        return _write_top(corpus, model, out, threshold, top, workers, start, pool)
     parts_dir = out.with_name(out.name + ".parts")
     job = ScoreJob(str(corpus.root.resolve()), corpus.count, model_digest(model), threshold, top)
     _claim(parts_dir, job)
     shards = corpus.shards
     todo = [i for i, s in enumerate(shards) if not _part_done(parts_dir / f"{s.name}.parquet", s.count)]
     workers = workers or os.cpu_count() or 1
-    if engine == "ray":
-        from agile.ray_scoring import score_parts_on_ray
-        score_parts_on_ray(corpus, model, threshold, parts_dir, todo, progress)
+    if pool is not None:
+        for i in todo:  # an empty shard has no actor; its (empty) part is written here
+            if not shards[i].count:
+                write_part(corpus, i, model, threshold, parts_dir / f"{shards[i].name}.parquet", workers)
+        pool.write_parts(model, threshold, {i: parts_dir / f"{shards[i].name}.parquet" for i in todo
+                                            if shards[i].count}, progress)
     else:
         for done, i in enumerate(todo, 1):
             write_part(corpus, i, model, threshold, parts_dir / f"{shards[i].name}.parquet", workers)
@@ -167,17 +194,20 @@ def score_to_parquet(corpus: Corpus, model: TrainedModel, out: str | Path, thres
             "seconds": round(time.perf_counter() - start, 2), "kernel": "exact"}
 
 
-def _top_kernel(corpus: Corpus, model: TrainedModel, kernel: Kernel, workers: int | None) -> str:
+def _top_kernel(corpus: Corpus, model: TrainedModel, kernel: Kernel, workers: int | None,
+                pool: "RayScan | None") -> str:
     """The kernel of a --top pass; ``auto`` uses a scan store already there and never builds one (5 GB at 10M)."""
     if kernel == "auto" and ScanStore.existing(corpus) is None:
         return "exact"
+    if pool is not None:
+        return pool.kernel(kernel, corpus, model, SCAN_ROWS)
     return resolve_kernel(kernel, corpus, model, workers=workers)
 
 
 def _write_top(corpus: Corpus, model: TrainedModel, out: Path, threshold: float | None, top: int,
-               workers: int | None, start: float) -> dict:
+               workers: int | None, start: float, pool: "RayScan | None" = None) -> dict:
     """The ``top`` images found in one int8 pass over the scan store, exact scores, best first."""
-    ids, scores = highest_scores(corpus, model, min(top, corpus.count), "int8", workers=workers)
+    ids, scores = highest_scores(corpus, model, min(top, corpus.count), "int8", workers=workers, engine=pool)
     columns = {"id": pa.array(ids), "uri": pa.array(corpus.uris(ids)), "score": pa.array(scores)}
     if threshold is not None:
         columns["positive"] = pa.array(scores >= threshold)

@@ -24,7 +24,8 @@ import numpy as np
 
 from agile.corpus import Corpus
 from agile.errors import AgileError
-from agile.scoring import SCAN_ROWS, Kernel, map_blocks, resolve_kernel
+from agile.scan_engine import Candidates, LocalScan, ScanEngine
+from agile.scoring import SCAN_ROWS, Kernel
 from agile.training import TrainedModel, draw_random_negatives
 
 Strategy = Callable[[np.ndarray, int], np.ndarray]
@@ -155,15 +156,32 @@ def _unrated(first: int, scores: np.ndarray, exclude: np.ndarray) -> tuple[np.nd
     return ids, scores
 
 
-def _stream_candidates(corpus: Corpus, model: TrainedModel, pick: Strategy, depth: int, exclude: np.ndarray,
-                       **score_options) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, scores) of each block's own top ``depth`` unrated vectors, in id order."""
-    def block_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class BestOf:
+    """A `Keep` rule: each block's best ``depth`` unrated vectors by every ranking named (their union).
+
+    Narrowing joined candidates by the same rule keeps every vector a final
+    pick of at most ``depth`` by these rankings can take (ties go to the
+    smaller id at every stage), so it may be applied per block, per actor's
+    share and once more over all of them with the same result.
+    """
+
+    rankings: tuple[Strategy, ...]
+    depth: int
+
+    def _best(self, scores: np.ndarray) -> np.ndarray:
+        chosen = self.rankings[0](scores, self.depth)
+        for ranking in self.rankings[1:]:
+            chosen = np.union1d(chosen, ranking(scores, self.depth))
+        return np.sort(chosen)
+
+    def __call__(self, first: int, scores: np.ndarray, exclude: np.ndarray) -> Candidates:
         ids, scores = _unrated(first, scores, exclude)
-        chosen = np.sort(pick(scores, depth))
-        return ids[chosen], scores[chosen]
-    blocks = list(map_blocks(block_candidates, corpus, model, **score_options))
-    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+        chosen = self._best(scores)
+        return Candidates(ids[chosen], scores[chosen], int(np.count_nonzero(scores > 0.5)))
+
+    def narrow(self, candidates: Candidates) -> Candidates:
+        return candidates.take(self._best(candidates.scores))
 
 
 def _check_request(corpus: Corpus, k: int, strategy: str, exclude_ids: Iterable[int]) -> tuple[Strategy, np.ndarray]:
@@ -179,22 +197,27 @@ def _check_request(corpus: Corpus, k: int, strategy: str, exclude_ids: Iterable[
 def select(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "margin",
            exclude_ids: Iterable[int] = (), seed: int = 0, kernel: Kernel = "auto",
            depth: int | None = None, rows: int | None = None,
-           scan_dir: str | Path | None = None, workers: int | None = None) -> np.ndarray:
+           scan_dir: str | Path | None = None, workers: int | None = None,
+           engine: ScanEngine | None = None) -> np.ndarray:
     """The ``k`` unrated ids the strategy picks over the whole corpus, best first.
 
     ``kernel`` is the scoring kernel of the streaming pass (see agile.scoring);
     with an approximate kernel the best ``depth`` candidates are re-scored
     exactly. ``scan_dir`` places the int8 scan store (default ``<corpus>/scan``);
     ``workers`` is the number of scoring threads (default: one per CPU).
+    ``engine`` runs the scan elsewhere (e.g. `agile.ray_scan.RayScan`; then
+    ``scan_dir`` and ``workers`` are the engine's); the batch is the same.
     """
     pick, exclude = _check_request(corpus, k, strategy, exclude_ids)
     if pick is random_strategy:  # needs no scores: sample the unrated ids directly
         rng = np.random.default_rng(seed)
         return rng.permutation(draw_random_negatives(corpus.count, exclude, k, rng))
-    kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows or SCAN_ROWS, workers)
+    engine = engine or LocalScan(scan_dir, workers)
+    rows = rows or SCAN_ROWS
+    kernel = engine.kernel(kernel, corpus, model, rows)
     depth = _depth(k, kernel == "exact", depth, pooled=strategy in BATCH_PICKS)
-    ids, scores = _exact_candidates(corpus, model, pick, depth, exclude, kernel, scan_dir, workers, rows)
-    return ids[_final_pick(strategy, corpus, ids, scores, k, seed)]
+    found = _exact_candidates(corpus, model, BestOf((pick,), depth), exclude, kernel, engine, rows)
+    return found.ids[_final_pick(strategy, corpus, found.ids, found.scores, k, seed)]
 
 
 def _depth(k: int, exact: bool, depth: int | None, pooled: bool = False) -> int:
@@ -205,17 +228,17 @@ def _depth(k: int, exact: bool, depth: int | None, pooled: bool = False) -> int:
     return k if exact else max(k, depth or 10 * k)
 
 
-def _exact_candidates(corpus: Corpus, model: TrainedModel, pick: Strategy, depth: int, exclude: np.ndarray,
-                      kernel: str, scan_dir: str | Path | None, workers: int | None,
-                      rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, exact scores) of the stream's candidates, in id order: every block's best ``depth`` by ``pick``;
-    with an approximate kernel, only the best ``depth`` of those, re-scored exactly."""
-    options = {"kernel": kernel, "scan_dir": scan_dir, "workers": workers, **({"rows": rows} if rows else {})}
-    ids, scores = _stream_candidates(corpus, model, pick, depth, exclude, **options)
-    if kernel != "exact":
-        ids = np.sort(ids[pick(scores, depth)])
-        scores = model.score_ids(corpus, ids)
-    return ids, scores
+def _exact_candidates(corpus: Corpus, model: TrainedModel, keep: BestOf, exclude: np.ndarray, kernel: str,
+                      engine: ScanEngine, rows: int) -> Candidates:
+    """The stream's candidates in id order with exact scores: every block's best ``depth`` by ``keep``'s
+    rankings; with an approximate kernel, only the best ``depth`` of those, re-scored exactly (and
+    ``above`` counted again on the exact scores)."""
+    found = engine.scan(corpus, model, keep, exclude, kernel, rows)
+    if kernel == "exact":
+        return found
+    ids = keep.narrow(found).ids
+    scores = model.score_ids(corpus, ids)
+    return Candidates(ids, scores, int(np.count_nonzero(scores > 0.5)))
 
 
 def _final_pick(strategy: str, corpus: Corpus, ids: np.ndarray, scores: np.ndarray, k: int,
@@ -227,7 +250,8 @@ def _final_pick(strategy: str, corpus: Corpus, ids: np.ndarray, scores: np.ndarr
 
 
 def highest_scores(corpus: Corpus, model: TrainedModel, k: int, kernel: Kernel = "auto", depth: int | None = None,
-                   scan_dir: str | Path | None = None, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   scan_dir: str | Path | None = None, workers: int | None = None,
+                   engine: ScanEngine | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` highest-scoring ids of the whole corpus, best first (ties: smaller id), with exact scores.
 
     The same stream as `select`: with the int8 kernel the best ``depth``
@@ -236,11 +260,12 @@ def highest_scores(corpus: Corpus, model: TrainedModel, k: int, kernel: Kernel =
     """
     if k < 1:
         raise SamplingError(f"k must be at least 1, got {k}")
-    kernel = resolve_kernel(kernel, corpus, model, scan_dir, SCAN_ROWS, workers)
-    ids, scores = _exact_candidates(corpus, model, top_scores, _depth(k, kernel == "exact", depth),
-                                    np.empty(0, dtype=np.int64), kernel, scan_dir, workers)
-    best = top_scores(scores, k)
-    return ids[best], scores[best]
+    engine = engine or LocalScan(scan_dir, workers)
+    kernel = engine.kernel(kernel, corpus, model, SCAN_ROWS)
+    keep = BestOf((top_scores,), _depth(k, kernel == "exact", depth))
+    found = _exact_candidates(corpus, model, keep, np.empty(0, dtype=np.int64), kernel, engine, SCAN_ROWS)
+    best = top_scores(found.scores, k)
+    return found.ids[best], found.scores[best]
 
 
 # -- batches that do not starve a rare concept ------------------------------------------------
@@ -257,8 +282,9 @@ class Selection:
 def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "margin",
                  exclude_ids: Iterable[int] = (), seed: int = 0, scan_dir: str | Path | None = None,
                  positives_in_last_batch: int | None = None, min_positives: int = MIN_POSITIVES,
-                 rated_positives: int | None = None, kernel: Kernel = "auto", depth: int | None = None, rows: int | None = None,
-                 workers: int | None = None) -> Selection:
+                 rated_positives: int | None = None, kernel: Kernel = "auto", depth: int | None = None,
+                 rows: int | None = None, workers: int | None = None,
+                 engine: ScanEngine | None = None) -> Selection:
     """Like `select`, but a batch likely to hold almost no positives gets the model's top scores mixed in.
 
     Margin sampling asks about the images nearest the decision boundary; for a
@@ -273,29 +299,18 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
     """
     pick, exclude = _check_request(corpus, k, strategy, exclude_ids)
     if pick is random_strategy or pick is margin_positive_mining:  # random asks no model; pm mines already
-        ids = select(corpus, model, k, strategy, exclude, seed, kernel, depth, rows, scan_dir, workers)
+        ids = select(corpus, model, k, strategy, exclude, seed, kernel, depth, rows, scan_dir, workers, engine)
         return Selection(ids, strategy, "")
-    kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows or SCAN_ROWS, workers)
-    exact = kernel == "exact"
-    depth = _depth(k, exact, depth, pooled=strategy in BATCH_PICKS)
-
-    def block_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        ids, scores = _unrated(first, scores, exclude)
-        # both rankings' candidates: the mix needs the top scores, the strategy its own
-        chosen = np.union1d(pick(scores, depth), top_scores(scores, depth))
-        return ids[chosen], scores[chosen], int(np.count_nonzero(scores > 0.5))
-    options = {"kernel": kernel, "scan_dir": scan_dir, "workers": workers, **({"rows": rows} if rows else {})}
-    blocks = list(map_blocks(block_candidates, corpus, model, **options))
-    ids = np.concatenate([b[0] for b in blocks])
-    scores = np.concatenate([b[1] for b in blocks])
-    predicted = sum(b[2] for b in blocks)
-    if not exact:  # approximate scores only narrow the pool; the pick is on exact ones
-        ids = np.sort(ids[np.union1d(pick(scores, depth), top_scores(scores, depth))])
-        scores = model.score_ids(corpus, ids)
-        # Decide on exact scores too, so every kernel mixes the same batches: the candidates hold the
-        # top `depth` by the approximate score, so when fewer than k images truly score above 0.5
-        # they are all among them, and when k or more do, at least k of them are.
-        predicted = int(np.count_nonzero(scores > 0.5))
+    engine = engine or LocalScan(scan_dir, workers)
+    rows = rows or SCAN_ROWS
+    kernel = engine.kernel(kernel, corpus, model, rows)
+    depth = _depth(k, kernel == "exact", depth, pooled=strategy in BATCH_PICKS)
+    # both rankings' candidates: the mix needs the top scores, the strategy its own. With an approximate
+    # kernel the count above 0.5 is taken on the exact scores of the candidates, so every kernel mixes the
+    # same batches: they hold the top `depth` by the approximate score, so when fewer than k images truly
+    # score above 0.5 they are all among them, and when k or more do, at least k of them are.
+    found = _exact_candidates(corpus, model, BestOf((pick, top_scores), depth), exclude, kernel, engine, rows)
+    ids, scores, predicted = found.ids, found.scores, found.above
     reasons = []
     if predicted < k:
         reasons.append(f"the model scores {predicted} unrated images above 0.5")

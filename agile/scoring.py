@@ -23,7 +23,7 @@ import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator, Literal, TypeVar
+from typing import Callable, Iterator, Literal, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -100,21 +100,46 @@ def readonly_tensor(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array)
 
 
-def _block_scorer(corpus: Corpus, model: TrainedModel, kernel: str, rows: int, scan_dir: str | Path | None
+def _chunks(parts: list[tuple[int, np.ndarray]], rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first_id, block)`` of every part in turn; a block never spans two parts (shards)."""
+    for first, part in parts:
+        for start in range(0, len(part), rows):
+            yield first + start, part[start:start + rows]
+
+
+def shard_parts(corpus: Corpus, parts: list[tuple[int, np.ndarray]], shards: Sequence[int] | None
+                ) -> list[tuple[int, np.ndarray]]:
+    """The ``(first_id, array)`` parts of the given shard indices (all when None); empty shards have none."""
+    if shards is None:
+        return parts
+    # by first id among non-empty shards: an empty shard shares its first id with the next one
+    wanted = {corpus.shards[i].first_id for i in shards if corpus.shards[i].count}
+    return [(first, part) for first, part in parts if first in wanted]
+
+
+def _block_scorer(corpus: Corpus, model: TrainedModel, kernel: str, rows: int, scan_dir: str | Path | None,
+                  shards: Sequence[int] | None = None
                   ) -> tuple[Iterator[tuple[int, np.ndarray]], Callable[[np.ndarray], np.ndarray]]:
-    """The blocks of a pass and the function that turns one block into probabilities."""
+    """The blocks of a pass (of the given shards only, if named) and the function that scores one block.
+
+    The int8 model is calibrated on a sample of the *whole* store whichever
+    shards are scanned, so a scan split over processes scores as one does.
+    """
     _check_dim(corpus, model)
     if kernel == "int8":
         store = ScanStore.open_or_build(corpus, scan_dir, calibrate_rows=None)
         quantized = Int8MLP.from_model(model, store.scales, calibration_sample(store), rows)
-        return store.iter_chunks(rows), lambda block: _sigmoid_(quantized.logits(torch.from_numpy(block)))
-    return corpus.iter_chunks(rows), lambda block: _sigmoid_(model.module(readonly_tensor(block).float())[:, 0])
+        return (_chunks(shard_parts(corpus, store.parts, shards), rows),
+                lambda block: _sigmoid_(quantized.logits(torch.from_numpy(block))))
+    halves = [(shard.first_id, vectors) for shard, vectors in corpus.vector_files() if shard.count]
+    return (_chunks(shard_parts(corpus, halves, shards), rows),
+            lambda block: _sigmoid_(model.module(readonly_tensor(block).float())[:, 0]))
 
 
 def map_blocks(fn: Callable[[int, np.ndarray], T], corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS,
                kernel: Kernel = "exact", scan_dir: str | Path | None = None,
-               workers: int | None = None) -> Iterator[T]:
-    """``fn(first_id, float32 probabilities)`` for every block of the corpus, results in id order.
+               workers: int | None = None, shards: Sequence[int] | None = None) -> Iterator[T]:
+    """``fn(first_id, float32 probabilities)`` for every block of the corpus (or of ``shards``), in id order.
 
     Blocks are scored by ``workers`` threads (default: one per CPU), each with
     one torch intra-op thread: whole blocks in parallel rather than each
@@ -122,7 +147,7 @@ def map_blocks(fn: Callable[[int, np.ndarray], T], corpus: Corpus, model: Traine
     (which, on shared cores, made two intra-op threads 3-5x slower than one).
     """
     kernel = resolve_kernel(kernel, corpus, model, scan_dir, rows, workers)
-    blocks, score = _block_scorer(corpus, model, kernel, rows, scan_dir)
+    blocks, score = _block_scorer(corpus, model, kernel, rows, scan_dir, shards)
 
     def task(item: tuple[int, np.ndarray]) -> T:
         with torch.inference_mode():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -19,22 +19,36 @@ from agile.coverage import coverage_ids
 from agile.expansion import draw, expand_queries, nearest_among
 from agile.index import open_index
 from agile.sampling import Selection, select, select_batch
+from agile.scan_engine import ScanEngineError
 from agile.scan_store import ScanStore, scan_dir_for
 from agile.scoring import map_blocks, resolve_kernel
 from agile.training import TrainConfig, TrainedModel, train
 from agile.zeroshot import concept_text_embedding, zero_shot_scores
 
+if TYPE_CHECKING:
+    from agile.ray_scan import RayScan
+
 
 class Workspace:
     """The corpus and everything derived from it that the labelling loop reads."""
 
-    def __init__(self, corpus: Corpus | str | Path, work_dir: str | Path, allow_random_weights: bool = False):
+    def __init__(self, corpus: Corpus | str | Path, work_dir: str | Path, allow_random_weights: bool = False,
+                 engine: str = "local", scan_actors: int | None = None):
+        """``engine="ray"`` runs every round's corpus-wide scan on a pool of ``scan_actors`` Ray actors
+        (agile.ray_scan; default one per CPU of the cluster); the batches are those of the local engine."""
         self.corpus = corpus if isinstance(corpus, Corpus) else Corpus.open(corpus, verify="quick")
         # The embedder first: a model that cannot be used (no weights) is refused before the index loads.
         self.embedder = embedder_for_corpus(self.corpus, allow_random_weights=allow_random_weights)
         self.index = open_index(self.corpus)
         self.scan_dir = scan_dir_for(self.corpus, Path(work_dir) / "scan")  # a read-only corpus keeps it here
         self.scan_store: ScanStore | None = None
+        self.engine: RayScan | None = None  # None: this process's threads
+        if engine == "ray":
+            from agile.ray_scan import RayScan, RayScanSettings  # ray is an optional extra
+
+            self.engine = RayScan(self.corpus, self.scan_dir, RayScanSettings(actors=scan_actors))
+        elif engine != "local":
+            raise ScanEngineError(f"unknown scan engine {engine!r}; choose local or ray")
         self._embed_lock = threading.Lock()
         self._hash_lock = threading.Lock()
         self._hashes: np.ndarray | None = None
@@ -47,6 +61,10 @@ class Workspace:
         """
         if resolve_kernel("auto") == "exact":
             return "rounds score the float16 vectors exactly (no int8 kernels in this torch build)"
+        if self.engine is not None:  # each actor opens or builds, and warms, its own share
+            self.engine.ready()
+            return (f"{self.engine.actors} Ray scan actors ready, each with its share of the int8 scan store "
+                    "warm")
         self.scan_store = ScanStore.open_or_build(self.corpus, self.scan_dir)
         self.scan_store.warm(wait=True)
         note = f"int8 scan store ready and warm ({self.scan_store.nbytes / 2**20:,.0f} MiB)"
@@ -113,11 +131,11 @@ class Workspace:
         """The strategy's batch over every unrated vector, with likely positives mixed in when it would
         otherwise hold almost none (``agile.sampling.select_batch``; ``mix=False``: exactly the strategy's)."""
         if not mix:
-            return Selection(select(self.corpus, model, k, strategy, exclude, seed, scan_dir=self.scan_dir),
-                             strategy, "")
+            return Selection(select(self.corpus, model, k, strategy, exclude, seed, scan_dir=self.scan_dir,
+                                    engine=self.engine), strategy, "")
         return select_batch(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed,
                             scan_dir=self.scan_dir, positives_in_last_batch=positives_in_last_batch,
-                            rated_positives=rated_positives)
+                            rated_positives=rated_positives, engine=self.engine)
 
     def score_ids(self, model: TrainedModel, ids: Sequence[int]) -> np.ndarray:
         return model.score_ids(self.corpus, np.asarray(ids, dtype=np.int64))

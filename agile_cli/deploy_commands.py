@@ -28,11 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                      "default: the export card's threshold")
     sco.add_argument("--top", type=int, help="write only the highest-scoring images, best first")
     sco.add_argument("--kernel", choices=["auto", "int8", "exact"], default="auto",
-                     help="with --top on the local engine: find the top images in one pass over the int8 scan "
+                     help="with --top: find the top images in one pass over the int8 scan "
                           "store and re-score them exactly (auto: where int8 measures faster here); exact: score "
                           "every image in float32. Written scores are exact either way")
     sco.add_argument("--engine", choices=["local", "ray"], default="local",
-                     help="ray: one task per shard on the cluster in RAY_ADDRESS (or a local one)")
+                     help="ray: each shard scored by the scan actor that holds it, on the cluster in RAY_ADDRESS "
+                          "(or one started on this machine)")
+    sco.add_argument("--actors", type=int, help="with --engine ray: scan actors (default: one per CPU of the cluster)")
     sco.set_defaults(func=cmd_score)
 
 
@@ -86,7 +88,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     threshold = args.threshold if args.threshold is not None else (card.threshold if card else None)
     bar = tqdm(total=len(corpus.shards), desc="score", unit="shard", disable=not sys.stderr.isatty())
     summary = score_to_parquet(corpus, model, args.out, threshold=threshold, top=args.top, engine=args.engine,
-                               card=card, progress=lambda done, total: bar.update(1), kernel=args.kernel)
+                               card=card, progress=lambda done, total: bar.update(1), kernel=args.kernel,
+                               actors=args.actors)
     bar.close()
     print(json.dumps(summary, indent=2))
     return 0

@@ -39,7 +39,8 @@ log = logging.getLogger("agile.server")
 def build_state(settings: ServerSettings) -> AppState:
     """Open the database and the corpus, and start the job worker."""
     repo = Repository(Database(settings.db_path))
-    loop = Loop(settings.corpus, settings.data, settings.allow_random_weights)
+    loop = Loop(settings.corpus, settings.data, settings.allow_random_weights, settings.engine,
+                settings.scan_actors)
     adopted = adopt_saved_versions(repo, loop)
     watch = VersionWatch(repo.latest_versions())
     session_settings = settings.session_settings()

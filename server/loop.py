@@ -19,8 +19,10 @@ from agile.workspace import Workspace
 class Loop:
     """The corpus's workspace, loaded once, plus per-concept version registries."""
 
-    def __init__(self, corpus_path: str | Path, data_dir: str | Path, allow_random_weights: bool = False):
-        self.workspace = Workspace(corpus_path, data_dir, allow_random_weights=allow_random_weights)
+    def __init__(self, corpus_path: str | Path, data_dir: str | Path, allow_random_weights: bool = False,
+                 engine: str = "local", scan_actors: int | None = None):
+        self.workspace = Workspace(corpus_path, data_dir, allow_random_weights=allow_random_weights, engine=engine,
+                                   scan_actors=scan_actors)
         self.corpus = self.workspace.corpus
         self.index = self.workspace.index
         self.models_dir = Path(data_dir) / "models"

@@ -44,6 +44,11 @@ class ServerSettings(BaseSettings):
     max_wait_seconds: float = Field(30.0, ge=0, description="longest long-poll a client may ask for")
     pin_scan_store: bool = Field(False, description="mlock the int8 scan store so other files never evict it "
                                  "(a service on its own machine; needs a memlock limit of its size)")
+    engine: Literal["local", "ray"] = Field("local", description="where each round's corpus-wide scan runs: "
+                                            "local threads, or Ray scan actors on the cluster in RAY_ADDRESS (or "
+                                            "one started on this machine); the batches are the same")
+    scan_actors: int | None = Field(None, ge=1, description="with engine ray: scan actors (default: one per CPU "
+                                    "of the cluster)")
     eval_versions: int = Field(3, ge=1, le=100, description="an evaluate job stratifies over this many latest "
                                "versions (and the zero-shot ranking)")
     eval_per_stratum: int = Field(20, ge=1, le=1000, description="evaluation images per score stratum and model "

@@ -1,0 +1,220 @@
+"""The corpus-wide scan on Ray actors (a Ray cluster started on this machine): the local path's batches and
+scores with 1, 2 and 4 actors, an actor killed mid-round, and a round that cannot finish."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from agile.corpus import Corpus  # noqa: E402
+from agile.corpus_scores import score_to_parquet  # noqa: E402
+from agile.ray_scan import RayScan, RayScanSettings, split_shards  # noqa: E402
+from agile.sampling import BestOf, margin, select, select_batch, top_scores  # noqa: E402
+from agile.scan_engine import LocalScan, ScanEngineError  # noqa: E402
+from agile.session import Session, SessionSettings  # noqa: E402
+from agile.session_store import MemoryStore  # noqa: E402
+from agile.synth import SynthSpec, synth_corpus  # noqa: E402
+from agile.training import TrainConfig, train  # noqa: E402
+from agile.workspace import Workspace  # noqa: E402
+
+ROWS = 256  # several blocks per shard, the last one short
+CPUS = 0.2  # per actor: the module's pools (7 actors) and one more pool of 2 fit the 2 CPUs of the test cluster
+
+
+def settings(**kwargs) -> RayScanSettings:
+    return RayScanSettings(cpus_per_actor=CPUS, **kwargs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # the test's own Keep rules travel by value: the workers cannot import this module
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Corpus:
+    """6,000 x 64 vectors in 6 shards, written by the project's own writer."""
+    return synth_corpus(tmp_path_factory.mktemp("ray") / "c", SynthSpec(n=6000, dim=64, clusters=20, seed=11,
+                                                                        shard_size=1000), workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def scan_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("ray-scan") / "scan"
+
+
+@pytest.fixture(scope="module")
+def model(corpus):
+    truth = np.isin(corpus.column("cluster").to_numpy(), [2, 9])
+    ids = np.concatenate([np.flatnonzero(truth)[:60], np.flatnonzero(~truth)[:60]])
+    return train(corpus, ids, truth[ids].astype(np.float32),
+                 TrainConfig.for_round(1, random_negatives=500, batch_size=128, lr=1e-3))
+
+
+@pytest.fixture(scope="module")
+def pools(corpus, scan_dir):
+    made = {n: RayScan(corpus, scan_dir, settings(actors=n)) for n in (1, 2, 4)}
+    yield made
+    for pool in made.values():
+        pool.close()
+
+
+def test_shards_are_split_into_contiguous_runs_of_about_equal_size():
+    assert split_shards([1000] * 6, 4) == [[0], [1, 2], [3], [4, 5]]
+    assert split_shards([1000] * 6, 1) == [[0, 1, 2, 3, 4, 5]]
+    assert split_shards([500, 0, 500, 3000], 3) == [[0], [2], [3]]  # the empty shard has no blocks
+    assert split_shards([10, 10], 5) == [[0], [1]]  # never an actor without a shard
+
+
+@pytest.mark.parametrize("kernel", ["int8", "exact"])
+@pytest.mark.parametrize("strategy", ["margin", "margin-pm", "cluster-margin", "random"])
+def test_ray_rounds_pick_the_local_batch_with_1_2_and_4_actors(corpus, model, pools, scan_dir, strategy, kernel):
+    rng = np.random.default_rng(3)
+    rated = np.sort(rng.choice(corpus.count, 400, replace=False))
+    local = LocalScan(scan_dir)
+    want = select(corpus, model, 50, strategy, rated, seed=4, kernel=kernel, rows=ROWS, engine=local)
+    # the mixed batch of the loop: likely positives are scarce among the rated, so the mix runs too
+    want_mixed = select_batch(corpus, model, 50, strategy, rated, seed=4, kernel=kernel, rows=ROWS,
+                              rated_positives=3, engine=local)
+    want_plain = select_batch(corpus, model, 50, strategy, rated, seed=4, kernel=kernel, rows=ROWS,
+                              rated_positives=1000, positives_in_last_batch=50, min_positives=0, engine=local)
+    for actors, pool in pools.items():
+        assert pool.actors == min(actors, 6)
+        got = select(corpus, model, 50, strategy, rated, seed=4, kernel=kernel, rows=ROWS, engine=pool)
+        np.testing.assert_array_equal(got, want, err_msg=f"{actors} actors")
+        mixed = select_batch(corpus, model, 50, strategy, rated, seed=4, kernel=kernel, rows=ROWS,
+                             rated_positives=3, engine=pool)
+        np.testing.assert_array_equal(mixed.ids, want_mixed.ids, err_msg=f"{actors} actors")
+        assert (mixed.strategy, mixed.note, mixed.predicted_positives) == \
+            (want_mixed.strategy, want_mixed.note, want_mixed.predicted_positives)
+        plain = select_batch(corpus, model, 50, strategy, rated, seed=4, kernel=kernel, rows=ROWS,
+                             rated_positives=1000, positives_in_last_batch=50, min_positives=0, engine=pool)
+        np.testing.assert_array_equal(plain.ids, want_plain.ids, err_msg=f"{actors} actors")
+    assert not np.isin(want, rated).any() and len(np.unique(want)) == 50
+
+
+def test_a_round_sends_the_model_once_and_gets_few_candidates_back(corpus, model, pools):
+    pool = pools[2]
+    rated = np.arange(0, 6000, 7)
+    select(corpus, model, 20, "margin", rated, kernel="int8", rows=ROWS, engine=pool)
+    stats = pool.last_round
+    assert [a.vectors for a in stats.actors] == [3000, 3000]
+    assert sum(a.candidates for a in stats.actors) <= 2 * 200  # each actor's best depth (10 k), not every block's
+    assert stats.bytes_back == sum(a.candidates for a in stats.actors) * 12
+    assert stats.bytes_out["exclude"] == rated.nbytes  # each actor gets only its own share of the rated ids
+    assert 0 < stats.bytes_out["model"] < 200_000
+
+
+@pytest.mark.parametrize("top", [None, 40])
+def test_agile_score_on_ray_writes_the_local_file(corpus, model, pools, tmp_path, top):
+    kernel = "int8" if top else "exact"
+    local = score_to_parquet(corpus, model, tmp_path / "local.parquet", threshold=0.5, top=top, kernel=kernel,
+                             workers=1)
+    for actors, pool in pools.items():
+        out = tmp_path / f"ray-{actors}.parquet"
+        summary = score_to_parquet(corpus, model, out, threshold=0.5, top=top, kernel=kernel, engine="ray",
+                                   pool=pool)
+        assert summary["kernel"] == local["kernel"] == kernel
+        assert pq.read_table(out).equals(pq.read_table(tmp_path / "local.parquet")), f"{actors} actors"
+
+
+@dataclass(frozen=True)
+class SlowKeep:
+    """A round's rule that takes its time, and says (by a file) when an actor has started on it."""
+
+    inner: BestOf
+    started: str
+    seconds: float = 0.05
+
+    def __call__(self, first, scores, exclude):
+        Path(self.started, f"{os.getpid()}").touch()
+        time.sleep(self.seconds)
+        return self.inner(first, scores, exclude)
+
+    def narrow(self, candidates):
+        return self.inner.narrow(candidates)
+
+
+def _wait_for(path: Path, name: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not (path / name).exists():
+        assert time.monotonic() < deadline, f"no actor {name} started"
+        time.sleep(0.01)
+
+
+def test_an_actor_killed_mid_round_is_restarted_and_the_round_returns_the_same_batch(corpus, model, scan_dir,
+                                                                                       tmp_path):
+    rated = np.arange(0, 6000, 11)
+    keep = BestOf((margin, top_scores), 300)
+    local = keep.narrow(LocalScan(scan_dir).scan(corpus, model, keep, rated, "int8", ROWS))
+    pool = RayScan(corpus, scan_dir, settings(actors=2))
+    try:
+        want = pool.scan(corpus, model, keep, rated, "int8", ROWS)  # the same round, undisturbed
+        pids = pool.ready()
+        got = {}
+        thread = threading.Thread(target=lambda: got.setdefault(
+            "found", pool.scan(corpus, model, SlowKeep(keep, str(tmp_path)), rated, "int8", ROWS)))
+        thread.start()
+        _wait_for(tmp_path, str(pids[1]))  # actor 1 is inside its scan
+        os.kill(pids[1], signal.SIGKILL)
+        thread.join(120)
+        assert not thread.is_alive() and "found" in got, "the round did not come back"
+        for field in ("ids", "scores"):
+            np.testing.assert_array_equal(getattr(got["found"], field), getattr(want, field))
+            np.testing.assert_array_equal(getattr(keep.narrow(got["found"]), field), getattr(local, field))
+        assert got["found"].above == want.above == local.above
+        after = pool.ready()
+        assert after[0] == pids[0] and after[1] != pids[1]  # restarted, with its shards scanned again
+        batch = select_batch(corpus, model, 30, "margin", rated, kernel="int8", rows=ROWS, engine=pool)
+        np.testing.assert_array_equal(batch.ids, select_batch(corpus, model, 30, "margin", rated, kernel="int8",
+                                                              rows=ROWS, scan_dir=scan_dir).ids)
+    finally:
+        pool.close()
+
+
+def test_a_round_that_cannot_finish_fails_clearly_and_keeps_every_rating(corpus, scan_dir, tmp_path):
+    truth = np.isin(corpus.column("cluster").to_numpy(), [4, 12])
+    workspace = Workspace(corpus, tmp_path / "work")
+    workspace.engine = pool = RayScan(corpus, scan_dir, settings(actors=2, max_restarts=0))
+    try:
+        store = MemoryStore.create("cluster 4", positives=["cluster 12"])
+        session = Session(workspace, store, seed=0, settings=SessionSettings(batch_size=40))
+        batch = session.expand()
+        store.rate(batch.ids, truth[batch.ids])
+        rated = store.labels().ids.copy()
+        os.kill(pool.ready()[1], signal.SIGKILL)
+        with pytest.raises(ScanEngineError, match=r"could not finish: actor 1 \(part-00003..part-00005\) died .* "
+                                                  r"nothing was chosen"):
+            session.round()
+        np.testing.assert_array_equal(store.labels().ids, rated)  # every rating is still there
+        # the version was saved before the scan; the pool replaced the dead actor, so trying again works
+        batch = session.next_batch(session.trained(store.versions()[-1]))
+        assert len(batch.ids) == 40 and not np.isin(batch.ids, rated).any()
+    finally:
+        pool.close()
+
+
+def test_a_round_that_outlasts_its_timeout_fails_with_the_straggler_named(corpus, model, scan_dir, tmp_path):
+    pool = RayScan(corpus, scan_dir, settings(actors=2, timeout_s=0.5))
+    try:
+        pool.ready()
+        keep = SlowKeep(BestOf((margin,), 10), str(tmp_path), seconds=1.0)
+        with pytest.raises(ScanEngineError, match=r"did not finish within 0.5 s: actor 0 .*ratings are kept"):
+            pool.scan(corpus, model, keep, np.empty(0, np.int64), "int8", ROWS)
+    finally:
+        pool.close()
