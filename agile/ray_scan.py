@@ -159,15 +159,20 @@ class RayScan:
         ray = connect()
         self.corpus, self.settings = corpus, settings
         self.scan_dir = None if scan_dir is None else str(scan_dir)
-        cpus = float(ray.cluster_resources().get("CPU", 1))
-        self.shares = split_shards([s.count for s in corpus.shards], settings.actors or max(1, int(cpus)))
+        total = float(ray.cluster_resources().get("CPU", 1))
+        free = float(ray.available_resources().get("CPU", total))  # other pools may hold some already
+        self.shares = split_shards([s.count for s in corpus.shards], settings.actors or max(1, int(free)))
         # Actors may share CPUs (fractional num_cpus), so a pool of 4 runs on a 2-core machine.
-        self.cpus_per_actor = settings.cpus_per_actor or max(cpus / len(self.shares), 0.01)
+        self.cpus_per_actor = settings.cpus_per_actor or max(free / len(self.shares), 0.01)
+        if self.cpus_per_actor * len(self.shares) > total + 1e-9:  # Ray would wait for them for ever
+            raise ScanEngineError(f"{len(self.shares)} scan actors of {self.cpus_per_actor:g} CPUs need "
+                                  f"{self.cpus_per_actor * len(self.shares):g}; the Ray cluster has {total:g}")
         self.workers = max(1, int(self.cpus_per_actor))
         self._remote = ray.remote(num_cpus=self.cpus_per_actor, max_restarts=settings.max_restarts,
                                   max_task_retries=settings.max_restarts)(ScanActor)
         self._actors = [self._start(i) for i in range(len(self.shares))]
         self._started = False  # until every actor has answered once: a round's timeout excludes the start
+        self._kernels: dict[tuple, str] = {}  # auto's choice per model shape, as actor 0 measured it
         self.last_round = RoundStats()
 
     def _start(self, i: int):
@@ -194,7 +199,13 @@ class RayScan:
         self._check(corpus)
         if kernel != "auto":
             return resolve_kernel(kernel)
-        return self._gather([self._actors[0].kernel.remote(kernel, model, rows)], "kernel choice")[0]
+        from agile.kernel_choice import model_shape
+
+        key = (tuple(model_shape(model)), rows)  # the choice depends on the shape, never on the weights
+        if key not in self._kernels:
+            self._kernels[key] = self._gather([self._actors[0].kernel.remote(kernel, model, rows)],
+                                              "kernel choice")[0]
+        return self._kernels[key]
 
     def scan(self, corpus: Corpus, model: TrainedModel, keep: Keep, exclude: np.ndarray, kernel: str,
              rows: int) -> Candidates:

@@ -59,12 +59,11 @@ class Workspace:
         Done once at start so the first round neither builds the store nor
         reads it cold from disk. ``pin`` locks it in memory (see ScanStore.pin).
         """
-        if resolve_kernel("auto") == "exact":
-            return "rounds score the float16 vectors exactly (no int8 kernels in this torch build)"
         if self.engine is not None:  # each actor opens or builds, and warms, its own share
             self.engine.ready()
-            return (f"{self.engine.actors} Ray scan actors ready, each with its share of the int8 scan store "
-                    "warm")
+            return f"{self.engine.actors} Ray scan actors ready, each with its share of the corpus warm"
+        if resolve_kernel("auto") == "exact":
+            return "rounds score the float16 vectors exactly (no int8 kernels in this torch build)"
         self.scan_store = ScanStore.open_or_build(self.corpus, self.scan_dir)
         self.scan_store.warm(wait=True)
         note = f"int8 scan store ready and warm ({self.scan_store.nbytes / 2**20:,.0f} MiB)"

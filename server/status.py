@@ -10,6 +10,7 @@ from agile.corpus.reader import UnknownIdError
 from agile.embedder import NoImageModelError, NoTextModelError
 from agile.errors import AgileError, CorpusError
 from agile.registry import RegistryError
+from agile.scan_engine import ScanEngineError
 from agile.sidecar import SidecarError
 from server.errors import (Conflict, Forbidden, Invalid, LengthRequired, NotFound, RequestTimeout, ServerError,
                            TooLarge, TooMany, Unauthorized, UnknownHost)
@@ -32,6 +33,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     RegistryError: 500,
     SidecarError: 500,
     CorpusError: 500,
+    ScanEngineError: 503,      # the corpus-wide scan's workers died or timed out: nothing was chosen, try again
     AgileError: 422,
 }
 

@@ -157,6 +157,27 @@ def _wait_for(path: Path, name: str, seconds: float = 60) -> None:
         time.sleep(0.01)
 
 
+def test_a_workspace_on_ray_chooses_the_local_batches(corpus, pools, tmp_path):
+    truth = np.isin(corpus.column("cluster").to_numpy(), [4, 12])
+    rated = np.concatenate([np.flatnonzero(truth)[:30], np.flatnonzero(~truth)[:30]])
+    local = Workspace(corpus, tmp_path / "local")
+    model = local.train(rated, truth[rated].astype(np.float32), TrainConfig.for_round(0, random_negatives=300))
+    on_ray = Workspace(corpus, tmp_path / "ray", engine="ray", scan_actors=2)
+    try:
+        assert "2 Ray scan actors ready" in on_ray.prepare_scan_store()
+        for strategy in ("margin", "cluster-margin"):
+            want = local.select(model, np.sort(rated), 40, strategy, seed=1, rated_positives=30)
+            got = on_ray.select(model, np.sort(rated), 40, strategy, seed=1, rated_positives=30)
+            np.testing.assert_array_equal(got.ids, want.ids)
+            assert (got.strategy, got.note) == (want.strategy, want.note)
+    finally:
+        on_ray.engine.close()
+    with pytest.raises(ScanEngineError, match="unknown scan engine 'spark'"):
+        Workspace(corpus, tmp_path / "x", engine="spark")
+    with pytest.raises(ScanEngineError, match="the Ray cluster has 2"):
+        RayScan(corpus, settings=RayScanSettings(actors=3, cpus_per_actor=1))
+
+
 def test_an_actor_killed_mid_round_is_restarted_and_the_round_returns_the_same_batch(corpus, model, scan_dir,
                                                                                        tmp_path):
     rated = np.arange(0, 6000, 11)
