@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="rows of the in-RAM float32 baseline (scaled to the corpus)")
     al.add_argument("--no-exact-check", action="store_true", help="skip the exact float32 pass (overlap)")
     al.add_argument("--exact-runs", type=int, help="runs of the (slow) exact pass (default: --runs)")
+    al.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="ray: also time the round on Ray scan actors against the local round, run by run")
+    al.add_argument("--actors", type=int, help="with --engine ray: scan actors (default: one per CPU of the cluster)")
     al.set_defaults(func=cmd_al)
 
     tr = commands.add_parser("train", help="training the 3 x 128 model on 600 ratings")
@@ -52,7 +55,8 @@ def cmd_al(args: argparse.Namespace) -> None:
     from eval.bench.loop_bench import bench_al
 
     print(json.dumps(bench_al(_open_corpus(args), args.scan_dir, args.runs, args.k, args.baseline_rows,
-                              not args.no_exact_check, args.seed, args.exact_runs), indent=2))
+                              not args.no_exact_check, args.seed, args.exact_runs, args.engine, args.actors),
+                     indent=2))
 
 
 def cmd_train(args: argparse.Namespace) -> None:

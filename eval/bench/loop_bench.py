@@ -162,7 +162,7 @@ def layer_kernels(corpus: Corpus, store: ScanStore, model: TrainedModel, rows: i
 
 def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, k: int = 100,
              baseline_rows: int = 1_000_000, exact_check: bool = True, seed: int = 0,
-             exact_runs: int | None = None) -> dict[str, Any]:
+             exact_runs: int | None = None, engine: str = "local", actors: int | None = None) -> dict[str, Any]:
     """Time margin sampling over the whole corpus (score all, pick ``k``) with each kernel and with
     ``auto``'s measured choice, against baselines; name the oneDNN kernel of every layer.
 
@@ -170,7 +170,10 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
     exact pass reads the float16 vectors, twice the bytes of the scan store,
     and on a machine whose page cache cannot hold both it evicts the store;
     so it runs last, and the store is read back into the cache (untimed)
-    before the auto and int8 rounds, as the server does at start."""
+    before the auto and int8 rounds, as the server does at start.
+
+    ``engine="ray"`` also times the same round on a pool of ``actors`` Ray
+    scan actors against the local round, interleaved run by run (`_ray_rounds`)."""
     chosen, truth = synthetic_concept(corpus, seed=seed)
     ids, labels = concept_ratings(corpus, chosen, truth, seed=seed)
     train_s, model = timed(lambda: train(corpus, ids, labels, TrainConfig.for_round(3)), 1)
@@ -209,11 +212,56 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
         out["exact_float32_stream"] = {"seconds": rounds["exact"]["seconds"][0],
                                        "overlap_top_k": len(np.intersect1d(picked["int8"], exact)) / k,
                                        "overlap_top_k_without_rerank": len(np.intersect1d(raw, exact)) / k}
+    if engine == "ray":
+        out["ray"] = _ray_rounds(corpus, model, store, ids, k, runs, scan_dir, actors)
     out["expansion_10_phrases"] = _expansion(corpus, ids, runs)
     out["naive_baseline"] = _naive_baseline(corpus, model, ids, k, min(baseline_rows, corpus.count), runs)
     out["speedup_vs_naive"] = round(out["naive_baseline"]["scaled_seconds"]
                                     / max(out["margin_round"]["median_seconds"], 1e-9), 2)
     return out
+
+
+def _ray_rounds(corpus: Corpus, model: TrainedModel, store: ScanStore, rated: np.ndarray, k: int, runs: int,
+                scan_dir: str | Path | None, actors: int | None) -> dict[str, Any]:
+    """The loop's round (``auto`` kernel) locally and on Ray scan actors, alternating run by run so load
+    hits both alike: seconds, the ratio of medians, whether the batches agree, and what the actors did."""
+    from agile.ray_scan import RayScan, RayScanSettings
+
+    start = time.perf_counter()
+    pool = RayScan(corpus, scan_dir, RayScanSettings(actors=actors))
+    try:
+        pool.ready()
+        started_s = round(time.perf_counter() - start, 2)
+        store.warm(wait=True)
+
+        def round_on(engine) -> np.ndarray:
+            return select(corpus, model, k=k, strategy="margin", exclude_ids=rated, kernel="auto",
+                          scan_dir=scan_dir, engine=engine)
+        first_s, _ = timed(lambda: round_on(pool), 1)  # each actor's first call builds oneDNN's kernels
+        local_s, ray_s, same = [], [], True
+        for _ in range(runs):
+            seconds, want = timed(lambda: round_on(None), 1)
+            local_s += seconds
+            seconds, got = timed(lambda: round_on(pool), 1)
+            ray_s += seconds
+            same &= bool(np.array_equal(want, got))
+        stats = pool.last_round
+        cores = pool.cpus_per_actor
+        per_actor = [{"actor": a.actor, "vectors": a.vectors, "scan_seconds": a.seconds,
+                      "vectors_per_second_per_core": round(a.vectors / a.seconds / cores),
+                      "candidates_back": a.candidates, "memory_mib": a.memory_mib} for a in stats.actors]
+        return {"actors": pool.actors, "cpus_per_actor": cores, "threads_per_actor": pool.workers,
+                "shards_per_actor": [len(s) for s in pool.shares], "start_seconds": started_s,
+                "first_round_seconds": first_s[0], "local_seconds": local_s, "ray_seconds": ray_s,
+                "local_median_seconds": _median(local_s), "ray_median_seconds": _median(ray_s),
+                "ray_over_local": round(statistics.median(ray_s) / max(statistics.median(local_s), 1e-9), 3),
+                "same_batches": same,
+                "local_vectors_per_second_per_core": round(corpus.count / statistics.median(local_s)
+                                                           / (os.cpu_count() or 1)),
+                "last_round": {"driver_seconds": stats.seconds, "bytes_out": stats.bytes_out,
+                               "bytes_back": stats.bytes_back, "actors": per_actor}}
+    finally:
+        pool.close()
 
 
 def _expansion(corpus: Corpus, rated: np.ndarray, runs: int) -> dict[str, Any]:
