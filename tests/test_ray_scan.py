@@ -239,3 +239,15 @@ def test_a_round_that_outlasts_its_timeout_fails_with_the_straggler_named(corpus
             pool.scan(corpus, model, keep, np.empty(0, np.int64), "int8", ROWS)
     finally:
         pool.close()
+
+
+@pytest.mark.slow
+def test_bench_al_times_the_ray_round_against_the_local_one(small_corpus_path, pools, tmp_path):
+    from eval.bench.loop_bench import bench_al
+
+    out = bench_al(Corpus.open(small_corpus_path), tmp_path / "scan", runs=2, k=20, baseline_rows=2000,
+                   exact_check=False, engine="ray", actors=2)["ray"]
+    assert out["actors"] == 2 and out["same_batches"]
+    assert len(out["ray_seconds"]) == len(out["local_seconds"]) == 2 and out["ray_over_local"] > 0
+    assert sum(a["vectors"] for a in out["last_round"]["actors"]) == 5000
+    assert out["last_round"]["bytes_back"] > 0 and out["last_round"]["bytes_out"]["model"] > 0
