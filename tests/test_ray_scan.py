@@ -251,3 +251,23 @@ def test_bench_al_times_the_ray_round_against_the_local_one(small_corpus_path, p
     assert len(out["ray_seconds"]) == len(out["local_seconds"]) == 2 and out["ray_over_local"] > 0
     assert sum(a["vectors"] for a in out["last_round"]["actors"]) == 5000
     assert out["last_round"]["bytes_back"] > 0 and out["last_round"]["bytes_out"]["model"] > 0
+
+
+def test_agile_serve_engine_ray_gives_the_server_a_pool(corpus, pools, tmp_path):
+    import argparse
+
+    from agile_cli.serve_commands import register
+    from server.loop import Loop
+    from server.settings import ServerSettings
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["serve", str(corpus.root), "--engine", "ray", "--scan-actors", "2"])
+    settings = ServerSettings(corpus=args.corpus, engine=args.engine, scan_actors=args.scan_actors)
+    loop = Loop(settings.corpus, tmp_path / "data", engine=settings.engine, scan_actors=settings.scan_actors)
+    try:
+        assert loop.workspace.engine.actors == 2
+        assert "2 Ray scan actors ready" in loop.prepare_scan_store()
+    finally:
+        loop.workspace.engine.close()
+    assert Loop(corpus.root, tmp_path / "local").workspace.engine is None  # without it nothing changes
