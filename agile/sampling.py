@@ -24,7 +24,7 @@ import numpy as np
 
 from agile.corpus import Corpus
 from agile.errors import AgileError
-from agile.scan_engine import Candidates, LocalScan, ScanEngine
+from agile.scan_engine import Candidates, LocalScan, ScanEngine, unrated
 from agile.scoring import SCAN_ROWS, Kernel
 from agile.training import TrainedModel, draw_random_negatives
 
@@ -145,17 +145,6 @@ def get_strategy(name: str) -> Strategy:
         raise UnknownStrategyError(f"unknown strategy {name!r}; choose from {sorted(STRATEGIES)}") from None
 
 
-def _unrated(first: int, scores: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, scores) of one block without the excluded ids."""
-    ids = np.arange(first, first + len(scores), dtype=np.int64)
-    lo, hi = np.searchsorted(exclude, [first, first + len(scores)])
-    if hi > lo:
-        keep = np.ones(len(scores), dtype=bool)
-        keep[exclude[lo:hi] - first] = False
-        ids, scores = ids[keep], scores[keep]
-    return ids, scores
-
-
 @dataclass(frozen=True)
 class BestOf:
     """A `Keep` rule: each block's best ``depth`` unrated vectors by every ranking named (their union).
@@ -176,7 +165,7 @@ class BestOf:
         return np.sort(chosen)
 
     def __call__(self, first: int, scores: np.ndarray, exclude: np.ndarray) -> Candidates:
-        ids, scores = _unrated(first, scores, exclude)
+        ids, scores = unrated(first, scores, exclude)
         chosen = self._best(scores)
         return Candidates(ids[chosen], scores[chosen], int(np.count_nonzero(scores > 0.5)))
 

@@ -51,6 +51,17 @@ class Candidates:
         return self.ids.nbytes + self.scores.nbytes
 
 
+def unrated(first: int, scores: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, scores) of the block starting at id ``first`` without the sorted ``exclude`` ids."""
+    ids = np.arange(first, first + len(scores), dtype=np.int64)
+    lo, hi = np.searchsorted(exclude, [first, first + len(scores)])
+    if hi > lo:
+        keep = np.ones(len(scores), dtype=bool)
+        keep[exclude[lo:hi] - first] = False
+        ids, scores = ids[keep], scores[keep]
+    return ids, scores
+
+
 class Keep(Protocol):
     def __call__(self, first: int, scores: np.ndarray, exclude: np.ndarray) -> Candidates:
         """The candidates of one block starting at id ``first``; ``exclude`` holds sorted ids never to keep."""

@@ -19,9 +19,10 @@ from agile.coverage import coverage_ids
 from agile.expansion import draw, expand_queries, nearest_among
 from agile.index import open_index
 from agile.sampling import Selection, select, select_batch
-from agile.scan_engine import ScanEngineError
+from agile.scan_engine import LocalScan, ScanEngineError
 from agile.scan_store import ScanStore, scan_dir_for
-from agile.scoring import map_blocks, resolve_kernel
+from agile.scoring import SCAN_ROWS, resolve_kernel
+from agile.strata_scan import LowestHashes
 from agile.training import TrainConfig, TrainedModel, train
 from agile.zeroshot import concept_text_embedding, zero_shot_scores
 
@@ -156,23 +157,18 @@ class Workspace:
     def stratified_by_model(self, model: TrainedModel, eligible: np.ndarray, spec: StrataSpec) -> np.ndarray:
         """The model's stratified set among eligible images, scoring the corpus block by block.
 
-        Each block keeps its ``per_stratum`` lowest hashes per stratum; the set's
-        members are among them, so a second pass over the kept ones gives exactly
-        ``stratified_ids`` over the whole score array, in memory of one block
-        (a 10M corpus never holds its 40 MB of scores per model).
+        Each block keeps its ``per_stratum`` lowest hashes per stratum
+        (`agile.strata_scan.LowestHashes`, on this process's threads or the Ray
+        actors); the set's members are among them, so one more selection over
+        the kept ones gives exactly ``stratified_ids`` over the whole score
+        array, in memory of one block (a 10M corpus never holds its 40 MB of
+        scores per model). Scores are exact, so the strata are the ones the
+        report measures.
         """
-        hashes = self.uri_hashes()
-
-        def keep_candidates(first: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            ids = np.arange(first, first + len(scores), dtype=np.int64)
-            ok = eligible[first:first + len(scores)]
-            chosen = stratified_ids(scores[ok], hashes[ids[ok]], ids[ok], spec)
-            return chosen, scores[chosen - first]
-
-        parts = list(map_blocks(keep_candidates, self.corpus, model, kernel="exact"))
-        ids = np.concatenate([p[0] for p in parts])
-        scores = np.concatenate([p[1] for p in parts])
-        return stratified_ids(scores, hashes[ids], ids, spec)
+        keep = LowestHashes(spec, str(self.corpus.root), self.uri_hashes())
+        engine = self.engine or LocalScan(self.scan_dir)
+        found = engine.scan(self.corpus, model, keep, np.flatnonzero(~eligible), "exact", SCAN_ROWS)
+        return stratified_ids(found.scores, keep.hashes_of(found.ids), found.ids, spec)
 
     def stratified_by_zero_shot(self, positives: Sequence[str], eligible: np.ndarray,
                                 spec: StrataSpec) -> np.ndarray:

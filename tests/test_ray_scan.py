@@ -178,6 +178,21 @@ def test_a_workspace_on_ray_chooses_the_local_batches(corpus, pools, tmp_path):
         RayScan(corpus, settings=RayScanSettings(actors=3, cpus_per_actor=1))
 
 
+def test_evaluation_strata_on_ray_are_the_local_ones(corpus, model, pools, tmp_path):
+    from agile.evaluation import StrataSpec
+
+    workspace = Workspace(corpus, tmp_path / "work")
+    eligible = np.ones(corpus.count, dtype=bool)
+    eligible[np.random.default_rng(8).choice(corpus.count, 500, replace=False)] = False
+    spec = StrataSpec(per_stratum=15)
+    want = workspace.stratified_by_model(model, eligible, spec)
+    assert len(want) > 60 and eligible[want].all()
+    for actors, pool in pools.items():
+        workspace.engine = pool
+        np.testing.assert_array_equal(workspace.stratified_by_model(model, eligible, spec), want,
+                                      err_msg=f"{actors} actors")
+
+
 def test_an_actor_killed_mid_round_is_restarted_and_the_round_returns_the_same_batch(corpus, model, scan_dir,
                                                                                        tmp_path):
     rated = np.arange(0, 6000, 11)
