@@ -121,6 +121,10 @@ class ScanActor:
     def ping(self) -> int:
         return os.getpid()
 
+    def pin(self) -> bool:
+        """Lock this actor's share of the scan store in memory (ScanStore.pin); False if refused or absent."""
+        return self.store is not None and self.store.pin()
+
     def kernel(self, kernel: str, model: TrainedModel, rows: int) -> str:
         return self.local.kernel(kernel, self.corpus, model, rows)
 
@@ -188,6 +192,11 @@ class RayScan:
         pids = self._gather([a.ping.remote() for a in self._actors], "start", timeout_s=self.settings.start_timeout_s)
         self._started = True
         return pids
+
+    def pin(self) -> list[bool]:
+        """Ask every actor to lock its share in memory (a restarted actor does not: call again)."""
+        self._check(self.corpus)
+        return self._gather([a.pin.remote() for a in self._actors], "pinning")
 
     def describe_share(self, i: int) -> str:
         names = [self.corpus.shards[s].name for s in self.shares[i]]

@@ -62,7 +62,11 @@ class Workspace:
         """
         if self.engine is not None:  # each actor opens or builds, and warms, its own share
             self.engine.ready()
-            return f"{self.engine.actors} Ray scan actors ready, each with its share of the corpus warm"
+            note = f"{self.engine.actors} Ray scan actors ready, each with its share of the corpus warm"
+            if pin:
+                pinned = sum(self.engine.pin())
+                note += f"; {pinned} of {self.engine.actors} pinned their share in memory"
+            return note
         if resolve_kernel("auto") == "exact":
             return "rounds score the float16 vectors exactly (no int8 kernels in this torch build)"
         self.scan_store = ScanStore.open_or_build(self.corpus, self.scan_dir)

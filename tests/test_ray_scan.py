@@ -283,6 +283,7 @@ def test_agile_serve_engine_ray_gives_the_server_a_pool(corpus, pools, tmp_path)
     try:
         assert loop.workspace.engine.actors == 2
         assert "2 Ray scan actors ready" in loop.prepare_scan_store()
+        assert "of 2 pinned their share" in loop.prepare_scan_store(pin=True)  # or were refused: memlock
     finally:
         loop.workspace.engine.close()
     assert Loop(corpus.root, tmp_path / "local").workspace.engine is None  # without it nothing changes
