@@ -104,7 +104,7 @@ class ScanActor:
     def __init__(self, index: int, root: str, shards: list[int], scan_dir: str | None, workers: int,
                  calibrate: bool, warm_store: bool = True):
         from agile.kernel_choice import calibrate_default_shapes
-        from agile.scan_store import ScanStore
+        from agile.scan_store import ScanStore, build_parts
 
         self.index, self.shards = index, shards
         self.corpus = Corpus.open(root, verify="quick")
@@ -112,6 +112,7 @@ class ScanActor:
         self.vectors = sum(self.corpus.shards[i].count for i in shards)
         self.store = None
         if warm_store and resolve_kernel("auto") == "int8":  # this torch build has int8 kernels: keep it warm
+            build_parts(self.corpus, scan_dir, shards)  # a missing store: each actor builds its own parts at once
             store = ScanStore.open_or_build(self.corpus, scan_dir, calibrate_rows=None)
             if calibrate:  # the kernel is chosen here (actor 0) for this actor's threads, before any round
                 calibrate_default_shapes(self.corpus, store, SCAN_ROWS, workers)

@@ -16,6 +16,8 @@ read-only)::
 Built lazily on first use, under a file lock, shard by shard: each file is
 written to a temporary name and renamed; ``scan.json`` is written last, so a
 half-built store is never used and a killed build resumes at the next shard.
+Each part is written under its own lock too, so processes that each own some
+shards (`build_parts`, the Ray scan actors) build them at once.
 A store whose recorded corpus identity differs from the corpus is rebuilt.
 """
 from __future__ import annotations
@@ -188,7 +190,9 @@ def _part_path(root: Path, name: str) -> Path:
     return root / "int8" / f"{name}.i8"
 
 
-def _build(corpus: Corpus, root: Path, progress: bool) -> None:
+def _start_build(corpus: Corpus, root: Path) -> np.ndarray:
+    """The scales of the build under way (``build.json``), starting one if there is none for this corpus.
+    Called under the store's lock."""
     identity = corpus_identity(corpus)
     build_path = root / "build.json"
     try:
@@ -201,18 +205,50 @@ def _build(corpus: Corpus, root: Path, progress: bool) -> None:
         (root / KERNEL_CACHE).unlink(missing_ok=True)  # timings of another corpus
         build = {"corpus": identity, "scales": dimension_scales(corpus).tolist()}
         atomic_write_json(build_path, build)
-    inverse = torch.from_numpy(1.0 / np.asarray(build["scales"], dtype=np.float32))
     (root / "int8").mkdir(exist_ok=True)
-    for shard, vectors in corpus.vector_files():
-        path = _part_path(root, shard.name)
+    return np.asarray(build["scales"], dtype=np.float32)
+
+
+def _build_part(corpus: Corpus, root: Path, shard_index: int, scales: np.ndarray, progress: bool) -> None:
+    """Write one shard's part unless it is done, under the part's own lock: processes building the
+    store's parts in parallel (Ray actors, each its own share first) never write one twice."""
+    shard, vectors = corpus.vector_files()[shard_index]
+    path = _part_path(root, shard.name)
+    with open(root / f".build-{shard.name}.lock", "w") as lock:  # beside the store, not among its parts
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if path.is_file() and path.stat().st_size == shard.count * corpus.dim:
-            continue  # finished by an earlier, interrupted build
+            return  # finished by another process, or by an earlier, interrupted build
+        inverse = torch.from_numpy(1.0 / scales)
         with atomic_path(path) as tmp, open(tmp, "wb") as out:
             for start in range(0, shard.count, BUILD_ROWS):
                 block = torch.from_numpy(np.array(vectors[start:start + BUILD_ROWS]))
                 q = block.float().mul_(inverse).round_().clamp_(-127, 127).to(torch.int8)
                 out.write(q.numpy().tobytes())
-        if progress:
-            print(f"scan store: {shard.name} done", flush=True)
+    if progress:
+        print(f"scan store: {shard.name} done", flush=True)
+
+
+def build_parts(corpus: Corpus, root: str | Path | None, shards: list[int]) -> None:
+    """Build the parts of ``shards`` only, holding the store's lock just to read or start the build, so
+    several processes build their own shards at once; `ScanStore.open_or_build` then finishes the store."""
+    root = Path(root) if root is not None else corpus.root / SCAN_DIRNAME
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if ScanStore._open(corpus, root) is not None:
+                return
+            scales = _start_build(corpus, root)
+        for i in shards:
+            _build_part(corpus, root, i, scales, progress=False)
+    except OSError as e:
+        raise ScanStoreError(f"{root}: cannot build the int8 scan store ({e.strerror or e}); "
+                             "give a writable scan_dir or use kernel='exact'") from e
+
+
+def _build(corpus: Corpus, root: Path, progress: bool) -> None:
+    scales = _start_build(corpus, root)
+    for i in range(len(corpus.shards)):
+        _build_part(corpus, root, i, scales, progress)
     atomic_write_json(root / "scan.json", {"format": FORMAT, "format_version": FORMAT_VERSION,
-                                           "corpus": identity, "scales": build["scales"]})
+                                           "corpus": corpus_identity(corpus), "scales": scales.tolist()})

@@ -81,6 +81,22 @@ def test_shards_are_split_into_contiguous_runs_of_about_equal_size():
     assert split_shards([10, 10], 5) == [[0], [1]]  # never an actor without a shard
 
 
+def test_actors_build_a_missing_scan_store_in_place_byte_for_byte(corpus, pools, tmp_path):
+    from agile.scan_store import ScanStore
+
+    local = ScanStore.open_or_build(corpus, tmp_path / "local", calibrate_rows=None)
+    pool = RayScan(corpus, tmp_path / "ray", settings(actors=2))
+    try:
+        pool.ready()  # each actor built its own three parts, then one finished the store
+    finally:
+        pool.close()
+    built = ScanStore.existing(corpus, tmp_path / "ray")
+    assert built is not None
+    np.testing.assert_array_equal(built.scales, local.scales)
+    for (first, a), (_, b) in zip(built.parts, local.parts):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"part at {first}")
+
+
 @pytest.mark.parametrize("kernel", ["int8", "exact"])
 @pytest.mark.parametrize("strategy", ["margin", "margin-pm", "cluster-margin", "random"])
 def test_ray_rounds_pick_the_local_batch_with_1_2_and_4_actors(corpus, model, pools, scan_dir, strategy, kernel):
