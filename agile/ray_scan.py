@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 import pickle
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -106,7 +106,7 @@ class ScanActor:
         from agile.kernel_choice import calibrate_default_shapes
         from agile.scan_store import ScanStore, build_parts
 
-        self.index, self.shards = index, shards
+        self.index = index
         self.corpus = Corpus.open(root, verify="quick")
         self.local = LocalScan(scan_dir, workers, tuple(shards))
         self.vectors = sum(self.corpus.shards[i].count for i in shards)
@@ -151,9 +151,6 @@ class RoundStats:
     bytes_out: dict[str, int] = field(default_factory=dict)
     bytes_back: int = 0
     actors: list[ScanReport] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "actors": [asdict(a) for a in self.actors]}
 
 
 class RayScan:
