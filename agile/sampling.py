@@ -226,7 +226,7 @@ def _exact_candidates(corpus: Corpus, model: TrainedModel, keep: BestOf, exclude
     if kernel == "exact":
         return found
     ids = keep.narrow(found).ids
-    scores = model.score_ids(corpus, ids)
+    scores = model.score_vectors(engine.vectors(corpus, ids))  # what model.score_ids does, rows from the engine
     return Candidates(ids, scores, int(np.count_nonzero(scores > 0.5)))
 
 

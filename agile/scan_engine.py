@@ -78,6 +78,9 @@ class ScanEngine(Protocol):
              rows: int) -> Candidates:
         """Every block's candidates by ``keep`` (possibly narrowed per share), in id order."""
 
+    def vectors(self, corpus: Corpus, ids: np.ndarray) -> np.ndarray:
+        """float16 vectors of ``ids`` (the finalists the caller re-scores exactly), read where they live."""
+
 
 @dataclass(frozen=True)
 class LocalScan:
@@ -95,3 +98,6 @@ class LocalScan:
         blocks = map_blocks(lambda first, scores: keep(first, scores, exclude), corpus, model, rows, kernel,
                             self.scan_dir, self.workers, self.shards)
         return Candidates.join(list(blocks))
+
+    def vectors(self, corpus: Corpus, ids: np.ndarray) -> np.ndarray:
+        return corpus.vectors(ids)

@@ -132,6 +132,7 @@ def test_a_round_sends_the_model_once_and_gets_few_candidates_back(corpus, model
     assert [a.vectors for a in stats.actors] == [3000, 3000]
     assert sum(a.candidates for a in stats.actors) <= 2 * 200  # each actor's best depth (10 k), not every block's
     assert stats.bytes_back == sum(a.candidates for a in stats.actors) * 12
+    assert stats.finalist_bytes_back == 200 * corpus.dim * 2  # the best 10 k rows, re-scored at the driver
     assert stats.bytes_out["exclude"] == rated.nbytes  # each actor gets only its own share of the rated ids
     assert 0 < stats.bytes_out["model"] < 200_000
 

@@ -259,7 +259,8 @@ def _ray_rounds(corpus: Corpus, model: TrainedModel, store: ScanStore, rated: np
                 "local_vectors_per_second_per_core": round(corpus.count / statistics.median(local_s)
                                                            / (os.cpu_count() or 1)),
                 "last_round": {"driver_seconds": stats.seconds, "bytes_out": stats.bytes_out,
-                               "bytes_back": stats.bytes_back, "actors": per_actor}}
+                               "bytes_back": stats.bytes_back, "finalist_bytes_back": stats.finalist_bytes_back,
+                               "actors": per_actor}}
     finally:
         pool.close()
 
