@@ -10,9 +10,14 @@
 Every step resumes: the manifest is a pure function of (seed, n) and is kept
 once written, the embedding job resumes at its first missing shard, and the
 index is rebuilt only if missing.
+
+New corpora are embedded with ``agile-demo-cnn``, which sees shapes and counts.
+A corpus begun with the earlier ``agile-demo`` finishes with the model it
+began with (its manifest names that checkpoint), so it keeps working.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +30,12 @@ from agile.corpus import Corpus
 from agile.demo import demo_uri, scene_at, scene_columns
 from agile.errors import AgileError
 from agile.index import index_dir
+from indexing.job import JOB_FILE
 
-DEMO_MODEL = "agile-demo"
-DEMO_CHECKPOINT = "demo/assets/agile-demo.pt"  # relative to the agile package
+DEMO_MODEL = "agile-demo-cnn"
+# Every demo model ever shipped, by name -> checkpoint relative to the agile package.
+DEMO_CHECKPOINTS = {DEMO_MODEL: f"demo/assets/{DEMO_MODEL}.pt", "agile-demo": "demo/assets/agile-demo.pt"}
+DEMO_CHECKPOINT = DEMO_CHECKPOINTS[DEMO_MODEL]
 MANIFEST_NAME = "demo-scenes.parquet"
 MANIFEST_ROWS = 50_000  # scenes per row group; bounds memory while writing
 
@@ -79,6 +87,16 @@ def _manifest_matches(path: Path, seed: int, n: int) -> bool:
     return first == demo_uri(seed, 0)
 
 
+def demo_model_of(out: Path) -> str:
+    """The demo model a corpus at ``out`` was begun with, or the current one for a new corpus."""
+    job = out / JOB_FILE
+    if job.is_file():
+        model = json.loads(job.read_text()).get("model")
+        if model in DEMO_CHECKPOINTS:
+            return model
+    return DEMO_MODEL
+
+
 def build_demo_corpus(out: str | Path, config: DemoBuildConfig = DemoBuildConfig(), progress: bool = True) -> dict:
     """Render, embed and index ``config.n`` demo scenes into the corpus at ``out``; returns timings."""
     from indexing.build import build_index
@@ -94,7 +112,8 @@ def build_demo_corpus(out: str | Path, config: DemoBuildConfig = DemoBuildConfig
     timings["manifest_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    index_images(manifest, out, model=DEMO_MODEL, checkpoint=DEMO_CHECKPOINT, engine="local",
+    model = demo_model_of(out)
+    index_images(manifest, out, model=model, checkpoint=DEMO_CHECKPOINTS[model], engine="local",
                  batch_size=config.batch_size, shard_size=config.shard_size)
     timings["embed_s"] = time.perf_counter() - t
 
@@ -103,5 +122,5 @@ def build_demo_corpus(out: str | Path, config: DemoBuildConfig = DemoBuildConfig
         build_index(out, progress=progress)
     timings["index_s"] = time.perf_counter() - t
     corpus = Corpus.open(out, verify="quick")
-    return {"corpus": str(out), "count": corpus.count, "dim": corpus.dim, "seed": config.seed,
+    return {"corpus": str(out), "model": corpus.model.name, "count": corpus.count, "dim": corpus.dim, "seed": config.seed,
             **{k: round(v, 2) for k, v in timings.items()}}

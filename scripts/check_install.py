@@ -67,7 +67,7 @@ truth = clusters == 3
 
 from agile.demo import load_suite
 from agile.openclip_embedder import OpenClipEmbedder
-demo = OpenClipEmbedder("agile-demo", checkpoint="demo/assets/agile-demo.pt")
+demo = OpenClipEmbedder("agile-demo-cnn", checkpoint="demo/assets/agile-demo-cnn.pt")
 import subprocess
 cli = subprocess.run([str(Path(sys.prefix) / "bin" / "agile"), "--help"], capture_output=True, text=True)
 print(json.dumps({

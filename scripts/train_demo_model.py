@@ -35,17 +35,18 @@ import open_clip
 import torch
 
 from agile.atomic import atomic_path, atomic_write_json
-from agile.demo.captions import write_caption
+from agile.demo.foils import caption_with_foil
 from agile.demo.model_eval import evaluate, pixels_to_tensor
 from agile.demo.world import render_batch
 from agile.model_configs import register_builtin_configs
 
-MODEL_NAME = "agile-demo"
+DEFAULT_MODEL = "agile-demo-cnn"
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("agile/demo/assets/agile-demo.pt"))
+    p.add_argument("--model", default=DEFAULT_MODEL, help="an open_clip config in agile/model_configs/")
+    p.add_argument("--out", type=Path, default=None, help="default: agile/demo/assets/<model>.pt")
     p.add_argument("--scenes", type=int, default=60_000, help="training scenes rendered once")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch", type=int, default=128)
@@ -58,11 +59,17 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--world-seed", type=int, default=1_000_000)
     p.add_argument("--heldout-seed", type=int, default=2_000_000)
     p.add_argument("--workers", type=int, default=2, help="processes rendering the training scenes")
+    p.add_argument("--no-foils", dest="foils", action="store_false",
+                   help="train on true captions only (no foil captions as extra negatives)")
+    p.add_argument("--generic-p", type=float, default=0.1,
+                   help="share of training caption groups whose shape is named 'shape', 'object' or 'thing'")
     p.add_argument("--init", type=Path, default=None,
                    help="continue from this checkpoint (its sidecar's recipe is kept as an earlier stage)")
     p.add_argument("--evaluate-only", action="store_true",
                    help="load the checkpoint at --out through open_clip and refresh its sidecar's held-out figures")
-    return p.parse_args()
+    args = p.parse_args()
+    args.out = args.out or Path(f"agile/demo/assets/{args.model}.pt")
+    return args
 
 
 def render_training_set(seed: int, n: int, workers: int) -> tuple[list, np.ndarray]:
@@ -81,6 +88,20 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
                              lr=lr, betas=(0.9, 0.98), eps=1e-6)
 
 
+def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, foils: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """open_clip's ClipLoss (the same value when there are no foils), the foils added as wrong captions for every image."""
+    labels = torch.arange(len(img))
+    per_image = scale * img @ torch.cat([txt, foils]).T
+    per_text = scale * txt @ img.T
+    return (torch.nn.functional.cross_entropy(per_image, labels) + torch.nn.functional.cross_entropy(per_text, labels)) / 2
+
+
+def training_texts(scenes: list, rng: np.random.Generator, args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """One true caption per scene and the foils that could be written for them."""
+    pairs = [caption_with_foil(s, rng, args.generic_p) for s in scenes]
+    return [c for c, _ in pairs], [f for _, f in pairs if f is not None and args.foils]
+
+
 def lr_at(step: int, progress: float, args: argparse.Namespace) -> float:
     """Linear warm-up over ``args.warmup`` steps, then cosine decay to zero as ``progress`` reaches 1."""
     if step < args.warmup:
@@ -92,9 +113,8 @@ def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     register_builtin_configs()
     weights = str(args.init) if args.init else None
-    model, _, _ = open_clip.create_model_and_transforms(MODEL_NAME, pretrained=weights, precision="fp32")
-    tokenizer = open_clip.get_tokenizer(MODEL_NAME)
-    loss_fn = open_clip.loss.ClipLoss()
+    model, _, _ = open_clip.create_model_and_transforms(args.model, pretrained=weights, precision="fp32")
+    tokenizer = open_clip.get_tokenizer(args.model)
     opt = make_optimizer(model, args.lr, args.weight_decay)
 
     t0 = time.time()
@@ -113,9 +133,9 @@ def train(args: argparse.Namespace) -> dict:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, progress, args)
         idx = rng.choice(len(scenes), size=args.batch, replace=False)
-        texts = tokenizer([write_caption(scenes[i], rng) for i in idx])
-        img_f, txt_f, scale = model(pixels_to_tensor(images[idx]), texts)
-        loss = loss_fn(img_f, txt_f, scale)
+        captions, foils = training_texts([scenes[i] for i in idx], rng, args)
+        img_f, txt_f, scale = model(pixels_to_tensor(images[idx]), tokenizer(captions + foils))
+        loss = contrastive_loss(img_f, txt_f[:len(idx)], txt_f[len(idx):], scale)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -144,10 +164,10 @@ def save(model: torch.nn.Module, out: Path, sidecar: dict) -> None:
 def evaluate_checkpoint(args: argparse.Namespace) -> None:
     """Held-out figures of the shipped (fp16) weights, loaded exactly as users load them."""
     register_builtin_configs()
-    model, _, _ = open_clip.create_model_and_transforms(MODEL_NAME, pretrained=str(args.out))
+    model, _, _ = open_clip.create_model_and_transforms(args.model, pretrained=str(args.out))
     sidecar_path = args.out.with_suffix(args.out.suffix + ".json")
     sidecar = json.loads(sidecar_path.read_text())
-    sidecar["heldout"] = evaluate(model, open_clip.get_tokenizer(MODEL_NAME), args.heldout_seed)
+    sidecar["heldout"] = evaluate(model, open_clip.get_tokenizer(args.model), args.heldout_seed)
     sidecar["heldout"]["weights"] = "float16 checkpoint as loaded by open_clip"
     atomic_write_json(sidecar_path, sidecar)
     print(json.dumps(sidecar["heldout"], indent=2))
@@ -160,9 +180,9 @@ def main() -> None:
         return
     result = train(args)
     model = result["model"]
-    config = open_clip.get_model_config(MODEL_NAME)
+    config = open_clip.get_model_config(args.model)
     sidecar = {
-        "model": MODEL_NAME,
+        "model": args.model,
         "config": config,
         "parameters": sum(p.numel() for p in model.parameters()),
         "dtype": "float16",

@@ -7,7 +7,8 @@ from PIL import Image
 
 from agile.corpus import Corpus
 from agile.demo import SceneTable, load_suite, render_uri, scene_at
-from indexing.demo_build import DEMO_CHECKPOINT, DemoBuildConfig, DemoBuildError, build_demo_corpus, manifest_path
+from indexing.demo_build import (DEMO_CHECKPOINT, DEMO_CHECKPOINTS, DEMO_MODEL, DemoBuildConfig, DemoBuildError,
+                                 build_demo_corpus, manifest_path, write_scene_manifest)
 
 N = 600
 
@@ -24,7 +25,8 @@ def test_build_writes_an_indexed_corpus_of_demo_uris(demo_corpus):
     out, summary = demo_corpus
     corpus = Corpus.open(out)
     assert summary["count"] == corpus.count == N
-    assert corpus.model.name == "agile-demo" and corpus.model.checkpoint == DEMO_CHECKPOINT and corpus.model.sha256
+    assert summary["model"] == corpus.model.name == DEMO_MODEL
+    assert corpus.model.checkpoint == DEMO_CHECKPOINT and corpus.model.sha256
     assert corpus.uris([0, 599]) == ["demo://3/0", "demo://3/599"]
     assert (out / "index" / "index.json").exists()
     assert manifest_path(out).exists()
@@ -57,6 +59,23 @@ def test_rebuilding_the_same_corpus_resumes_without_work(demo_corpus):
     before = sorted(p.stat().st_mtime_ns for p in (out / "shards").iterdir())
     build_demo_corpus(out, DemoBuildConfig(n=N, seed=3, batch_size=128, shard_size=250), progress=False)
     assert sorted(p.stat().st_mtime_ns for p in (out / "shards").iterdir()) == before
+
+
+@pytest.mark.slow
+def test_a_corpus_begun_with_the_earlier_model_is_finished_with_it(tmp_path):
+    """An interrupted build from before the current demo model resumes with the model its shards were made by."""
+    from indexing.runner import index_images
+
+    out, config = tmp_path / "corpus", DemoBuildConfig(n=300, seed=4, batch_size=128, shard_size=150, index=False)
+    write_scene_manifest(manifest_path(out), config.seed, config.n)
+    index_images(manifest_path(out), out, model="agile-demo", checkpoint=DEMO_CHECKPOINTS["agile-demo"],
+                 batch_size=128, shard_size=150, progress=False)
+    first = (out / "shards" / sorted(p.name for p in (out / "shards").iterdir())[0]).read_bytes()
+    (out / "corpus.json").unlink()  # as if killed before the last shard was finished
+    (out / "shards" / sorted(p.name for p in (out / "shards").iterdir())[-1]).unlink()
+    summary = build_demo_corpus(out, config, progress=False)
+    assert summary["model"] == Corpus.open(out).model.name == "agile-demo" and summary["count"] == 300
+    assert (out / "shards" / sorted(p.name for p in (out / "shards").iterdir())[0]).read_bytes() == first
 
 
 def test_bad_sizes_are_rejected():

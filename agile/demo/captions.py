@@ -47,14 +47,18 @@ BACKGROUND_WORDS = {
     "clutter": ("on a cluttered background", "among clutter", "on a busy messy background"),
 }
 LEADS = ("", "", "", "a picture of ", "an image of ", "a photo of ", "there is ")
+GENERIC_WORDS = (("shape", "shapes"), ("object", "objects"), ("thing", "things"))
 
 
 def _pick(rng: np.random.Generator, options) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def _group_phrase(rng: np.random.Generator, objs: list[SceneObject], detail: float) -> str:
-    """Words for a group of objects that share a shape; adjectives only where all agree."""
+def _group_phrase(rng: np.random.Generator, objs: list[SceneObject], detail: float, generic: bool = False) -> str:
+    """Words for a group of objects that share a shape; adjectives only where all agree.
+
+    ``generic`` names the shape with a word that fits any ("a red shape").
+    """
     n, first = len(objs), objs[0]
     words = [_pick(rng, COUNT_WORDS[n])]
     if len({o.size for o in objs}) == 1 and rng.random() < detail * 0.6:
@@ -63,12 +67,13 @@ def _group_phrase(rng: np.random.Generator, objs: list[SceneObject], detail: flo
         words.append(_pick(rng, PATTERN_WORDS[first.pattern]))
     if len({o.color for o in objs}) == 1 and rng.random() < detail:
         words.append(_pick(rng, COLOR_WORDS[first.color]))
-    singular, plural = _pick(rng, SHAPE_WORDS[first.shape])
+    singular, plural = _pick(rng, GENERIC_WORDS if generic else SHAPE_WORDS[first.shape])
     words.append(singular if n == 1 else plural)
-    phrase = " ".join(w for w in words if w)
-    if phrase.startswith("a ") and phrase[2] in "aeiou":
-        phrase = "an " + phrase[2:]
-    return phrase
+    return _article(" ".join(w for w in words if w))
+
+
+def _article(phrase: str) -> str:
+    return "an " + phrase[2:] if phrase.startswith("a ") and phrase[2] in "aeiou" else phrase
 
 
 def _join(parts: list[str]) -> str:
@@ -79,8 +84,15 @@ def _background(rng: np.random.Generator, scene: Scene) -> str:
     return _pick(rng, BACKGROUND_WORDS[scene.background]).format(c=_pick(rng, COLOR_WORDS.get(scene.bg_color, ("",))))
 
 
-def write_caption(scene: Scene, rng: np.random.Generator) -> str:
-    """One random true description of ``scene``."""
+def write_caption(scene: Scene, rng: np.random.Generator, generic_p: float = 0.0) -> str:
+    """One random true description of ``scene``.
+
+    With ``generic_p`` > 0 (training captions), a group's shape is named by a
+    word that fits any shape with that probability, and a count alone may
+    describe one object too ("one object"), so the text tower learns what the
+    attribute words mean without a shape beside them. The default draws
+    exactly the numbers it always drew, so held-out captions do not change.
+    """
     by_shape: dict[str, list[SceneObject]] = {}
     for obj in scene.objects:
         by_shape.setdefault(obj.shape, []).append(obj)
@@ -90,14 +102,14 @@ def write_caption(scene: Scene, rng: np.random.Generator) -> str:
     mode = rng.random()
     if mode < 0.06:  # background only
         return _pick(rng, LEADS) + "something " + _background(rng, scene)
-    if mode < 0.12 and scene.count > 1:  # the count alone
-        noun = _pick(rng, ("shapes", "objects", "things"))
-        text = f"{_pick(rng, COUNT_WORDS[scene.count][:2])} {noun}"
+    if mode < 0.12 and (scene.count > 1 or generic_p > 0):  # the count alone
+        noun = _pick(rng, GENERIC_WORDS)[scene.count > 1]
+        text = _article(f"{_pick(rng, COUNT_WORDS[scene.count][:2])} {noun}")
     elif mode < 0.18 and len(groups) > 1:  # colours alone
         colors = Counter(o.color for o in scene.objects)
         text = _join([_pick(rng, COLOR_WORDS[c]) for c in colors]) + " " + _pick(rng, ("shapes", "objects"))
     else:
-        text = _join([_group_phrase(rng, g, detail) for g in groups])
+        text = _join([_group_phrase(rng, g, detail, generic_p > 0 and rng.random() < generic_p) for g in groups])
     lead = _pick(rng, LEADS)
     if rng.random() < 0.7:
         bg = _background(rng, scene)

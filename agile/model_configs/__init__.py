@@ -19,5 +19,8 @@ def register_builtin_configs() -> None:
         return
     import open_clip  # deferred: importing torch is slow and most callers never need it
 
+    from agile.model_configs import shapes_cnn
+
+    shapes_cnn.register()
     open_clip.add_model_config(CONFIG_DIR)
     _registered = True
