@@ -31,7 +31,7 @@ from server.settings import ServerSettings
 from server.state import AppState
 from server.status import error_status
 from server.validation import install_openapi, validation_error
-from server.watch import VersionWatch
+from server.watch import JobWatch, VersionWatch
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("agile.server")
@@ -44,14 +44,15 @@ def build_state(settings: ServerSettings) -> AppState:
     adopted = adopt_saved_versions(repo, loop)
     watch = VersionWatch(repo.latest_versions())
     session_settings = settings.session_settings()
+    job_watch = JobWatch()
     runner = JobRunner(repo, LoopJobs(repo, loop, session_settings, watch).handlers(), settings.job_start_delay,
-                       settings.max_jobs_per_user, settings.max_queued_jobs)
+                       settings.max_jobs_per_user, settings.max_queued_jobs, job_watch.changed)
     accounts = Accounts(repo.db)
     state = AppState(settings, repo, accounts, loop, watch, runner,
                      EvaluationReports(repo, loop, watch, session_settings),
                      accounts.dev_user() if settings.dev else None,
                      threading.BoundedSemaphore(settings.max_concurrent_images),
-                     ThreadPoolExecutor(settings.max_concurrent_images, thread_name_prefix="agile-images"))
+                     ThreadPoolExecutor(settings.max_concurrent_images, thread_name_prefix="agile-images"), job_watch)
     interrupted = runner.start()
     notes = [f"{interrupted} interrupted job(s) marked failed"] if interrupted else []
     resumed = runner.resumed
@@ -89,6 +90,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     async def lifespan(app: FastAPI):
         state = await asyncio.to_thread(build_state, settings)
         state.watch.bind(asyncio.get_running_loop())
+        state.job_watch.bind(asyncio.get_running_loop())
         app.state.agile = state
         yield
         state.jobs.stop()

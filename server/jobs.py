@@ -46,8 +46,10 @@ class JobHandler(Protocol):
 
 class JobRunner:
     def __init__(self, repo: Repository, handlers: dict[str, JobHandler], start_delay: float = 0.0,
-                 per_user: int | None = None, overall: int | None = None):
+                 per_user: int | None = None, overall: int | None = None,
+                 on_change: Callable[[int], None] = lambda job_id: None):
         self.repo = repo
+        self.on_change = on_change  # told of every committed change of a job's record (long-polling clients)
         self.handlers = handlers
         self.start_delay = start_delay
         self.per_user, self.overall = per_user, overall
@@ -92,6 +94,7 @@ class JobRunner:
     def cancel(self, job_id: int) -> JobRecord:
         """Cancel a queued or running job; 409 if it has already finished."""
         before = self.repo.cancel_job(job_id)
+        self.on_change(job_id)
         if before == "running":
             with self._lock:
                 self._cancelled.add(job_id)
@@ -105,6 +108,7 @@ class JobRunner:
     def _work(self, jobs: queue.Queue[int | None]) -> None:
         while (job_id := jobs.get()) is not None:
             if self.repo.start_job(job_id):  # False: cancelled while queued
+                self.on_change(job_id)
                 self._run(self.repo.job(job_id))
 
     def _progress(self, job_id: int) -> Progress:
@@ -113,9 +117,24 @@ class JobRunner:
                 if job_id in self._cancelled:
                     raise JobCancelled()
             self.repo.progress_job(job_id, percent, message)
+            self.on_change(job_id)
         return report
 
     def _run(self, job: JobRecord) -> None:
+        try:
+            after = self._execute(job)
+            self.on_change(job.id)  # the finished record, before the after-work nobody waits for
+            for work in after:
+                try:
+                    work()
+                except Exception:
+                    log.exception("work after job %s (%s) failed", job.id, job.kind)
+        finally:
+            with self._lock:
+                self._cancelled.discard(job.id)
+
+    def _execute(self, job: JobRecord) -> list[Callable[[], None]]:
+        """Run the handler and record how the job ended; returns its after-work if it succeeded."""
         progress = self._progress(job.id)
         try:
             if self.start_delay:
@@ -134,11 +153,5 @@ class JobRunner:
             self.repo.finish_job(job.id, False, f"internal error: {type(e).__name__}: {e}")
         else:
             self.repo.finish_job(job.id, True, message, result)
-            for work in after:
-                try:
-                    work()
-                except Exception:
-                    log.exception("work after job %s (%s) failed", job.id, job.kind)
-        finally:
-            with self._lock:
-                self._cancelled.discard(job.id)
+            return after
+        return []

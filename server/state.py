@@ -11,7 +11,7 @@ from server.jobs import JobRunner
 from server.loop import Loop
 from server.repository import Repository
 from server.settings import ServerSettings
-from server.watch import VersionWatch
+from server.watch import JobWatch, VersionWatch
 
 
 @dataclass
@@ -26,3 +26,4 @@ class AppState:
     dev_user: User | None = None  # --dev: the local owner requests without a token act as
     image_slots: threading.Semaphore | None = None  # bounds images decoded and embedded at once
     image_pool: ThreadPoolExecutor | None = None  # the threads that decode them
+    job_watch: JobWatch | None = None  # wakes GET /api/jobs/{id}?wait=N when the job changes

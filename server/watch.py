@@ -53,3 +53,39 @@ class VersionWatch:
         except asyncio.TimeoutError:
             pass
         return self.latest(concept_id)
+
+
+class JobWatch:
+    """Wakes long-polling clients the moment a job's record changes (started, progress, finished, cancelled).
+
+    Job threads call ``changed``; a waiter takes its event *before* reading
+    the record, so a change between the read and the wait still wakes it.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[int, asyncio.Event] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def changed(self, job_id: int) -> None:
+        """Called from any thread after the job's record is committed."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._set, job_id)
+
+    def _set(self, job_id: int) -> None:
+        event = self._events.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    def event(self, job_id: int) -> asyncio.Event:
+        """The event the next change of ``job_id`` sets (call on the event loop)."""
+        return self._events.setdefault(job_id, asyncio.Event())
+
+    @staticmethod
+    async def wait(event: asyncio.Event, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass

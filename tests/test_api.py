@@ -128,6 +128,30 @@ def test_long_poll_times_out_with_304(world, concept):
     assert r.status_code == 304 and 0.4 < time.monotonic() - started < 5
 
 
+def test_a_job_is_followed_by_long_polling(world, concept):
+    """Each answer comes with a change of the job; the last the moment it finishes; then 304 on timeout."""
+    _, clients, _, target = world
+    bob, vic = clients["bob"], clients["vic"]
+    created = bob.post("/api/concepts", json={"name": f"cluster {target}"})
+    assert created.status_code == 201, created.text
+    job, tag, seen = created.json()["job"], None, []
+    while job["status"] in ("queued", "running"):
+        r = bob.get(f"/api/jobs/{job['id']}", params={"wait": 30}, headers={"If-None-Match": tag} if tag else {})
+        assert r.status_code in (200, 304), r.text
+        if r.status_code == 200:
+            assert r.headers["etag"] != tag
+            job = r.json()
+            seen.append((job["status"], job["percent"]))
+        tag = r.headers["etag"]
+    heard = time.time()
+    assert job["status"] == "done" and seen[-1][0] == "done", job
+    assert heard - datetime.fromisoformat(job["finished_at"]).timestamp() < 1.0
+    started = time.monotonic()
+    r = vic.get(f"/api/jobs/{job['id']}", params={"wait": 0.5}, headers={"If-None-Match": tag})
+    assert r.status_code == 304 and r.headers["etag"] == tag and 0.4 < time.monotonic() - started < 5
+    assert vic.get(f"/api/jobs/{job['id']}", params={"wait": 31}).status_code == 422
+
+
 def test_rating_change_and_undo(world, concept):
     _, clients, _, _ = world
     ann = clients["ann"]

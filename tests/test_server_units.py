@@ -14,9 +14,9 @@ from server import accounts as accounts_module
 from server.accounts import Accounts
 from server.db import Database
 from server.errors import Invalid, NotFound
+from server.etags import matches, version_etag
 from server.images import image_response
 from server.repository import Rating, Repository
-from server.routes.versions import etag, matches
 from server.watch import VersionWatch
 
 
@@ -41,9 +41,9 @@ def test_other_uris(tmp_path):
 
 
 def test_etag_matching():
-    tag = etag(4, 2)
+    tag = version_etag(4, 2)
     assert matches(tag, tag) and matches(f'"x", W/{tag}', tag) and matches("*", tag)
-    assert not matches(None, tag) and not matches(etag(4, 1), tag)
+    assert not matches(None, tag) and not matches(version_etag(4, 1), tag)
 
 
 def test_version_watch_wakes_waiters_from_another_thread():

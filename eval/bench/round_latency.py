@@ -4,8 +4,9 @@
 server (``agile serve CORPUS --dev``) in a fresh data directory, waits until it
 reports its scan store warm, creates a concept, and then, round after round,
 rates the current batch from the ground truth and presses Enter the way the
-rater does: POST the ratings, POST a ``round`` job, poll the job (every
-0.4 s, as the rater does), GET the new batch. Each round is split, from the
+rater does: POST the ratings, POST a ``round`` job, follow the job (a
+long-poll answered at each change, as the rater does; ``--poll S`` asks every
+S seconds instead), GET the new batch. Each round is split, from the
 job's progress messages as the polls saw them, into training (job running
 until "scoring ..." begins), selection (from then until the job is done)
 and the rest (the requests, queueing, saving, fetching the batch); the
@@ -40,7 +41,8 @@ import numpy as np
 from agile.corpus import Corpus
 
 ROOT = Path(__file__).resolve().parents[2]
-RATER_POLL_SECONDS = 0.4  # how often the rater asks after a running job (server/static/rater.js)
+RATER_POLL_SECONDS = 0.0  # the rater long-polls a running job (server/static/rater.js); > 0: fixed-interval polls
+LONG_POLL_SECONDS = 25  # as the rater asks
 
 
 def _truth_and_phrases(corpus: Corpus, concept: str | None) -> tuple[np.ndarray, str, list[str], list[str]]:
@@ -94,10 +96,15 @@ class Server:
 
 
 def _follow(client: httpx.Client, job_id: int, poll: float) -> tuple[dict[str, Any], list[tuple[float, str, str]]]:
-    """Poll a job to its end; every change of (status, message) with the time it was seen."""
+    """Follow a job to its end (long-poll, or a request every ``poll`` s); each (status, message) seen, timed."""
     seen: list[tuple[float, str, str]] = []
+    etag, job = None, None
     while True:
-        job = client.get(f"/api/jobs/{job_id}").raise_for_status().json()
+        wait = {"wait": LONG_POLL_SECONDS} if poll == 0 else {}
+        r = client.get(f"/api/jobs/{job_id}", params=wait, headers={"If-None-Match": etag} if etag and wait else {})
+        if r.status_code != 304:
+            job = r.raise_for_status().json()
+            etag = r.headers.get("etag")
         if not seen or seen[-1][1:] != (job["status"], job["message"]):
             seen.append((time.perf_counter(), job["status"], job["message"]))
         if job["status"] in ("done", "failed"):
@@ -214,7 +221,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concept", help="a demo suite concept (default: stars)")
     parser.add_argument("--poll", type=float, default=RATER_POLL_SECONDS,
-                        help="seconds between job polls (default: the rater's; much shorter polls load the server)")
+                        help="seconds between job polls; 0 (the default, as the rater) long-polls instead "
+                             "(much shorter polls load the server)")
     parser.add_argument("serve_args", nargs="*", help="more `agile serve` arguments (after --)")
     args = parser.parse_args()
     print(json.dumps(run(args.corpus, args.port, args.rounds, args.concept, args.serve_args, args.poll), indent=2))

@@ -1,13 +1,18 @@
 """Background jobs of a concept: start one, follow its progress, cancel it."""
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from server.auth import OwnedConcept, OwnerDep, ReadableConceptId, StateDep, UserDep, readable_concept
-from server.errors import Forbidden
+from server.auth import OwnedConcept, OwnerDep, ReadableConceptId, StateDep, UserDep, current_user, readable_concept
+from server.errors import Forbidden, Invalid, NotFound
+from server.etags import matches, record_etag
 from server.params import JobId
 from server.schemas import JobCreate, JobParams, JobPublic
+from server.status import responses
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 
@@ -33,12 +38,37 @@ def list_jobs(concept_id: ReadableConceptId, state: StateDep):
     return [job_public(j) for j in state.repo.jobs(concept_id)]
 
 
-@router.get("/jobs/{job_id}", response_model=JobPublic)
-async def get_job(job_id: JobId, user: UserDep, state: StateDep):
-    """One job: status, percent, message and, when done, its result (batch id, version)."""
-    job = await run_in_threadpool(state.repo.job, job_id)
-    await readable_concept(job.concept_id, user, state)
-    return job_public(job)
+@router.get("/jobs/{job_id}", response_model=JobPublic,
+            responses={304: {"description": "the job did not change from the If-None-Match ETag within the wait"},
+                       **responses(NotFound, Invalid)})
+async def get_job(job_id: JobId, request: Request, user: UserDep, state: StateDep,
+                  wait: Annotated[float, Query(ge=0, allow_inf_nan=False,
+                                               description="long-poll: seconds to wait for a change from the job "
+                                                           "If-None-Match names; at most the server's "
+                                                           "max_wait_seconds (GET /api/info)")] = 0):
+    """One job: status, percent, message and, when done, its result (batch id, version), with its ETag.
+
+    Following a job: send the ETag back as If-None-Match with ?wait=N. The answer comes the moment the
+    job starts, reports progress or finishes (200), or after N seconds with 304 if nothing changed.
+    """
+    if wait > state.settings.max_wait_seconds:
+        raise Invalid(f"wait is at most {state.settings.max_wait_seconds:g} seconds on this server")
+    named = request.headers.get("if-none-match")
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        changed = state.job_watch.event(job_id)  # before the read: a change after it still wakes this poll
+        job = job_public(await run_in_threadpool(state.repo.job, job_id))
+        await readable_concept(job.concept_id, user, state)
+        tag = record_etag("job", job.id, job)
+        left = deadline - asyncio.get_running_loop().time()
+        if not matches(named, tag) or left <= 0:
+            break
+        await state.job_watch.wait(changed, left)
+        user = await current_user(request, state)  # the token may have been revoked while the poll waited
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    if matches(named, tag):
+        return Response(status_code=304, headers=headers)
+    return Response(job.model_dump_json(), media_type="application/json", headers=headers)
 
 
 @router.delete("/jobs/{job_id}", response_model=JobPublic)

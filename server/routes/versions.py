@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from agile.sidecar import VersionSidecar
 from server.auth import ReadableConceptId, StateDep, current_user
 from server.errors import Invalid, NotFound, TooLarge
+from server.etags import matches, version_etag
 from server.repository import VersionRecord
 from server.params import VersionNumber
 from server.schemas import BrowseItem, BrowsePublic, ScorePublic, ScoreRequest, VersionPublic
@@ -31,18 +32,6 @@ def version_public(record: VersionRecord) -> VersionPublic:
                          job_id=record.job_id, parent_version=s.parent_version,
                          labels=s.labels.model_dump(mode="json"), metrics=s.metrics,
                          training=s.training, embedding_model=s.embedding_model, sidecar=public_sidecar(s))
-
-
-def etag(concept_id: int, version: int) -> str:
-    return f'"concept-{concept_id}-v{version}"'
-
-
-def matches(if_none_match: str | None, tag: str, exists: bool = True) -> bool:
-    """Whether the client already has ``tag``; ``*`` stands for any version, so never for none."""
-    if not if_none_match:
-        return False
-    candidates = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-    return tag in candidates or ("*" in candidates and exists)
 
 
 @router.get("", response_model=list[VersionPublic], responses=responses(NotFound))
@@ -73,13 +62,13 @@ async def latest_version(concept_id: ReadableConceptId, request: Request, state:
         state.watch.remember(concept_id)
     named = request.headers.get("if-none-match")
     known = state.watch.latest(concept_id)
-    if known == 0 or matches(named, etag(concept_id, known), known > 0):
+    if known == 0 or matches(named, version_etag(concept_id, known), known > 0):
         latest = await state.watch.wait_past(concept_id, known, wait)
         await current_user(request, state)  # the token may have been revoked while the poll waited
-        if latest == known and matches(named, etag(concept_id, known), known > 0):
-            return Response(status_code=304, headers={"ETag": etag(concept_id, known)})
+        if latest == known and matches(named, version_etag(concept_id, known), known > 0):
+            return Response(status_code=304, headers={"ETag": version_etag(concept_id, known)})
         known = latest
-    headers = {"ETag": etag(concept_id, known), "Cache-Control": "no-cache"}
+    headers = {"ETag": version_etag(concept_id, known), "Cache-Control": "no-cache"}
     if known == 0:
         raise NotFound(f"concept {concept_id} has no model version yet", headers=headers)
     record = await run_in_threadpool(state.repo.version, concept_id, known)

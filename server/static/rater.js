@@ -52,6 +52,7 @@ async function api(method, path, body, extraHeaders = {}) {
   if (!response.ok) {
     const err = new ApiError(response.status, `${response.status}: ${describe(data && data.detail)}`);
     err.etag = response.headers.get("ETag");
+    err.path = path;
     throw err;
   }
   if (method !== "GET") $("error").hidden = true;  // a later success means the banner's problem is past
@@ -64,8 +65,15 @@ function showError(message) {
 }
 $("error-close").onclick = () => { $("error").hidden = true; };
 
+// A 404 about a concept no longer shown (just deleted, or the owner moved on while a request
+// was in flight) is no news to the owner.
+function aboutAnotherConcept(e) {
+  const m = e.status === 404 && e.path && e.path.match(/^\/api\/concepts\/([^/?]+)/);
+  return Boolean(m) && (!state.concept || String(state.concept.id) !== m[1]);
+}
+
 async function guarded(fn) {
-  try { return await fn(); } catch (e) { showError(e.message); }
+  try { return await fn(); } catch (e) { if (!aboutAnotherConcept(e)) showError(e.message); }
 }
 
 // ---------------------------------------------------------------- images, prefetched
@@ -634,11 +642,20 @@ async function followJob(job) {
   state.job = job;
   const conceptId = job.concept_id;
   const view = state.view;
+  const shown = () => state.concept && state.concept.id === conceptId;
   showJob(job);
+  // Long-poll: the server answers the moment the job starts, reports progress or finishes.
+  const wait = Math.min(25, state.info.max_wait_seconds);
+  let etag = null;
   while (job.status === "queued" || job.status === "running") {
-    await new Promise((r) => setTimeout(r, 400));
-    try { job = (await api("GET", `/api/jobs/${job.id}`)).data; } catch (e) { showError(e.message); return; }
-    if (!state.concept || state.concept.id !== conceptId) return;  // another concept is shown now
+    let r;
+    try {
+      r = await api("GET", `/api/jobs/${job.id}?wait=${wait}`, undefined, etag ? { "If-None-Match": etag } : {});
+    } catch (e) { if (shown()) showError(e.message); return; }
+    if (!shown()) return;  // another concept is shown now, or this one was deleted
+    etag = r.etag || etag;
+    if (r.status === 304) continue;
+    job = r.data;
     showJob(job);
   }
   state.job = null;
