@@ -1,11 +1,14 @@
-"""Train the demo world's compact CLIP from scratch with open_clip, on CPU.
+"""Train a demo world's compact CLIP from scratch with open_clip, on CPU.
 
 Recipe (fixed, so a re-run with the same arguments reproduces the weights up
 to floating-point nondeterminism of the CPU kernels):
-  - model: the ``agile-demo`` config in agile/model_configs/, created by
-    ``open_clip.create_model_and_transforms``; loss: ``open_clip.loss.ClipLoss``;
+  - model: a config in agile/model_configs/ (``--model``, default
+    ``agile-demo-cnn``), created by ``open_clip.create_model_and_transforms``;
   - data: scenes 0..N-1 of world ``--world-seed``, rendered once; every step
-    pairs each image with a freshly written random caption;
+    pairs each image with a freshly written random caption and, where one can
+    be written, a foil (agile/demo/foils.py);
+  - loss: open_clip's contrastive ``ClipLoss``, with each batch's foils added
+    as wrong captions for every image (``--no-foils``: ``ClipLoss`` as is);
   - AdamW, linear warm-up then cosine decay, no weight decay on gains/biases;
     the decay runs to whichever ends first, ``--steps`` or ``--max-minutes``
     (on a shared machine the time budget may end it; the sidecar records the
@@ -14,11 +17,14 @@ to floating-point nondeterminism of the CPU kernels):
 Writes the fp16 checkpoint (loadable with ``pretrained=<path>``) and a JSON
 sidecar next to it, both atomically.
 
-    python scripts/train_demo_model.py --out agile/demo/assets/agile-demo.pt
+    python scripts/train_demo_model.py            # agile/demo/assets/agile-demo-cnn.pt
 
-The shipped checkpoint is two stages of this script (both in its sidecar):
-    --steps 1000 --max-minutes 32
-    --init <stage 1> --steps 4000 --max-minutes 25 --lr 1e-3 --warmup 50 --seed 1 --world-seed 1000001
+The shipped ``agile-demo-cnn`` is two stages of this script (both in its sidecar),
+then ``--evaluate-only`` for the fp16 figures:
+    --out stage1.pt --scenes 100000 --steps 4500 --max-minutes 45 --lr 2e-3 --warmup 100
+    --init stage1.pt --scenes 60000 --steps 1200 --max-minutes 13.5 --lr 1e-3 --warmup 50 --seed 1 --world-seed 1000001
+The earlier ``agile-demo`` was ``--model agile-demo --no-foils --generic-p 0`` with
+the stages its sidecar records (the caption writer draws the same numbers then).
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ import open_clip
 import torch
 
 from agile.atomic import atomic_path, atomic_write_json
+from agile.demo.captions import write_caption
 from agile.demo.foils import caption_with_foil
 from agile.demo.model_eval import evaluate, pixels_to_tensor
 from agile.demo.world import render_batch
@@ -98,8 +105,10 @@ def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, foils: torch.Tensor, 
 
 def training_texts(scenes: list, rng: np.random.Generator, args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """One true caption per scene and the foils that could be written for them."""
+    if not args.foils:  # the caption writer's own draws, as before foils existed
+        return [write_caption(s, rng, args.generic_p) for s in scenes], []
     pairs = [caption_with_foil(s, rng, args.generic_p) for s in scenes]
-    return [c for c, _ in pairs], [f for _, f in pairs if f is not None and args.foils]
+    return [c for c, _ in pairs], [f for _, f in pairs if f is not None]
 
 
 def lr_at(step: int, progress: float, args: argparse.Namespace) -> float:

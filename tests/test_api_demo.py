@@ -23,20 +23,30 @@ def png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def test_demo_corpus_loop_images_and_image_scoring(tmp_path):
+def demo_corpus(tmp_path, n: int, seed: int) -> Corpus:
+    """A demo corpus of ``n`` scenes (two shards, no index)."""
     corpus_dir = tmp_path / "corpus"
-    build_demo_corpus(corpus_dir, DemoBuildConfig(n=600, seed=5, batch_size=128, shard_size=300, index=False),
+    build_demo_corpus(corpus_dir, DemoBuildConfig(n=n, seed=seed, batch_size=256, shard_size=n // 2, index=False),
                       progress=False)
-    corpus = Corpus.open(corpus_dir)
+    return Corpus.open(corpus_dir)
+
+
+def create_concept(api: httpx.Client, body: dict) -> int:
+    """Create a concept and wait for its first batch; its id."""
+    created = api.post("/api/concepts", json=body)
+    assert created.status_code == 201, created.text
+    assert wait_job(api, created.json()["job"]["id"])["status"] == "done"
+    return created.json()["id"]
+
+
+def test_demo_corpus_loop_images_and_image_scoring(tmp_path):
+    corpus = demo_corpus(tmp_path, 600, seed=5)
     concept = next(c for c in load_suite() if c.difficulty == "easy")
     truth = concept.labels(corpus)
-    with ServerProcess(corpus_dir, tmp_path / "data", "--dev", "--batch-size", "60") as server:
+    with ServerProcess(corpus.root, tmp_path / "data", "--dev", "--batch-size", "60") as server:
         api = httpx.Client(base_url=server.url, timeout=120)
-        created = api.post("/api/concepts", json={"name": concept.name, "positives": list(concept.positives),
-                                                  "negatives": list(concept.negatives)})
-        assert created.status_code == 201, created.text
-        cid = created.json()["id"]
-        assert wait_job(api, created.json()["job"]["id"])["status"] == "done"
+        cid = create_concept(api, {"name": concept.name, "positives": list(concept.positives),
+                                   "negatives": list(concept.negatives)})
         batch = api.get(f"/api/concepts/{cid}/batch").json()
         image = api.get(batch["items"][0]["image_url"])
         assert image.headers["content-type"] == "image/png"
@@ -65,17 +75,11 @@ def test_a_stars_concept_gets_a_first_batch_richer_in_stars_than_the_corpus(tmp_
     Not yet "mostly stars": on this corpus a quarter of the first batch shows a star, against 15% of the
     corpus (the earlier demo model was at chance on shape).
     """
-    corpus_dir = tmp_path / "corpus"
-    build_demo_corpus(corpus_dir, DemoBuildConfig(n=3000, seed=8, batch_size=256, shard_size=1500, index=False),
-                      progress=False)
-    corpus = Corpus.open(corpus_dir)
-    stars = next(c for c in load_suite() if c.name == "stars")
-    truth = stars.labels(corpus)
-    with ServerProcess(corpus_dir, tmp_path / "data", "--dev") as server:
+    corpus = demo_corpus(tmp_path, 3000, seed=8)
+    truth = next(c for c in load_suite() if c.name == "stars").labels(corpus)
+    with ServerProcess(corpus.root, tmp_path / "data", "--dev") as server:
         api = httpx.Client(base_url=server.url, timeout=120)
-        created = api.post("/api/concepts", json={"name": "stars", "positives": ["stars"]})
-        assert created.status_code == 201, created.text
-        assert wait_job(api, created.json()["job"]["id"])["status"] == "done"
-        items = api.get(f"/api/concepts/{created.json()['id']}/batch").json()["items"]
+        cid = create_concept(api, {"name": "stars", "positives": ["stars"]})
+        items = api.get(f"/api/concepts/{cid}/batch").json()["items"]
     shown = np.mean([truth[it["id"]] for it in items])
     assert len(items) == 100 and shown > truth.mean() + 0.05, (shown, truth.mean())
