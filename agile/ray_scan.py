@@ -21,6 +21,7 @@ starts one on this machine.
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import time
@@ -42,6 +43,8 @@ class RayScanSettings:
     cpus_per_actor: float | None = None   # default: the cluster's CPUs shared evenly among the actors
     max_restarts: int = 3                 # restarts of a dead actor (and retries of its call) per actor
     timeout_s: float = 600.0              # a round that takes longer fails
+    place_timeout_s: float = 300.0        # Ray giving each actor its CPUs (a pool asking more than is free
+                                          # would wait for ever; a cluster that scales up may take minutes)
     start_timeout_s: float = 3600.0       # opening (or building: minutes at 10M) and warming each actor's share
     warm_store: bool = True               # open (or build) and warm the int8 scan store when an actor starts;
                                           # off for jobs that only read the float16 vectors (all-exact scoring)
@@ -103,27 +106,38 @@ class ScanActor:
 
     def __init__(self, index: int, root: str, shards: list[int], scan_dir: str | None, workers: int,
                  calibrate: bool, warm_store: bool = True):
-        from agile.kernel_choice import calibrate_default_shapes
-        from agile.scan_store import ScanStore, build_parts
-
+        # Cheap, so that an answer to `ping` means only that Ray has placed the actor; `open` does the work.
         self.index = index
         self.corpus = Corpus.open(root, verify="quick")
         self.local = LocalScan(scan_dir, workers, tuple(shards))
-        self.vectors = sum(self.corpus.shards[i].count for i in shards)
+        self.count = sum(self.corpus.shards[i].count for i in shards)
         self.store = None
-        if warm_store and resolve_kernel("auto") == "int8":  # this torch build has int8 kernels: keep it warm
+        self._opening = (scan_dir, shards, workers, calibrate, warm_store)
+        self._opened = False
+
+    def open(self) -> int:
+        """Open (or build) and warm this actor's share of the int8 scan store, once (again after a
+        restart); the process id."""
+        from agile.kernel_choice import calibrate_default_shapes
+        from agile.scan_store import ScanStore, build_parts
+
+        scan_dir, shards, workers, calibrate, warm_store = self._opening
+        if not self._opened and warm_store and resolve_kernel("auto") == "int8":  # int8 kernels: keep it warm
             build_parts(self.corpus, scan_dir, shards)  # a missing store: each actor builds its own parts at once
             store = ScanStore.open_or_build(self.corpus, scan_dir, calibrate_rows=None)
             if calibrate:  # the kernel is chosen here (actor 0) for this actor's threads, before any round
                 calibrate_default_shapes(self.corpus, store, SCAN_ROWS, workers)
             self.store = ScanStore(store.root, store.scales, shard_parts(self.corpus, store.parts, shards))
             self.store.warm(wait=True)
+        self._opened = True
+        return os.getpid()
 
     def ping(self) -> int:
         return os.getpid()
 
     def pin(self) -> bool:
         """Lock this actor's share of the scan store in memory (ScanStore.pin); False if refused or absent."""
+        self.open()
         return self.store is not None and self.store.pin()
 
     def kernel(self, kernel: str, model: TrainedModel, rows: int) -> str:
@@ -131,9 +145,10 @@ class ScanActor:
 
     def scan(self, model: TrainedModel, keep: Keep, exclude: np.ndarray, kernel: str,
              rows: int) -> tuple[Candidates, ScanReport]:
+        self.open()  # an actor Ray restarted mid-round opens its share first
         start = time.perf_counter()
         found = keep.narrow(self.local.scan(self.corpus, model, keep, exclude, kernel, rows))
-        report = ScanReport(self.index, os.getpid(), self.vectors, round(time.perf_counter() - start, 4),
+        report = ScanReport(self.index, os.getpid(), self.count, round(time.perf_counter() - start, 4),
                             len(found.ids), _memory_mib())
         return found, report
 
@@ -167,10 +182,12 @@ class RayScan:
         self.corpus, self.settings = corpus, settings
         self.scan_dir = None if scan_dir is None else str(scan_dir)
         total = float(ray.cluster_resources().get("CPU", 1))
-        free = float(ray.available_resources().get("CPU", total))  # other pools may hold some already
+        # Other pools may hold some already; Ray leaves out a resource of which none is free.
+        free = float(ray.available_resources().get("CPU", 0.0))
         self.shares = split_shards([s.count for s in corpus.shards], settings.actors or max(1, int(free)))
         # Actors may share CPUs (fractional num_cpus), so a pool of 4 runs on a 2-core machine.
-        self.cpus_per_actor = settings.cpus_per_actor or max(free / len(self.shares), 0.01)
+        # Ray counts CPUs in steps of 1e-4: round down, so that the shares add up to no more than is free.
+        self.cpus_per_actor = settings.cpus_per_actor or max(math.floor(free / len(self.shares) * 1e4) / 1e4, 0.01)
         if self.cpus_per_actor * len(self.shares) > total + 1e-9:  # Ray would wait for them for ever
             raise ScanEngineError(f"{len(self.shares)} scan actors of {self.cpus_per_actor:g} CPUs need "
                                   f"{self.cpus_per_actor * len(self.shares):g}; the Ray cluster has {total:g}")
@@ -191,10 +208,27 @@ class RayScan:
         return len(self._actors)
 
     def ready(self) -> list[int]:
-        """Wait until every actor has opened (or built) and warmed its share; their process ids."""
-        pids = self._gather([a.ping.remote() for a in self._actors], "start", timeout_s=self.settings.start_timeout_s)
+        """Wait until Ray has placed every actor, then until each has opened (or built) and warmed its
+        share; their process ids."""
+        self._await_placement()
+        pids = self._gather([a.open.remote() for a in self._actors], "start", timeout_s=self.settings.start_timeout_s)
         self._started = True
         return pids
+
+    def _await_placement(self) -> None:
+        """A pool that asks for more CPUs than the cluster will free fails here, saying so, instead of
+        waiting for ever."""
+        ray = connect()
+        pings = [a.ping.remote() for a in self._actors]
+        _, waiting = ray.wait(pings, num_returns=len(pings), timeout=self.settings.place_timeout_s)
+        if waiting:
+            resources = ray.available_resources(), ray.cluster_resources()
+            free, total = (float(r.get("CPU", 0.0)) for r in resources)
+            raise ScanEngineError(
+                f"{len(waiting)} of {len(pings)} Ray scan actors were not given their {self.cpus_per_actor:g} "
+                f"CPUs within {self.settings.place_timeout_s:g} s: the cluster has {free:g} of {total:g} CPUs "
+                "free (other pools or jobs hold the rest); start fewer actors, or ask less of each")
+        self._gather(pings, "start")  # an actor that failed to start is named here
 
     def pin(self) -> list[bool]:
         """Ask every actor to lock its share in memory (a restarted actor does not: call again)."""

@@ -195,6 +195,27 @@ def test_a_workspace_on_ray_chooses_the_local_batches(corpus, pools, tmp_path):
         RayScan(corpus, settings=RayScanSettings(actors=3, cpus_per_actor=1))
 
 
+def test_a_pool_asks_only_for_the_cpus_left_free_and_says_so_when_it_cannot_be_placed(corpus, pools):
+    # The module's pools hold 1.4 of the 2 CPUs; this pool takes the rest, so Ray reports none free.
+    rest = RayScan(corpus, settings=RayScanSettings(actors=2, cpus_per_actor=0.3))
+    try:
+        rest.ready()
+        late = RayScan(corpus, settings=RayScanSettings(actors=2))  # the default: share what is free
+        try:
+            assert late.cpus_per_actor == 0.01  # not the cluster's 2 CPUs each, which Ray could never give
+        finally:
+            late.close()
+        greedy = RayScan(corpus, settings=RayScanSettings(actors=2, cpus_per_actor=0.5, place_timeout_s=2))
+        try:
+            with pytest.raises(ScanEngineError, match=r"2 of 2 Ray scan actors were not given their 0.5 CPUs "
+                                                      r"within 2 s: the cluster has [0-9.]+ of 2 CPUs free"):
+                greedy.ready()
+        finally:
+            greedy.close()
+    finally:
+        rest.close()
+
+
 def test_evaluation_strata_on_ray_are_the_local_ones(corpus, model, pools, tmp_path):
     from agile.evaluation import StrataSpec
 

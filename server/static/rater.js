@@ -72,6 +72,10 @@ function aboutAnotherConcept(e) {
   return Boolean(m) && (!state.concept || String(state.concept.id) !== m[1]);
 }
 
+// Whether concept `id` is still the one shown: each step of loading it checks, since the owner may open
+// another one, or delete this one, while a request is on its way.
+const showing = (id) => Boolean(state.concept) && state.concept.id === id;
+
 async function guarded(fn) {
   try { return await fn(); } catch (e) { if (!aboutAnotherConcept(e)) showError(e.message); }
 }
@@ -153,6 +157,12 @@ $("login-form").onsubmit = (ev) => {
 
 const conceptLabel = (c) => `${c.name} (${c.rated} rated${c.latest_version ? `, v${c.latest_version}` : ""})`;
 
+// Keys go to the grid once a concept is shown, unless the owner has meanwhile moved on to a field
+// (typing the next concept's name while this one loads): its Enter must not submit the batch.
+function focusGrid() {
+  if (!["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName)) $("grid").focus();
+}
+
 async function refreshConcepts() {
   state.concepts = (await api("GET", "/api/concepts")).data;
   const list = $("concepts");
@@ -163,7 +173,7 @@ async function refreshConcepts() {
     const button = Object.assign(document.createElement("button"), { type: "button", textContent: conceptLabel(c) });
     button.dataset.id = c.id;
     li.className = state.concept && state.concept.id === c.id ? "active" : "";
-    button.onclick = () => guarded(async () => { await selectConcept(c.id); $("grid").focus(); });
+    button.onclick = () => guarded(async () => { await selectConcept(c.id); focusGrid(); });
     li.appendChild(button);
     list.appendChild(li);
   }
@@ -182,20 +192,24 @@ $("new-concept").onsubmit = (ev) => {
     // Out of the form at once: keys pressed while the batch is being found must not type into it.
     if ($("new-concept").contains(document.activeElement)) document.activeElement.blur();
     await selectConcept(concept.id);
-    $("grid").focus();
+    focusGrid();
   });
 };
 
-async function selectConcept(id) {
-  // The old grid goes at once, and keys wait for the new one: a key pressed in between must not
-  // rate an image of the previous concept against this one.
+// The old grid goes at once, and keys wait for the new one: a key pressed in between must not rate
+// an image of the batch left, and a job finishing meanwhile must not bring that batch's purpose back.
+function leaveBatch() {
   state.view++;
   state.ready = false;
-  $("error").hidden = true;  // the banner was about what was shown before
   state.batch = null;
+  render("loading the batch…");
+}
+
+async function selectConcept(id) {
+  $("error").hidden = true;  // the banner was about what was shown before
   state.scores = new Map();
   state.evaluation = null;
-  render("loading the batch…");
+  leaveBatch();
   state.concept = (await api("GET", `/api/concepts/${id}`)).data;
   localStorage.setItem("agile-concept", String(id));
   state.history = [];
@@ -212,13 +226,15 @@ async function selectConcept(id) {
   // pressed on a batch shown while the job is still followed would find it "busy".
   if (job && (job.status === "queued" || job.status === "running")) await followJob(job);
   else showJob(job);
-  if (state.concept.id !== id) return;
+  if (!showing(id)) return;
   await openBatch();
+  if (!showing(id)) return;
   await loadVersions();
+  if (!showing(id)) return;
   watchVersions(id);
   await guarded(loadEvaluation);  // its failure must not stop the page from following new versions
   await guarded(loadHistory);
-  if (window.assistant) await assistant.show(id);
+  if (window.assistant && showing(id)) await assistant.show(id);
 }
 
 function showPhrases() {
@@ -285,13 +301,14 @@ $("rename-form").onsubmit = async (ev) => {
   showPhrases();
   closeRename();
   await guarded(refreshConcepts);
-  $("grid").focus();
+  focusGrid();
 };
 $("delete-concept").onclick = () => guarded(async () => {
   const c = state.concept;
   if (!confirm(`Delete the concept "${c.name}"? It disappears from the list; its ratings and versions are `
                + "archived on the server, not erased.")) return;
   await api("DELETE", `/api/concepts/${c.id}`);
+  state.view++;  // whatever was loading for it stops
   state.pollingConcept = null;
   state.concept = null;
   state.batch = null;
@@ -307,6 +324,7 @@ const answerOf = (it) => (it.skipped ? "skip" : it.rating === true ? "pos" : it.
 const unanswered = (b) => b.items.filter((it) => it.answer === null).length;
 
 async function fetchBatch(purpose) {
+  if (!state.concept) return null;
   try {
     const batch = (await api("GET", `/api/concepts/${state.concept.id}/batch?purpose=${purpose}`)).data;
     batch.items.forEach((it) => { it.answer = answerOf(it); });
@@ -526,10 +544,11 @@ async function undo() {
 async function startJob(kind) {
   if (!state.concept) return;
   if (!state.batch && kind !== "evaluate") kind = "expand";  // no batch yet (or its expansion failed)
+  const view = state.view;  // before the request: the owner may go back to training while it is on its way
   await guarded(async () => {
     const job = (await api("POST", `/api/concepts/${state.concept.id}/jobs`,
                            { kind, strategy: $("strategy").value })).data;
-    followJob(job);
+    followJob(job, view);
   });
 }
 
@@ -589,7 +608,7 @@ $("seed-files").onchange = () => guarded(async () => {
   await startJob("expand");
 });
 button("evaluate", startEvaluation);
-button("back-to-training", () => { state.view++; guarded(() => loadBatch("training")); });
+button("back-to-training", () => { leaveBatch(); guarded(() => loadBatch("training")); });
 button("view-toggle", () => toggleMode());
 button("scores-toggle", () => toggleScores());
 
@@ -638,11 +657,10 @@ function showJob(job) {
   });
 }
 
-async function followJob(job) {
+// `view`: the view the owner was in when the job was asked for; a batch is shown only if still wanted.
+async function followJob(job, view = state.view) {
   state.job = job;
   const conceptId = job.concept_id;
-  const view = state.view;
-  const shown = () => state.concept && state.concept.id === conceptId;
   showJob(job);
   // Long-poll: the server answers the moment the job starts, reports progress or finishes.
   const wait = Math.min(25, state.info.max_wait_seconds);
@@ -651,8 +669,8 @@ async function followJob(job) {
     let r;
     try {
       r = await api("GET", `/api/jobs/${job.id}?wait=${wait}`, undefined, etag ? { "If-None-Match": etag } : {});
-    } catch (e) { if (shown()) showError(e.message); return; }
-    if (!shown()) return;  // another concept is shown now, or this one was deleted
+    } catch (e) { if (showing(conceptId)) showError(e.message); return; }
+    if (!showing(conceptId)) return;  // another concept is shown now, or this one was deleted
     etag = r.etag || etag;
     if (r.status === 304) continue;
     job = r.data;
@@ -679,7 +697,10 @@ async function followJob(job) {
 }
 
 async function loadVersions() {
-  const versions = (await api("GET", `/api/concepts/${state.concept.id}/versions`)).data;
+  if (!state.concept) return;
+  const conceptId = state.concept.id;
+  const versions = (await api("GET", `/api/concepts/${conceptId}/versions`)).data;
+  if (!showing(conceptId)) return;
   const list = $("versions");
   list.innerHTML = "";
   for (const v of versions.slice().reverse()) {
@@ -766,9 +787,10 @@ function drawChart() {
 const fixed = (v) => Number(v).toFixed(3);
 
 async function loadEvaluation() {
+  if (!state.concept) return;
   const conceptId = state.concept.id;
   const report = (await api("GET", `/api/concepts/${conceptId}/evaluation`)).data;
-  if (!state.concept || state.concept.id !== conceptId) return;
+  if (!showing(conceptId)) return;
   state.evaluation = report;
   $("evaluation-status").textContent = report.message;
   const table = $("evaluation");
@@ -805,7 +827,7 @@ async function watchVersions(conceptId) {
     try {
       const r = await api("GET", `/api/concepts/${conceptId}/versions/latest?wait=${wait}`, undefined,
                           etag ? { "If-None-Match": etag } : {});
-      if (r.status === 200 && state.concept && state.concept.id === conceptId
+      if (r.status === 200 && showing(conceptId)
           && r.data.version !== (state.versions[state.versions.length - 1] || {}).version) await loadVersions();
       etag = r.etag || etag;
     } catch (e) {
@@ -818,7 +840,9 @@ async function watchVersions(conceptId) {
 // ---------------------------------------------------------------- batch history
 async function loadHistory() {
   if (!state.concept) return;
-  const batches = (await api("GET", `/api/concepts/${state.concept.id}/batches`)).data;
+  const conceptId = state.concept.id;
+  const batches = (await api("GET", `/api/concepts/${conceptId}/batches`)).data;
+  if (!showing(conceptId)) return;
   const body = $("history").querySelector("tbody");
   body.innerHTML = "";
   for (const b of batches) {
