@@ -7,6 +7,8 @@ database), so a poll costs no database query.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import Iterator
 
 
 class VersionWatch:
@@ -59,12 +61,19 @@ class JobWatch:
     """Wakes long-polling clients the moment a job's record changes (started, progress, finished, cancelled).
 
     Job threads call ``changed``; a waiter takes its event *before* reading
-    the record, so a change between the read and the wait still wakes it.
+    the record, so a change between the read and the wait still wakes it. An
+    event lives only while some poll holds it: polls of finished (or unknown)
+    jobs leave nothing behind.
     """
 
     def __init__(self) -> None:
         self._events: dict[int, asyncio.Event] = {}
+        self._holders: dict[int, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __len__(self) -> int:
+        """Jobs some poll is watching now."""
+        return len(self._holders)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -79,9 +88,19 @@ class JobWatch:
         if event is not None:
             event.set()
 
-    def event(self, job_id: int) -> asyncio.Event:
-        """The event the next change of ``job_id`` sets (call on the event loop)."""
-        return self._events.setdefault(job_id, asyncio.Event())
+    @contextlib.contextmanager
+    def watching(self, job_id: int) -> Iterator[asyncio.Event]:
+        """The event the next change of ``job_id`` sets, held while the caller reads and waits (on the
+        event loop)."""
+        event = self._events.setdefault(job_id, asyncio.Event())
+        self._holders[job_id] = self._holders.get(job_id, 0) + 1
+        try:
+            yield event
+        finally:
+            self._holders[job_id] -= 1
+            if not self._holders[job_id]:
+                del self._holders[job_id]
+                self._events.pop(job_id, None)
 
     @staticmethod
     async def wait(event: asyncio.Event, timeout: float) -> None:

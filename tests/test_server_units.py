@@ -17,7 +17,7 @@ from server.errors import Invalid, NotFound
 from server.etags import matches, version_etag
 from server.images import image_response
 from server.repository import Rating, Repository
-from server.watch import VersionWatch
+from server.watch import JobWatch, VersionWatch
 
 
 def test_demo_uris_render_the_embedded_scene():
@@ -57,6 +57,30 @@ def test_version_watch_wakes_waiters_from_another_thread():
         return await asyncio.wait_for(waiter, 1)
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_job_watch_wakes_every_poll_of_a_job_and_keeps_nothing_once_they_end():
+    async def scenario():
+        watch = JobWatch()
+        watch.bind(asyncio.get_running_loop())
+
+        async def poll(job_id: int, timeout: float) -> bool:
+            with watch.watching(job_id) as changed:
+                await watch.wait(changed, timeout)
+                return changed.is_set()
+
+        polls = [asyncio.create_task(poll(7, 10)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        assert len(watch) == 1
+        await asyncio.to_thread(watch.changed, 7)
+        woken = await asyncio.wait_for(asyncio.gather(*polls), 1)
+        unchanged = await poll(8, 0.01)  # a finished job's poll times out
+        with pytest.raises(KeyError):
+            with watch.watching(9):
+                raise KeyError("the job is unknown")  # a 404 inside the poll
+        return woken, unchanged, len(watch), len(watch._events)
+
+    assert asyncio.run(scenario()) == ([True, True], False, 0, 0)
 
 
 def test_ratings_are_all_or_nothing(tmp_path):

@@ -56,14 +56,14 @@ async def get_job(job_id: JobId, request: Request, user: UserDep, state: StateDe
     named = request.headers.get("if-none-match")
     deadline = asyncio.get_running_loop().time() + wait
     while True:
-        changed = state.job_watch.event(job_id)  # before the read: a change after it still wakes this poll
-        job = job_public(await run_in_threadpool(state.repo.job, job_id))
-        await readable_concept(job.concept_id, user, state)
-        tag = record_etag("job", job.id, job)
-        left = deadline - asyncio.get_running_loop().time()
-        if not matches(named, tag) or left <= 0:
-            break
-        await state.job_watch.wait(changed, left)
+        with state.job_watch.watching(job_id) as changed:  # before the read: a change after it still wakes us
+            job = job_public(await run_in_threadpool(state.repo.job, job_id))
+            await readable_concept(job.concept_id, user, state)
+            tag = record_etag("job", job.id, job)
+            left = deadline - asyncio.get_running_loop().time()
+            if not matches(named, tag) or left <= 0:
+                break
+            await state.job_watch.wait(changed, left)
         user = await current_user(request, state)  # the token may have been revoked while the poll waited
     headers = {"ETag": tag, "Cache-Control": "no-cache"}
     if matches(named, tag):
