@@ -30,10 +30,10 @@ from agile.training import TrainedModel, draw_random_negatives
 
 Strategy = Callable[[np.ndarray, int], np.ndarray]
 MIN_POSITIVES = 5      # a batch with fewer teaches the model little about the concept
-# With fewer rated positives than a quarter batch the boundary is placed on a handful of
-# examples; on the demo suite the first margin batch after expansion then held 0-3
-# positives for concepts whose expansion found 8-16 (docs/kernels.md).
-MIN_RATED_POSITIVES_SHARE = 0.25
+# With fewer rated positives than half a batch the boundary is placed on a few examples; on
+# the demo suite the first margin batch after expansion then held 0-3 positives for concepts
+# whose expansion found 8-38 (docs/kernels.md, "Batches without positives").
+MIN_RATED_POSITIVES_SHARE = 0.5
 MINED_SUFFIX = "+mined"
 
 
@@ -280,7 +280,7 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
     rare concept and an early model those are often all negatives, and a batch
     without positives teaches little. So when the model predicts fewer than
     ``k`` positives (p > 0.5) among all unrated images, or the last batch held
-    fewer than ``min_positives``, or fewer than ``k / 4`` images are rated
+    fewer than ``min_positives``, or fewer than ``k / 2`` images are rated
     positive so far (``rated_positives``), half the batch is the highest-scoring
     unrated images (positive mining, Mullapudi et al. 2021) and half is the
     strategy's pick among the rest; the label becomes e.g. ``margin+mined``.

@@ -114,6 +114,9 @@ def test_select_batch_mixes_when_the_model_predicts_almost_no_positives(corpus, 
     assert got.strategy == "margin+mined" and "above 0.5" in got.note
     few = select_batch(corpus, model, k=10, kernel="exact", rated_positives=2)
     assert few.strategy == "margin+mined" and "only 2 images are rated positive" in few.note
+    below_half = select_batch(corpus, model, k=10, kernel="exact", rated_positives=4)  # fewer than k / 2
+    assert "only 4 images are rated positive" in below_half.note
+    assert "rated positive" not in select_batch(corpus, model, k=10, kernel="exact", rated_positives=5).note
     assert select_batch(corpus, model, k=10, strategy="random", seed=1).strategy == "random"
 
 

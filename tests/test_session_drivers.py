@@ -145,7 +145,7 @@ def test_without_mixing_a_sparse_batch_is_exactly_the_strategys_pick(small_corpu
         batch = session.expand()
         store.rate(batch.ids, np.arange(len(batch.ids)) < 2)  # two positives: a rare concept
         trained, batches[mix] = session.round()
-    # 2 rated positives are fewer than 30/4, so the mixing session mines; the other does not.
+    # 2 rated positives are fewer than 30/2, so the mixing session mines; the other does not.
     assert batches[True].source == "margin+mined" and batches[False].source == "margin"
     want = select(workspace.corpus, trained.model, 30, "margin", session.not_to_offer(), seed=session.batch_seed(1),
                   scan_dir=workspace.scan_dir)
