@@ -128,6 +128,19 @@ def test_rate_with_keyboard_train_and_see_version(page, small_corpus_path, tmp_p
         assert api.get(f"/api/concepts/{concept['id']}").json()["positives"] == [f"cluster {target}", f"cluster {other}"]
         assert page.is_hidden("#error")
 
+        # M on a tile: "more like this" makes the image a seed, and a new batch holds its neighbours too.
+        page.locator("#grid").focus()
+        page.keyboard.press("ArrowRight")
+        seed = int(page.get_attribute(".tile.focus", "data-id"))
+        page.keyboard.press("m")
+        page.wait_for_function("document.getElementById('counter').textContent.includes('round 3 (expansion)')",
+                               timeout=60_000)
+        seeds = api.get(f"/api/concepts/{concept['id']}/seeds").json()
+        assert [s.get("corpus_id") for s in seeds["seeds"]] == [seed], seeds
+        near = [int(t) for t in page.locator("#grid .tile").evaluate_all("ts => ts.map(t => t.dataset.id)")]
+        assert (clusters[[i for i in near if i != seed]] == clusters[seed]).any()
+        assert page.is_hidden("#error")
+
 
 def test_tokens_roles_and_api_errors_in_the_page(page, small_corpus_path, tmp_path):
     from tests.test_api import add_user
