@@ -112,7 +112,7 @@ class ScanActor:
         self.local = LocalScan(scan_dir, workers, tuple(shards))
         self.count = sum(self.corpus.shards[i].count for i in shards)
         self.store = None
-        self._opening = (scan_dir, shards, workers, calibrate, warm_store)
+        self._calibrate, self._warm_store = calibrate, warm_store
         self._opened = False
 
     def open(self) -> int:
@@ -121,12 +121,12 @@ class ScanActor:
         from agile.kernel_choice import calibrate_default_shapes
         from agile.scan_store import ScanStore, build_parts
 
-        scan_dir, shards, workers, calibrate, warm_store = self._opening
-        if not self._opened and warm_store and resolve_kernel("auto") == "int8":  # int8 kernels: keep it warm
+        scan_dir, shards = self.local.scan_dir, list(self.local.shards)
+        if not self._opened and self._warm_store and resolve_kernel("auto") == "int8":  # int8: keep it warm
             build_parts(self.corpus, scan_dir, shards)  # a missing store: each actor builds its own parts at once
             store = ScanStore.open_or_build(self.corpus, scan_dir, calibrate_rows=None)
-            if calibrate:  # the kernel is chosen here (actor 0) for this actor's threads, before any round
-                calibrate_default_shapes(self.corpus, store, SCAN_ROWS, workers)
+            if self._calibrate:  # the kernel is chosen here (actor 0) for this actor's threads, before any round
+                calibrate_default_shapes(self.corpus, store, SCAN_ROWS, self.local.workers)
             self.store = ScanStore(store.root, store.scales, shard_parts(self.corpus, store.parts, shards))
             self.store.warm(wait=True)
         self._opened = True

@@ -22,7 +22,7 @@
     $("export").textContent = latest === null ? "Export (no version yet)" : `Export version ${latest}`;
     try {
       const t = (await api("GET", `/api/concepts/${id}/target`)).data;
-      if (!state.concept || state.concept.id !== id) return;  // the owner moved on meanwhile
+      if (!showing(id)) return;  // the owner moved on meanwhile
       $("target-understood").textContent = `Target: ${t.understood}`;
       $("target-status").textContent = statusLine(t);
       $("target-status").dataset.state = t.status ? t.status.state : "unknown";

@@ -172,7 +172,7 @@ async function refreshConcepts() {
     const li = document.createElement("li");
     const button = Object.assign(document.createElement("button"), { type: "button", textContent: conceptLabel(c) });
     button.dataset.id = c.id;
-    li.className = state.concept && state.concept.id === c.id ? "active" : "";
+    li.className = showing(c.id) ? "active" : "";
     button.onclick = () => guarded(async () => { await selectConcept(c.id); focusGrid(); });
     li.appendChild(button);
     list.appendChild(li);
