@@ -10,7 +10,9 @@ owner and a simulated one run the same code. Its rules, written once:
   each later training batch the next). A model is trained with the recipe
   of the latest round its ratings come from: 1 x 16 on round 0's ratings
   alone, 3 x 128 once a later round's are among them
-  (``TrainConfig.for_round``), however often it is retrained.
+  (``TrainConfig.for_round``), however often it is retrained. With the
+  adaptive recipe, each version's learner is chosen among a few candidates
+  by cross-validation on its ratings (`agile.recipes`) and recorded.
 - **Evaluation images** (the store's reserved ids) are never offered for
   training, and images of a training batch never enter an evaluation set.
 - **Queries**: expansion searches with every phrase (when the corpus has a
@@ -31,9 +33,11 @@ import numpy as np
 from agile.crossval import cross_validated_auc_pr
 from agile.errors import AgileError
 from agile.evaluation import Metrics, StrataSpec, compute_metrics
+from agile.recipes import CANDIDATES, RECIPES, RecipeChoice, choose_recipe
 from agile.registry import label_snapshot
 from agile.session_store import EVALUATION, TRAINING, Batch, Labels, SessionStore
-from agile.sidecar import ConceptRef, CorpusRef, LabelSnapshot, VersionSidecar
+from agile.sidecar import ConceptRef, CorpusRef, LabelSnapshot, Stability, VersionSidecar
+from agile.stability import fixed_sample, stability
 from agile.training import TrainConfig, TrainedModel
 from agile.workspace import Workspace
 from agile.zeroshot import ZERO_SHOT_THRESHOLD
@@ -59,10 +63,16 @@ class SessionSettings:
     epochs: int | None = None            # None: the paper's 10
     lr: float | None = None              # None: the paper's 1e-4
     learner: str = "mlp"                 # "logreg": the simple loop, for comparison (agile.training)
+    recipe: str = "paper"                # "adaptive": each version's learner chosen by cross-validation
+                                         # among agile.recipes.CANDIDATES
     eval_versions: int = 3           # an evaluation set stratifies over this many latest versions
     eval_per_stratum: int = 20
     cross_validate: bool = False     # record a k-fold AUC-PR on the rated images with each version
     mix_likely_positives: bool = True  # a batch likely to hold almost no positives gets top scores mixed in
+
+    def __post_init__(self) -> None:
+        if self.recipe not in RECIPES:
+            raise AgileError(f"unknown recipe {self.recipe!r}; choose one of {', '.join(RECIPES)}")
 
     @property
     def train_overrides(self) -> dict:
@@ -198,11 +208,18 @@ class Session:
         """A new version on every training rating so far; raises OneClassError with one class only."""
         labels = self.store.labels(TRAINING)
         round_ = self.training_round(labels)
+        choice = None
+        if self.settings.recipe == "adaptive":
+            progress(3, f"comparing {len(CANDIDATES)} recipes by cross-validation on {len(labels.ids)} ratings")
+            choice = choose_recipe(self.workspace, labels.ids, labels.labels, round_, self.seed,
+                                   self.settings.train_overrides)
+            config = choice.config
+        else:
+            config = TrainConfig.for_round(round_, seed=self.seed, **self.settings.train_overrides)
         progress(5, f"training on {len(labels.ids)} ratings")
-        config = TrainConfig.for_round(round_, seed=self.seed, **self.settings.train_overrides)
         model = self.workspace.train(labels.ids, labels.labels, config)
         progress(done_percent * 0.7, "measuring the new model on the rated images")
-        version = self.store.save_version(model, self._sidecar(model, labels, round_))
+        version = self.store.save_version(model, self._sidecar(model, labels, round_, choice))
         progress(done_percent, f"model version {version} saved")
         return TrainedVersion(version, model, round_, len(labels.ids), labels)
 
@@ -216,9 +233,8 @@ class Session:
         """
         if not self.settings.cross_validate or trained.ratings is None:
             return None
-        config = TrainConfig.for_round(trained.round, seed=self.seed, **self.settings.train_overrides)
-        cv = cross_validated_auc_pr(self.workspace, trained.ratings.ids, trained.ratings.labels, config,
-                                    seed=self.seed)
+        cv = cross_validated_auc_pr(self.workspace, trained.ratings.ids, trained.ratings.labels,
+                                    trained.model.config, seed=self.seed)
         if cv is None:
             return None
         metrics = {"cv_auc_pr": round(cv.auc_pr, 4), "cv_auc_pr_low": round(cv.low, 4),
@@ -348,7 +364,13 @@ class Session:
                 return near
             k = need
 
-    def _sidecar(self, model: TrainedModel, labels: Labels, round_: int) -> VersionSidecar:
+    def _stability(self, model: TrainedModel, previous: int) -> Stability:
+        """How much the new model changed the fixed sample's labels from version ``previous``."""
+        return stability(fixed_sample(self.workspace.corpus), model, self.store.model(previous), previous,
+                         self.store.sidecar(previous).stability)
+
+    def _sidecar(self, model: TrainedModel, labels: Labels, round_: int,
+                 choice: RecipeChoice | None = None) -> VersionSidecar:
         concept = self.store.concept()
         previous = self.store.versions()
         truth = labels.labels > 0.5
@@ -364,9 +386,11 @@ class Session:
                                  rounds=sorted({int(r) for r in labels.rounds})),
             embedding_model=self.workspace.corpus.model.model_dump(mode="json"),
             corpus=CorpusRef(path=str(self.workspace.corpus.root), count=self.workspace.corpus.count),
-            training={"config": model.config.to_dict(), "stats": model.stats.to_dict() if model.stats else None},
+            training={"config": model.config.to_dict(), "stats": model.stats.to_dict() if model.stats else None,
+                      **({"recipe": choice.to_dict()} if choice is not None else {})},
             metrics={} if fit is None else {"rated_auc_pr": round(fit.auc_pr, 4),
-                                            "rated_accuracy": round(fit.accuracy, 4)})
+                                            "rated_accuracy": round(fit.accuracy, 4)},
+            stability=self._stability(model, previous[-1]) if previous else None)
 
 
 def _evaluation_status(total: int, rated: int, positive: int, skipped: int = 0) -> tuple[str, bool]:

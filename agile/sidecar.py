@@ -42,6 +42,18 @@ class CorpusRef(FormatModel):
     count: int
 
 
+class Stability(FormatModel):
+    """How much a version changed the labels of the corpus's fixed sample from the version before it
+    (agile.stability)."""
+    previous_version: int
+    sample: int                # images in the fixed sample
+    changed: float             # share of them whose predicted label (score >= 0.5) changed
+    kappa: float               # Cohen's kappa of the two versions' labels
+    positive: float            # share this version labels positive
+    calm_versions: int         # versions in a row, this one included, that changed little
+    settled: bool              # enough of them that another round of the same kind is unlikely to help
+
+
 class VersionSidecar(FormatModel):
     format: int = SIDECAR_FORMAT
     concept: ConceptRef
@@ -53,6 +65,7 @@ class VersionSidecar(FormatModel):
     corpus: CorpusRef | None = None
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
+    stability: Stability | None = None  # None for a concept's first version
     # Filled in by the registry when the version is written.
     version: int | None = None
     config: dict[str, Any] | None = None

@@ -19,7 +19,7 @@ AUC-PR 0.9995 with 10,000 (2.2 s) and 0.9215 with 500,000 (648 s).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -28,12 +28,14 @@ from torch import nn
 
 from agile.corpus import Corpus
 from agile.cpu import torch_threads
+from agile.ensemble import EXTRA_UNITS, fold_ensemble
 from agile.errors import AgileError
 from agile.mlp_fit import fit_fast
 
 PAPER_RANDOM_NEGATIVES = 500_000
 DEFAULT_RANDOM_NEGATIVES = 10_000
 SCORE_ROWS = 65_536
+LEARNERS = ("mlp", "logreg", "ensemble")
 
 
 class TrainingError(AgileError):
@@ -58,6 +60,7 @@ class TrainConfig:
     # "mlp": the paper's recipe above. "logreg": what a data scientist would write instead — a
     # scikit-learn logistic regression with balanced classes on the rated images only (no random
     # negatives, no hidden layer), kept as a one-layer model so scoring and export are the same.
+    # "ensemble": the mean logit of the two, folded into one MLP two units wider (agile.ensemble).
     learner: str = "mlp"
     precision: str = "auto"  # fast engine's matrix products: auto | float32 | bfloat16
     # Intra-op threads while training (None: torch's setting). One by default: a step's
@@ -70,8 +73,8 @@ class TrainConfig:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if any(h < 1 for h in self.hidden) or not 0 <= self.dropout < 1 or self.epochs < 1 \
                 or self.batch_size < 1 or self.random_negatives < 0 or self.lr <= 0 \
-                or self.engine not in ("fast", "autograd") or self.learner not in ("mlp", "logreg") \
-                or (self.learner == "logreg" and self.hidden) \
+                or self.engine not in ("fast", "autograd") or self.learner not in LEARNERS \
+                or (self.learner == "logreg" and self.hidden) or (self.learner == "ensemble" and not self.hidden) \
                 or self.precision not in ("auto", "float32", "bfloat16"):
             raise TrainingError(f"invalid training settings: {self}")
 
@@ -97,7 +100,8 @@ class TrainConfig:
 def build_mlp(dim: int, config: TrainConfig) -> nn.Sequential:
     layers: list[nn.Module] = []
     width = dim
-    for h in config.hidden:
+    extra = EXTRA_UNITS if config.learner == "ensemble" else 0
+    for h in (h + extra for h in config.hidden):
         layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(config.dropout)]
         width = h
     layers.append(nn.Linear(width, 1))
@@ -232,6 +236,8 @@ def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConf
     n_pos, n_neg = check_two_classes(labels, 0 if config.learner == "logreg" else config.random_negatives)
     if config.learner == "logreg":
         return train_logreg(corpus, ids, labels, config)
+    if config.learner == "ensemble":
+        return train_ensemble(corpus, ids, labels, config)
     start = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     random_ids = draw_random_negatives(corpus.count, np.unique(ids), config.random_negatives, rng)
@@ -252,19 +258,38 @@ def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConf
     return TrainedModel(config, module, stats)
 
 
-def train_logreg(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConfig) -> TrainedModel:
-    """scikit-learn's LogisticRegression (balanced classes) on the rated vectors, as a one-layer model."""
+def _fit_logreg(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, seed: int):
+    """scikit-learn's LogisticRegression (balanced classes) on the rated vectors."""
     from sklearn.linear_model import LogisticRegression
 
-    start = time.perf_counter()
     x, y = corpus.vectors(ids).astype(np.float32), labels > 0.5
-    fitted = LogisticRegression(class_weight="balanced", max_iter=2000, random_state=config.seed).fit(x, y)
+    return LogisticRegression(class_weight="balanced", max_iter=2000, random_state=seed).fit(x, y)
+
+
+def train_logreg(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConfig) -> TrainedModel:
+    """The logistic regression on the rated images only, as a one-layer model."""
+    start = time.perf_counter()
+    fitted = _fit_logreg(corpus, ids, labels, config.seed)
     module = build_mlp(corpus.dim, config)
     with torch.no_grad():
         module[0].weight.copy_(torch.from_numpy(fitted.coef_.astype(np.float32)))
         module[0].bias.copy_(torch.from_numpy(fitted.intercept_.astype(np.float32)))
-    stats = TrainStats(int(y.sum()), int((~y).sum()), 0, int(fitted.n_iter_[0]), time.perf_counter() - start,
+    positives = int((labels > 0.5).sum())
+    stats = TrainStats(positives, len(labels) - positives, 0, int(fitted.n_iter_[0]), time.perf_counter() - start,
                        float("nan"))
+    return TrainedModel(config, module, stats)
+
+
+def train_ensemble(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConfig) -> TrainedModel:
+    """The paper's MLP and the logistic regression, trained apart and folded into one model (agile.ensemble)."""
+    start = time.perf_counter()
+    mlp = train(corpus, ids, labels, replace(config, learner="mlp"))
+    if mlp.stats.negatives == 0:  # all positives: the logistic regression has one class; the MLP alone
+        return TrainedModel(replace(config, learner="mlp"), mlp.module, mlp.stats)
+    fitted = _fit_logreg(corpus, ids, labels, config.seed)
+    module = fold_ensemble(mlp.module, torch.from_numpy(fitted.coef_[0].astype(np.float32)),
+                           torch.tensor(float(fitted.intercept_[0])), build_mlp(corpus.dim, config))
+    stats = replace(mlp.stats, seconds=time.perf_counter() - start)
     return TrainedModel(config, module, stats)
 
 

@@ -23,9 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     al.add_argument("--engine", choices=["local", "ray"], default="local",
                     help="ray: also time the round on Ray scan actors against the local round, run by run")
     al.add_argument("--actors", type=int, help="with --engine ray: scan actors (default: one per CPU of the cluster)")
+    al.add_argument("--strategy", action="append", default=[], dest="strategies", metavar="STRATEGY",
+                    help="also time this query strategy's round against margin's, alternated run by run "
+                         "(repeatable; agile.sampling.STRATEGIES)")
     al.set_defaults(func=cmd_al)
 
-    tr = commands.add_parser("train", help="training the 3 x 128 model on 600 ratings")
+    tr = commands.add_parser("train", help="training the 3 x 128 model on 600 ratings, and the adaptive "
+                                           "recipe's choice on them")
     _corpus_arguments(tr, n=1_000_000)
     tr.add_argument("--ratings", type=int, default=600)
     tr.add_argument("--random-negatives", type=int, help="default: TrainConfig's")
@@ -55,7 +59,8 @@ def cmd_al(args: argparse.Namespace) -> None:
     from eval.bench.loop_bench import bench_al
 
     print(json.dumps(bench_al(_open_corpus(args), args.scan_dir, args.runs, args.k, args.baseline_rows,
-                              not args.no_exact_check, args.seed, args.exact_runs, args.engine, args.actors),
+                              not args.no_exact_check, args.seed, args.exact_runs, args.engine, args.actors,
+                              args.strategies),
                      indent=2))
 
 

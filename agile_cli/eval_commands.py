@@ -27,9 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--random-negatives", type=int)
     sim.add_argument("--epochs", type=int, help="training epochs (default: the paper's 10)")
     sim.add_argument("--lr", type=float, help="Adam learning rate (default: the paper's 1e-4)")
-    sim.add_argument("--learner", choices=["mlp", "logreg"],
+    sim.add_argument("--learner", choices=["mlp", "logreg", "ensemble"],
                      help="mlp: the paper's recipe (default); logreg: scikit-learn logistic regression on the "
-                          "rated images only, the loop a data scientist would write, as a peer")
+                          "rated images only, the loop a data scientist would write, as a peer; ensemble: the "
+                          "mean logit of the two, as one model")
+    sim.add_argument("--recipe", choices=["paper", "adaptive"],
+                     help="paper: the paper's fixed recipe (default); adaptive: each version's learner chosen "
+                          "among a few by cross-validation on its ratings (agile.recipes)")
     sim.add_argument("--no-mix", dest="mix_likely_positives", action="store_false", default=None,
                      help="never mix the model's top scores into a batch likely to hold almost no positives "
                           "(every active-learning batch is exactly the strategy's pick)")
@@ -106,7 +110,8 @@ def simulation_config(args: argparse.Namespace):
     return SimulationConfig(**_given(args, {"rounds": "rounds", "batch": "batch", "strategy": "strategy",
                                             "seeds": "seeds", "rater": "rater", "heldout": "heldout_fraction",
                                             "random_negatives": "random_negatives", "epochs": "epochs",
-                                            "lr": "lr", "learner": "learner", "bootstrap": "bootstrap",
+                                            "lr": "lr", "learner": "learner", "recipe": "recipe",
+                                            "bootstrap": "bootstrap",
                                             "heldout_bootstrap": "heldout_bootstrap",
                                             "zero_shot_threshold": "zero_shot_threshold",
                                             "mix_likely_positives": "mix_likely_positives"}),

@@ -113,4 +113,9 @@ def write_report(out: str | Path, report: dict, runs: Sequence[dict], plots: boo
         text = (f"# Simulated {cfg['rater']}: strategy {cfg['strategy']}, batch {cfg['batch']}, "
                 f"{cfg['rounds']} rounds, {cfg['seeds']} seed(s)\n\nAUC-PR, mean [95% CI over concepts]; "
                 f"evaluation: {report['evaluation']}.\n\n" + markdown_table(report))
+        if report.get("stopping"):
+            from eval.stopping import stopping_table
+
+            text += ("\n## After versions the session called settled\n\nHeld-out AUC-PR gained by the next round "
+                     "and by the run's last round, mean [95% CI over rounds].\n\n" + stopping_table(report["stopping"]))
         atomic_write_bytes(out / "report.md", text.encode())

@@ -11,7 +11,7 @@ from typing import Any
 
 
 from agile.formats import FormatModel
-from agile.sidecar import ConceptRef
+from agile.sidecar import ConceptRef, Stability
 from eval.errors import EvalError
 
 RESULT_FORMAT = 1
@@ -33,6 +33,8 @@ class RoundResult(FormatModel):
     fallback_zero_shot: bool
     metrics: dict[str, Any]
     seconds: float
+    stability: Stability | None = None  # how much the version changed the fixed sample's labels (None: first)
+    recipe: dict[str, Any] | None = None  # the adaptive recipe's choice (agile.recipes.RecipeChoice)
 
 
 class StratifiedResult(FormatModel):

@@ -24,6 +24,7 @@ from eval.report import summarise, write_report
 from eval.results import ConceptRunResult
 from eval.simulate import ConceptRun, SimulationConfig
 from eval.split import HeldOutSplit
+from eval.stopping import stopping_summary
 
 
 def _per_run(key: dict) -> dict:
@@ -94,6 +95,7 @@ def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config:
             bar.update()
     bar.close()
     report = summarise(runs, config)
+    report["stopping"] = stopping_summary(runs)
     report.update({"corpus": key["corpus"], "count": corpus.count, "concepts_source": str(concepts_source),
                    "heldout_images": len(split), "skipped": skipped, "runs_computed_now": fresh,
                    "seconds": round(time.perf_counter() - start, 1),

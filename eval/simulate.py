@@ -46,6 +46,7 @@ class SimulationConfig:
     epochs: int | None = None            # None: the paper's 10
     lr: float | None = None              # None: the paper's 1e-4
     learner: str | None = None           # None: the paper's MLP; "logreg": the simple loop, as a peer
+    recipe: str | None = None            # None: the paper's; "adaptive": chosen per version (agile.recipes)
     mix_likely_positives: bool = True    # False: every AL batch is exactly the strategy's pick
     zero_shot_threshold: float = ZERO_SHOT_THRESHOLD
     bootstrap: int = 100             # resamples for 95% intervals on the (small) stratified set; 0: none
@@ -65,7 +66,8 @@ class SimulationConfig:
         """The simulated owner's session cuts and trains exactly as a server's would with these settings."""
         return SessionSettings(batch_size=self.batch, per_phrase=self.per_phrase,
                                random_negatives=self.random_negatives, epochs=self.epochs, lr=self.lr,
-                               learner=self.learner or "mlp", mix_likely_positives=self.mix_likely_positives)
+                               learner=self.learner or "mlp", recipe=self.recipe or "paper",
+                               mix_likely_positives=self.mix_likely_positives)
 
 
 def _metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, bootstrap: int, seed: int) -> dict | None:
@@ -112,11 +114,14 @@ class ConceptRun:
                 scores, threshold, fallback = model_scores["zero-shot"], cfg.zero_shot_threshold, True
             model_scores[f"round {r}"] = scores
             rated, positive = self.store.counts()
+            sidecar = self.store.sidecar(trained.version) if trained is not None else None
             rounds.append({"round": r, "source": batch.source, "batch": len(batch.ids), "labels": rated,
                            "rated_positive": positive,
                            "batch_positive_truth": int(self.truth[batch.ids].sum()),
                            "fallback_zero_shot": fallback,
                            "metrics": self._heldout_metrics(scores, threshold),
+                           "stability": sidecar.stability.model_dump() if sidecar and sidecar.stability else None,
+                           "recipe": sidecar.training.get("recipe") if sidecar else None,
                            "seconds": round(time.perf_counter() - round_start, 2)})
         return ConceptRunResult.model_validate({
             "concept": _describe(self.concept), "seed": self.seed, "rater": self.rater.name,

@@ -253,6 +253,11 @@ class VersionPublic(BaseModel):
     parent_version: int | None
     labels: dict[str, Any]
     metrics: dict[str, Any]
+    stability: dict[str, Any] | None = Field(
+        None, description="how much the version changed the predicted labels of the corpus's fixed sample "
+                          "from the version before it (share changed, Cohen's kappa) and whether the labels "
+                          "have settled, so that another round of the same kind is unlikely to help; null "
+                          "for a first version")
     training: dict[str, Any]
     embedding_model: dict[str, Any]
     sidecar: dict[str, Any] = Field(description="everything recorded with the version")

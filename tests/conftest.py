@@ -24,3 +24,19 @@ def corpus_copy(small_corpus_path, tmp_path) -> Path:
     dst = tmp_path / "copy"
     shutil.copytree(small_corpus_path, dst)
     return dst
+
+
+@pytest.fixture(scope="module")
+def workspace(small_corpus_path, tmp_path_factory):
+    """A workspace over the small corpus, one per test module (indexes and caches are built once)."""
+    from agile.workspace import Workspace  # the library loads torch; collection need not
+
+    return Workspace(small_corpus_path, tmp_path_factory.mktemp("ws"))
+
+
+@pytest.fixture(scope="module")
+def clusters(small_corpus_path):
+    """The small corpus's cluster of each image: the ground truth of its concepts."""
+    from agile.corpus import Corpus
+
+    return Corpus.open(small_corpus_path).column("cluster").to_numpy()

@@ -105,6 +105,8 @@ def test_full_loop_polls_new_versions_with_etag(world, concept):
     assert v2["parent_version"] == 1 and v2["labels"]["count"] == 80
     assert v2["training"]["config"]["hidden"] == [128, 128, 128]
     assert versions[0]["training"]["config"]["hidden"] == [16]
+    assert versions[0]["stability"] is None and v2["stability"]["previous_version"] == 1
+    assert 0 <= v2["stability"]["changed"] <= 1 and v2["stability"]["sample"] == 4000
     assert 0 <= v2["metrics"]["rated_auc_pr"] <= 1 and v2["embedding_model"]["name"] == "synthetic"
 
     # Score with the viewer: the concept's images must rank above the rest.

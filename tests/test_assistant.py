@@ -11,20 +11,8 @@ import pytest
 from agile.assistant import AssistantState, Target, advise, ask, pick_tip
 from agile.assistant.vocabulary import load_vocabulary
 from agile.assistant.wording import ChatModel, grounded, word
-from agile.corpus import Corpus
 from agile.session import Session, SessionSettings
 from agile.session_store import MemoryStore
-from agile.workspace import Workspace
-
-
-@pytest.fixture(scope="module")
-def workspace(small_corpus_path, tmp_path_factory):
-    return Workspace(small_corpus_path, tmp_path_factory.mktemp("ws"))
-
-
-@pytest.fixture(scope="module")
-def clusters(small_corpus_path):
-    return Corpus.open(small_corpus_path).column("cluster").to_numpy()
 
 
 def rated_session(workspace, clusters, positives, phrases, negatives=(), flip=(), batch=120):

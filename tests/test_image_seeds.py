@@ -10,19 +10,8 @@ from agile.search import ExactIndex
 from agile.session import Session, SessionSettings
 from agile.session_store import MemoryStore
 from agile.training import OneClassError, TrainConfig, train
-from agile.workspace import Workspace
 
 SETTINGS = SessionSettings(batch_size=40, random_negatives=500)
-
-
-@pytest.fixture(scope="module")
-def workspace(small_corpus_path, tmp_path_factory):
-    return Workspace(small_corpus_path, tmp_path_factory.mktemp("ws"))
-
-
-@pytest.fixture(scope="module")
-def clusters(workspace):
-    return workspace.corpus.column("cluster").to_numpy()
 
 
 def nearest(workspace, vectors: np.ndarray, k: int) -> set[int]:

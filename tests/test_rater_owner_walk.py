@@ -146,6 +146,8 @@ def test_an_owner_walks_the_rater_with_the_keyboard(page, small_corpus_path, tmp
         offered = {int(t) for t in page.locator("#grid .tile").evaluate_all("ts => ts.map(t => t.dataset.id)")}
         assert skipped not in offered  # "can't tell" is never offered again
         assert api.get(f"/api/concepts/{first}/versions/2").json()["labels"]["count"] == BATCH - 1
+        # Version 2 was trained on version 1's ratings: it relabels nothing, one calm version of the two needed.
+        page.wait_for_function("document.getElementById('settled').textContent.includes('Version 2 barely changed')")
 
         # Problem 5: one at a time, scrolled down: the whole image is below the sticky toolbar.
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")

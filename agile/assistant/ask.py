@@ -173,13 +173,12 @@ def _about_version(state: AssistantState, version: int | None) -> Answer:
     facts: dict[str, Any] = {"version": version, "labels": sidecar.labels.count,
                              "positives": sidecar.labels.positives, "metrics": sidecar.metrics}
     lines = [f"Version {version} was trained on {sidecar.labels.count} ratings ({sidecar.labels.positives} positive)."]
-    at = state.versions.index(version)
-    if at > 0:
-        before = state.versions[at - 1]
-        a, b = state.sample_scores(before) >= 0.5, state.sample_scores(version) >= 0.5
-        facts["changed_from_previous"] = float(np.mean(a != b))
-        lines.append(f"Compared with version {before}, {100 * facts['changed_from_previous']:.0f}% of a fixed "
-                     f"sample of {len(state.sample_ids):,} images changed predicted label.")
+    moved = state.stability(version)
+    if moved is not None:
+        facts["changed_from_previous"], facts["kappa_with_previous"] = moved.changed, moved.kappa
+        lines.append(f"Compared with version {moved.previous_version}, {100 * moved.changed:.1f}% of a fixed "
+                     f"sample of {moved.sample:,} images changed predicted label (agreement kappa {moved.kappa:.2f})"
+                     + ("; the model has settled." if moved.settled else "."))
     facts["positive_share"] = float(np.mean(state.sample_scores(version) >= 0.5))
     lines.append(f"It scores {100 * facts['positive_share']:.0f}% of that sample positive.")
     found = [f for f in advise(state, only={"progress"}) if f.kind in ("below-zero-shot",)] if version == state.versions[-1] else []

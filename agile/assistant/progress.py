@@ -9,7 +9,6 @@ from agile.assistant.state import AssistantState
 from agile.session import Session
 from agile.session_store import TRAINING
 
-STOPPED = 0.01       # share of the sample whose label changed between the last two versions
 FEW_POSITIVES = 0.05
 
 
@@ -33,29 +32,26 @@ def find_against_zero_shot(state: AssistantState) -> list[Finding]:
                                    "evaluation_rated": result.rated}), usefulness=0.8)]
 
 
-def label_churn(state: AssistantState) -> float | None:
-    """Share of the fixed sample whose predicted label changed between the last two versions."""
-    if len(state.versions) < 2:
-        return None
-    a, b = (state.sample_scores(v) >= 0.5 for v in state.versions[-2:])
-    return float(np.mean(a != b))
-
-
 def find_churn(state: AssistantState) -> list[Finding]:
-    churn = label_churn(state)
-    if churn is None:
+    """The session's stopping signal (agile.stability): whether the last versions still relabel the sample."""
+    if len(state.versions) < 2:
         return []
-    old, new = state.versions[-2:]
-    stopped = churn < STOPPED
+    new = state.versions[-1]
+    s = state.stability(new)
+    figures = {"changed": s.changed, "kappa": s.kappa, "calm_versions": s.calm_versions, "sample": s.sample}
+    said = (f"Between version {s.previous_version} and {new}, {pct(s.changed)} of a fixed sample of {s.sample:,} "
+            f"images changed predicted label (agreement kappa {s.kappa:.2f}).")
+    if s.settled:
+        return [Finding(
+            kind="model-stopped", key="model-churn", severity="suggest", title="The model stopped changing",
+            message=(f"{said} The last {s.calm_versions} versions hardly changed it: more rounds of the same kind "
+                     "are unlikely to help. Evaluate, or add phrases or example images for what it still misses."),
+            evidence=Evidence(figures=figures), usefulness=0.7)]
     return [Finding(
-        kind="model-stopped" if stopped else "model-changing", key="model-churn",
-        severity="suggest" if stopped else "info",
-        title="The model stopped changing" if stopped else f"Version {new} changed {pct(churn)} of labels",
-        message=(f"Between version {old} and {new}, {pct(churn)} of a fixed sample of {len(state.sample_ids):,} "
-                 "images changed predicted label." + (" More rounds of the same kind are unlikely to help: "
-                                                      "evaluate, or add phrases." if stopped else "")),
-        evidence=Evidence(figures={"changed": churn, "sample": len(state.sample_ids)}),
-        usefulness=0.7 if stopped else 0.1)]
+        kind="model-changing", key="model-churn", severity="info",
+        title=f"Version {new} changed {pct(s.changed)} of labels",
+        message=f"{said} The model is still moving: another round is likely to help.",
+        evidence=Evidence(figures=figures), usefulness=0.1)]
 
 
 def find_poor_batch(state: AssistantState) -> list[Finding]:

@@ -9,15 +9,14 @@ import numpy as np
 from agile.assistant.vocabulary import Vocabulary
 from agile.embedder import EmbedderError
 from agile.session_store import EVALUATION, TRAINING, ConceptState, Labels, SessionStore
+from agile.sidecar import Stability
+from agile.stability import FixedSample, fixed_sample, stability
 from agile.training import TrainedModel
 from agile.workspace import Workspace
 
-SAMPLE = 4_000  # images of the fixed sample progress findings score (prevalence, churn: +-0.3% at 1%)
-
 # Kept across requests: phrases, the fixed sample and versions do not change, and a request must stay
-# well under a second (embedding a phrase or scoring the sample costs tens of milliseconds each).
+# well under a second (embedding a phrase or scoring the fixed sample costs tens of milliseconds each).
 _TEXT: dict[tuple[str, str], np.ndarray] = {}
-_SAMPLES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 _NEIGHBOURS: dict[tuple[str, str, int], np.ndarray] = {}
 _SCORES: dict[int, tuple[TrainedModel, np.ndarray]] = {}   # id(model) -> (the model, kept alive; scores)
 _CACHE_LIMIT = 4096
@@ -96,23 +95,26 @@ class AssistantState:
             _NEIGHBOURS.update({keys[i]: row for i, row in zip(missing, found)})
         return np.stack([_NEIGHBOURS[key] for key in keys])
 
-    def _sample(self) -> tuple[np.ndarray, np.ndarray]:
-        """A fixed sample of the corpus and its vectors (the same for every version, so labels compare)."""
-        corpus = self.workspace.corpus
-        key = str(corpus.root)
-        if key not in _SAMPLES:
-            ids = (np.arange(corpus.count, dtype=np.int64) if corpus.count <= SAMPLE else
-                   np.sort(np.random.default_rng(0).choice(corpus.count, SAMPLE, replace=False)).astype(np.int64))
-            _SAMPLES[key] = ids, corpus.read_rows(ids).astype(np.float32)
-        return _SAMPLES[key]
+    @property
+    def sample(self) -> FixedSample:
+        """The corpus's fixed sample (agile.stability): the same for every version, so labels compare."""
+        return fixed_sample(self.workspace.corpus)
 
     @property
     def sample_ids(self) -> np.ndarray:
-        return self._sample()[0]
+        return self.sample.ids
 
-    @property
-    def sample_vectors(self) -> np.ndarray:
-        return self._sample()[1]
+    def stability(self, version: int) -> Stability | None:
+        """How much ``version`` changed the sample's labels from the version before it (None: the first);
+        measured here for a version saved before sessions recorded it."""
+        at = self.versions.index(version)
+        if at == 0:
+            return None
+        recorded = self.store.sidecar(version).stability
+        if recorded is not None:
+            return recorded
+        before = self.versions[at - 1]
+        return stability(self.sample, self.model(version), self.model(before), before, None)
 
     def sample_scores(self, version: int) -> np.ndarray:
         model = self.model(version)
@@ -120,7 +122,7 @@ class AssistantState:
         if hit is None or hit[0] is not model:
             if len(_SCORES) > 64:
                 _SCORES.clear()
-            hit = _SCORES[id(model)] = (model, model.score_vectors(self.sample_vectors))
+            hit = _SCORES[id(model)] = (model, model.score_vectors(self.sample.vectors))
         return hit[1]
 
     def rated_index(self, ids: np.ndarray) -> np.ndarray:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import statistics
+import tempfile
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import psutil
@@ -162,7 +163,8 @@ def layer_kernels(corpus: Corpus, store: ScanStore, model: TrainedModel, rows: i
 
 def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, k: int = 100,
              baseline_rows: int = 1_000_000, exact_check: bool = True, seed: int = 0,
-             exact_runs: int | None = None, engine: str = "local", actors: int | None = None) -> dict[str, Any]:
+             exact_runs: int | None = None, engine: str = "local", actors: int | None = None,
+             strategies: Sequence[str] = ()) -> dict[str, Any]:
     """Time margin sampling over the whole corpus (score all, pick ``k``) with each kernel and with
     ``auto``'s measured choice, against baselines; name the oneDNN kernel of every layer.
 
@@ -173,7 +175,8 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
     before the auto and int8 rounds, as the server does at start.
 
     ``engine="ray"`` also times the same round on a pool of ``actors`` Ray
-    scan actors against the local round, interleaved run by run (`_ray_rounds`)."""
+    scan actors against the local round, interleaved run by run (`_ray_rounds`);
+    ``strategies`` times other query strategies against margin the same way."""
     chosen, truth = synthetic_concept(corpus, seed=seed)
     ids, labels = concept_ratings(corpus, chosen, truth, seed=seed)
     train_s, model = timed(lambda: train(corpus, ids, labels, TrainConfig.for_round(3)), 1)
@@ -214,6 +217,8 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
                                        "overlap_top_k_without_rerank": len(np.intersect1d(raw, exact)) / k}
     if engine == "ray":
         out["ray"] = _ray_rounds(corpus, model, store, ids, k, runs, scan_dir, actors)
+    if strategies:
+        out["strategies"] = _strategy_rounds(corpus, model, store, ids, k, runs, scan_dir, strategies)
     out["expansion_10_phrases"] = _expansion(corpus, ids, runs)
     out["naive_baseline"] = _naive_baseline(corpus, model, ids, k, min(baseline_rows, corpus.count), runs)
     out["speedup_vs_naive"] = round(out["naive_baseline"]["scaled_seconds"]
@@ -263,6 +268,26 @@ def _ray_rounds(corpus: Corpus, model: TrainedModel, store: ScanStore, rated: np
                                "actors": per_actor}}
     finally:
         pool.close()
+
+
+def _strategy_rounds(corpus: Corpus, model: TrainedModel, store: ScanStore, rated: np.ndarray, k: int, runs: int,
+                     scan_dir: str | Path | None, strategies: Sequence[str]) -> dict[str, Any]:
+    """Each strategy's round (``auto`` kernel) against margin's, one warm-up each, then alternating run by run
+    so load hits all alike: seconds, medians and the ratio of each median to margin's."""
+    names = ["margin", *[s for s in strategies if s != "margin"]]
+    store.warm(wait=True)
+
+    def round_(strategy: str) -> np.ndarray:
+        return select(corpus, model, k=k, strategy=strategy, exclude_ids=rated, kernel="auto", scan_dir=scan_dir)
+    for name in names:
+        round_(name)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(runs):
+        for name in names:
+            seconds[name] += timed(lambda: round_(name), 1)[0]
+    base = statistics.median(seconds["margin"])
+    return {name: {"seconds": s, "median_seconds": _median(s),
+                   "over_margin": round(statistics.median(s) / max(base, 1e-9), 3)} for name, s in seconds.items()}
 
 
 def _expansion(corpus: Corpus, rated: np.ndarray, runs: int) -> dict[str, Any]:
@@ -329,4 +354,21 @@ def bench_train(corpus: Corpus, runs: int = 3, ratings: int = 600, random_negati
                      "auc_pr": scores, "median_auc_pr": statistics.median(scores), **memory.report()}
     out["speedup_vs_reference"] = round(out["reference_autograd_float32"]["median_seconds"]
                                         / out["fast"]["median_seconds"], 2) if runs else None
+    out["adaptive_recipe"] = _adaptive_choice(corpus, ids, labels, truth, runs, random_negatives)
     return out
+
+
+def _adaptive_choice(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, truth: np.ndarray, runs: int,
+                     random_negatives: int | None) -> dict[str, Any]:
+    """The adaptive recipe's cross-validated choice among its candidates (agile.recipes) on the same ratings:
+    its time on top of training, the candidates' estimates, and the chosen model's AUC-PR."""
+    from agile.recipes import choose_recipe
+    from agile.workspace import Workspace
+
+    overrides = {"random_negatives": random_negatives} if random_negatives else {}
+    with tempfile.TemporaryDirectory() as work:
+        workspace = Workspace(corpus, work)
+        seconds, choice = timed(lambda: choose_recipe(workspace, ids, labels, 3, 0, overrides), runs)
+    model = train(corpus, ids, labels, choice.config)
+    return {"choice_seconds": seconds, "median_choice_seconds": _median(seconds), "chosen": choice.name,
+            "cv_auc_pr": choice.cv_auc_pr, "auc_pr": round(auc_pr(corpus, model, truth, ids), 4)}

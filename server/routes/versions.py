@@ -31,6 +31,7 @@ def version_public(record: VersionRecord) -> VersionPublic:
     return VersionPublic(concept_id=record.concept_id, version=record.version, created_at=record.created_at,
                          job_id=record.job_id, parent_version=s.parent_version,
                          labels=s.labels.model_dump(mode="json"), metrics=s.metrics,
+                         stability=s.stability.model_dump(mode="json") if s.stability else None,
                          training=s.training, embedding_model=s.embedding_model, sidecar=public_sidecar(s))
 
 

@@ -707,15 +707,47 @@ async function loadVersions() {
     const li = document.createElement("li");
     const m = v.metrics;
     const cv = m.cv_auc_pr === undefined ? "" : `, ${m.cv_folds}-fold cross-validated AUC-PR ${m.cv_auc_pr}`;
-    li.textContent = `version ${v.version}: ${v.labels.count} ratings (${v.labels.positives} positive)${cv}; `
+    const s = v.stability;
+    const moved = s ? `, relabelled ${pct(s.changed)} of the fixed sample (kappa ${s.kappa.toFixed(2)})` : "";
+    li.textContent = `version ${v.version}: ${v.labels.count} ratings (${v.labels.positives} positive)${cv}${moved}; `
       + `in-sample (on its own training ratings): AUC-PR ${m.rated_auc_pr ?? "–"}, accuracy `
-      + `${m.rated_accuracy ?? "–"}; hidden ${JSON.stringify(v.training.config ? v.training.config.hidden : "?")}`;
+      + `${m.rated_accuracy ?? "–"}; ${learnerText(v.training)}`;
     list.appendChild(li);
   }
   state.versions = versions;
+  $("settled").textContent = settledText(versions[versions.length - 1]);
   $("browse-version").innerHTML = versions.slice().reverse().map((v) => `<option value="${v.version}">v${v.version}</option>`).join("");
   $("open-browse").disabled = !versions.length;
   drawChart();
+}
+
+// What the version is: the paper's MLP, or the learner the adaptive recipe chose by cross-validation.
+function learnerText(training) {
+  const c = training.config || {};
+  const what = `${c.learner || "mlp"}, hidden ${JSON.stringify(c.hidden || [])}`;
+  const r = training.recipe;
+  return r ? `${what} (chosen by cross-validation: ${Object.entries(r.cv_auc_pr).map(([n, v]) => `${n} ${v}`).join(", ")})`
+    : what;
+}
+
+// The session's stopping signal: whether the latest version still moved the labels of a fixed sample.
+function settledText(latest) {
+  const s = latest && latest.stability;
+  if (!s) return "";
+  if (s.settled) {
+    return `The model has settled: the last ${s.calm_versions} versions barely changed the labels of a fixed `
+      + `sample. Another round of the same kind is unlikely to help; evaluate, or add phrases or example images.`;
+  }
+  if (s.calm_versions > 0) {
+    return `Version ${latest.version} barely changed the labels of a fixed sample (${pct(s.changed)} relabelled): `
+      + `if the next version does not either, the model has settled.`;
+  }
+  return `Version ${latest.version} relabelled ${pct(s.changed)} of a fixed sample: the model is still moving, `
+    + `so another round is likely to help.`;
+}
+
+function pct(share) {
+  return `${(100 * share).toFixed(share < 0.1 ? 1 : 0)}%`;
 }
 
 // ---------------------------------------------------------------- the chart

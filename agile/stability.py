@@ -1,0 +1,75 @@
+"""Whether another round is still likely to help: how much a new version changed the labels of a fixed sample.
+
+Successive versions are compared on a fixed sample of the corpus (the same
+images for every version of every concept of a corpus): the share whose
+predicted label (score >= 0.5) changed, and Cohen's kappa of the two
+labelings, which unlike the raw share is not dominated by the many easy
+negatives of a rare concept. When the labels have stopped moving for
+``SETTLED_VERSIONS`` versions in a row, another round of the same kind
+mostly re-rates what the model already believes (Bloodgood & Vijay-Shanker
+2009 stop on the same agreement of successive models over a fixed
+unlabelled "stop set"). The thresholds are measured on the simulated-user
+benchmark: docs/results.md, "A signal to stop".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import cohen_kappa_score
+
+from agile.corpus import Corpus
+from agile.sidecar import Stability
+from agile.training import TrainedModel
+
+SAMPLE = 4_000            # images of the fixed sample (share of labels changed: +-0.3% at 1%)
+SETTLED_CHANGED = 0.01    # a version "settled" changes fewer labels of the sample than this share...
+SETTLED_KAPPA = 0.9       # ...and agrees with its predecessor at least this well
+SETTLED_VERSIONS = 2      # ...for this many versions in a row
+
+_SAMPLES: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+@dataclass(frozen=True)
+class FixedSample:
+    ids: np.ndarray        # sorted corpus ids
+    vectors: np.ndarray    # float32 (len(ids), dim)
+
+    def labels(self, model: TrainedModel) -> np.ndarray:
+        return model.score_vectors(self.vectors) >= 0.5
+
+
+def fixed_sample(corpus: Corpus) -> FixedSample:
+    """The corpus's fixed sample (seeded, so the same across processes), read once per process."""
+    key = (str(corpus.root), corpus.count)
+    if key not in _SAMPLES:
+        ids = (np.arange(corpus.count, dtype=np.int64) if corpus.count <= SAMPLE else
+               np.sort(np.random.default_rng(0).choice(corpus.count, SAMPLE, replace=False)).astype(np.int64))
+        _SAMPLES[key] = ids, corpus.read_rows(ids).astype(np.float32)
+    return FixedSample(*_SAMPLES[key])
+
+
+def agreement_kappa(before: np.ndarray, after: np.ndarray) -> float:
+    """Cohen's kappa of two boolean labelings; 1.0 when they are identical (kappa is 0/0 when both
+    give one label to everything)."""
+    if np.array_equal(before, after):
+        return 1.0
+    return float(cohen_kappa_score(before, after))
+
+
+def is_calm(changed: float, kappa: float) -> bool:
+    """A version that barely moved the sample's labels."""
+    return changed < SETTLED_CHANGED and kappa >= SETTLED_KAPPA
+
+
+def stability(sample: FixedSample, model: TrainedModel, previous: TrainedModel, previous_version: int,
+              previous_stability: Stability | None) -> Stability:
+    """How much ``model`` changed the sample's labels from ``previous`` (version ``previous_version``),
+    and whether the labels have settled: this version and the ones before it changed little."""
+    before, after = sample.labels(previous), sample.labels(model)
+    changed, kappa = float(np.mean(before != after)), agreement_kappa(before, after)
+    streak = (previous_stability.calm_versions if previous_stability is not None else 0) + 1 \
+        if is_calm(changed, kappa) else 0
+    return Stability(previous_version=previous_version, sample=len(sample.ids), changed=round(changed, 5),
+                     kappa=round(kappa, 4), positive=round(float(after.mean()), 5), calm_versions=streak,
+                     settled=streak >= SETTLED_VERSIONS)
