@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     al.add_argument("--engine", choices=["local", "ray"], default="local",
                     help="ray: also time the round on Ray scan actors against the local round, run by run")
     al.add_argument("--actors", type=int, help="with --engine ray: scan actors (default: one per CPU of the cluster)")
+    al.add_argument("--learner", choices=["mlp", "ensemble"], default="mlp",
+                    help="the model whose round is timed: the paper's 3 x 128 MLP, or the ensemble (3 x 130)")
     al.add_argument("--strategy", action="append", default=[], dest="strategies", metavar="STRATEGY",
                     help="also time this query strategy's round against margin's, alternated run by run "
                          "(repeatable; agile.sampling.STRATEGIES)")
@@ -60,7 +62,7 @@ def cmd_al(args: argparse.Namespace) -> None:
 
     print(json.dumps(bench_al(_open_corpus(args), args.scan_dir, args.runs, args.k, args.baseline_rows,
                               not args.no_exact_check, args.seed, args.exact_runs, args.engine, args.actors,
-                              args.strategies),
+                              args.strategies, args.learner),
                      indent=2))
 
 

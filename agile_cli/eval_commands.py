@@ -77,6 +77,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmp.add_argument("runs", nargs="+", help="output directories of `agile eval simulate`")
     cmp.add_argument("--out", required=True)
     cmp.add_argument("--title", default="")
+    cmp.add_argument("--ceiling", help="the JSON of `agile eval ceiling --out`: also report each run's share of "
+                                       "the probe ceiling reached at its last round")
     cmp.set_defaults(func=cmd_compare)
 
     cei = cmds.add_parser("ceiling", help="per concept: a linear probe on every label, measured on the held-out "
@@ -143,10 +145,11 @@ def cmd_backtest(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from eval.compare import compare_runs, markdown, markdown_paired
+    from eval.compare import compare_runs, markdown, markdown_ceiling, markdown_paired
 
-    result = compare_runs(args.runs, args.out, args.title)
-    print(markdown(result["auc_pr"]) + markdown_paired(result["paired_auc_pr"]))
+    result = compare_runs(args.runs, args.out, args.title, args.ceiling)
+    print(markdown(result["auc_pr"]) + markdown_paired(result["paired_auc_pr"])
+          + (markdown_ceiling(result["ceiling_share"]) if result["ceiling_share"] else ""))
     print(json.dumps({"plot": result["plot"]}))
 
 

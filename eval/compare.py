@@ -34,6 +34,8 @@ def run_label(report: dict) -> str:
                if cfg.get(name) is not None]
     if cfg.get("learner") not in (None, "mlp"):
         changed.append(f"learner {cfg['learner']}")
+    if cfg.get("recipe") not in (None, "paper"):
+        changed.append(f"recipe {cfg['recipe']}")
     if cfg.get("mix_likely_positives") is False:
         changed.append("no mixing")
     return ", ".join([cfg["rater"], cfg["strategy"], f"batch {cfg['batch']}", *changed])
@@ -151,7 +153,30 @@ def markdown_paired(paired: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare_runs(run_dirs: Sequence[str | Path], out: str | Path, title: str = "") -> dict:
+def ceiling_shares(reports: Sequence[tuple[str, dict]], ceiling: dict) -> dict:
+    """Per run, each concept's AUC-PR at its last label count as a share of the concept's probe ceiling
+    (`agile eval ceiling --out`), and their mean over concepts with a 95% interval."""
+    probe = {c["concept"]: c["auc_pr"] for c in ceiling["concepts"] if c.get("auc_pr")}
+    out = {}
+    for label, report in reports:
+        values = _per_concept_at_labels(report)
+        shares = {name: v[max(v)] / probe[name] for name, v in values.items() if name in probe and v}
+        arr = np.array([x for x in shares.values() if not np.isnan(x)])
+        out[label] = {"labels": max(max(v) for v in values.values()), "mean": float(arr.mean()),
+                      "ci": group_ci(arr), "concepts": shares}
+    return out
+
+
+def markdown_ceiling(shares: dict) -> str:
+    lines = ["\nShare of the linear-probe ceiling reached at the last round, mean over concepts [95% CI]:\n",
+             "| run | labels | share of ceiling |", "| --- | --- | --- |"]
+    lines += [f"| {label} | {s['labels']} | {s['mean']:.3f} [{s['ci'][0]:.3f}, {s['ci'][1]:.3f}] |"
+              for label, s in shares.items()]
+    return "\n".join(lines) + "\n"
+
+
+def compare_runs(run_dirs: Sequence[str | Path], out: str | Path, title: str = "",
+                 ceiling: str | Path | None = None) -> dict:
     reports = load_reports(run_dirs)
     out = Path(out)
     table = compare_table(reports)
@@ -159,10 +184,11 @@ def compare_runs(run_dirs: Sequence[str | Path], out: str | Path, title: str = "
     sparse = [sparse_batches(d) for d in run_dirs]
     plot = plot_compare(out / "compare.png", reports, title)
     labels = [label for label, _ in reports]
-    result = {"runs": [str(d) for d in run_dirs], "labels": labels,
-              "auc_pr": table, "paired_auc_pr": paired, "sparse_batches": sparse, "plot": str(plot)}
+    shares = ceiling_shares(reports, json.loads(Path(ceiling).read_text())) if ceiling else None
+    result = {"runs": [str(d) for d in run_dirs], "labels": labels, "auc_pr": table, "paired_auc_pr": paired,
+              "sparse_batches": sparse, "ceiling_share": shares, "plot": str(plot)}
     atomic_write_json(out / "compare.json", result)
     text = ((f"# {title}\n" if title else "") + markdown(table) + markdown_paired(paired)
-            + markdown_sparse(labels, sparse))
+            + markdown_sparse(labels, sparse) + (markdown_ceiling(shares) if shares else ""))
     atomic_write_bytes(out / "compare.md", text.encode())
     return result

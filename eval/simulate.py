@@ -66,8 +66,9 @@ class SimulationConfig:
         """The simulated owner's session cuts and trains exactly as a server's would with these settings."""
         return SessionSettings(batch_size=self.batch, per_phrase=self.per_phrase,
                                random_negatives=self.random_negatives, epochs=self.epochs, lr=self.lr,
-                               learner=self.learner or "mlp", recipe=self.recipe or "paper",
-                               mix_likely_positives=self.mix_likely_positives)
+                               mix_likely_positives=self.mix_likely_positives,
+                               **{name: value for name, value in (("learner", self.learner), ("recipe", self.recipe))
+                                  if value is not None})  # None: the session's own default
 
 
 def _metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, bootstrap: int, seed: int) -> dict | None:

@@ -181,6 +181,13 @@ def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus
     assert paired["rows"][0]["mean"] == 0 and paired["rows"][0]["concepts"] == 2  # round 0 is the same expansion
     assert [s["all"]["batches"] for s in result["sparse_batches"]] == [2, 2]  # one AL batch per concept
     assert "fewer than 5 positives" in (tmp_path / "cmp" / "compare.md").read_text()
+    ceiling = tmp_path / "ceiling.json"
+    concepts = report["metrics"]["auc_pr"]["concepts"]
+    ceiling.write_text(json.dumps({"concepts": [{"concept": name, "auc_pr": 0.5} for name in concepts]}))
+    (label, share), = compare_runs([out], tmp_path / "cmp1", ceiling=ceiling)["ceiling_share"].items()
+    assert label == margin and share["labels"] == 100
+    assert share["mean"] == pytest.approx(np.mean([c["rounds"][-1] / 0.5 for c in concepts.values()]))
+    assert "share of ceiling" in (tmp_path / "cmp1" / "compare.md").read_text()
     assert main(["eval", "compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 2
     first = make_cluster_concepts(corpus, centers, easy=1, hard=1, seed=1)[0].name
     one = run_simulation(small_corpus_path, concepts_file, replace(config, epochs=3), tmp_path / "one",

@@ -164,7 +164,7 @@ def layer_kernels(corpus: Corpus, store: ScanStore, model: TrainedModel, rows: i
 def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, k: int = 100,
              baseline_rows: int = 1_000_000, exact_check: bool = True, seed: int = 0,
              exact_runs: int | None = None, engine: str = "local", actors: int | None = None,
-             strategies: Sequence[str] = ()) -> dict[str, Any]:
+             strategies: Sequence[str] = (), learner: str = "mlp") -> dict[str, Any]:
     """Time margin sampling over the whole corpus (score all, pick ``k``) with each kernel and with
     ``auto``'s measured choice, against baselines; name the oneDNN kernel of every layer.
 
@@ -176,11 +176,13 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
 
     ``engine="ray"`` also times the same round on a pool of ``actors`` Ray
     scan actors against the local round, interleaved run by run (`_ray_rounds`);
-    ``strategies`` times other query strategies against margin the same way."""
+    ``strategies`` times other query strategies against margin the same way;
+    ``learner`` is the model's (agile.training.LEARNERS)."""
     chosen, truth = synthetic_concept(corpus, seed=seed)
     ids, labels = concept_ratings(corpus, chosen, truth, seed=seed)
-    train_s, model = timed(lambda: train(corpus, ids, labels, TrainConfig.for_round(3)), 1)
+    train_s, model = timed(lambda: train(corpus, ids, labels, TrainConfig.for_round(3, learner=learner)), 1)
     out: dict[str, Any] = {"corpus": str(corpus.root), "count": corpus.count, "dim": corpus.dim, "k": k,
+                           "model_shape": [corpus.dim, *(lin.out_features for lin in model.linear_layers())],
                            "machine": machine(), "int8_kernel": int8_available(), "train_seconds": train_s[0]}
     build_s, store = timed(lambda: ScanStore.open_or_build(corpus, scan_dir), 1)
     warm_s, _ = timed(lambda: store.warm(wait=True), 1)
@@ -326,7 +328,8 @@ def _naive_baseline(corpus: Corpus, model: TrainedModel, rated: np.ndarray, k: i
 def bench_train(corpus: Corpus, runs: int = 3, ratings: int = 600, random_negatives: int | None = None,
                 paper_runs: int = 1, seed: int = 0) -> dict[str, Any]:
     """Train the 3 x 128 model on ``ratings`` ratings: the default fast loop, the autograd
-    reference with the same settings, and the paper's 500k random negatives; time and AUC-PR."""
+    reference with the same settings, the paper's 500k random negatives and the ensemble with the
+    logistic regression (agile.ensemble); time and AUC-PR; then the adaptive recipe's choice."""
     chosen, truth = synthetic_concept(corpus, seed=seed)
     ids, labels = concept_ratings(corpus, chosen, truth, ratings, seed=seed)
     fast = TrainConfig.for_round(3, **({"random_negatives": random_negatives} if random_negatives else {}))
@@ -335,6 +338,7 @@ def bench_train(corpus: Corpus, runs: int = 3, ratings: int = 600, random_negati
         "reference_autograd_float32": (replace(fast, engine="autograd", precision="float32"), runs),
         "paper_500k_negatives": (replace(fast, random_negatives=PAPER_RANDOM_NEGATIVES, precision="float32"),
                                  paper_runs),
+        "ensemble_with_logreg": (replace(fast, learner="ensemble"), runs),
     }
     out: dict[str, Any] = {"corpus": str(corpus.root), "count": corpus.count, "ratings": len(ids),
                            "positives": int(labels.sum()), "concept_prevalence": round(float(truth.mean()), 5),
