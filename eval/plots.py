@@ -79,7 +79,9 @@ def plot_compare(path: Path, reports: Sequence[tuple[str, dict]], title: str = "
     fig, axes = _panels(names)
     for ax, g in zip(axes, names):
         for i, (label, report) in enumerate(reports):
-            _curve(ax, report["metrics"]["auc_pr"]["groups"][g], label, color=f"C{i}", zero_shot=(i == 0))
+            group = report["metrics"]["auc_pr"]["groups"].get(g)  # a run of some concepts may lack a group
+            if group is not None:
+                _curve(ax, group, label, color=f"C{i}", zero_shot=(i == 0))
     axes[0].legend(fontsize=7, loc="lower right")
     if title:
         fig.suptitle(title)

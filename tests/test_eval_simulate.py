@@ -193,6 +193,8 @@ def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus
     one = run_simulation(small_corpus_path, concepts_file, replace(config, epochs=3), tmp_path / "one",
                          progress=False, plots=False, only=[first])
     assert one["runs"] == 1 and one["config"]["epochs"] == 3
+    partial = compare_runs([out, tmp_path / "one"], tmp_path / "cmp2")  # the second run lacks a group
+    assert (tmp_path / "cmp2" / "compare.png").stat().st_size > 1000 and len(partial["auc_pr"]["all"]["runs"]) == 2
     assert main(["eval", "simulate", str(small_corpus_path), "--concepts", str(concepts_file), "--out",
                  str(tmp_path / "none"), "--only", "no such concept"]) == 2
     two_seeds = run_simulation(small_corpus_path, concepts_file, replace(config, seeds=2), out,
