@@ -36,7 +36,7 @@ from agile.corpus import Corpus
 from agile.cpu import cpu_flags, torch_threads
 from agile.int8_mlp import Int8MLP, int8_available
 from agile.scan_store import KERNEL_CACHE, ScanStore
-from agile.training import TrainConfig, TrainedModel, build_mlp
+from agile.training import DEFAULT_LEARNER, TrainConfig, TrainedModel, build_mlp
 
 log = logging.getLogger("agile.kernel_choice")
 
@@ -126,14 +126,14 @@ def choose_kernel(corpus: Corpus, store: ScanStore, model: TrainedModel, rows: i
 
 def calibrate_default_shapes(corpus: Corpus, store: ScanStore, rows: int, workers: int | None = None
                              ) -> list[KernelChoice]:
-    """Choose for the loop's own models (1 x 16 first, 3 x 128 later), so no round waits on it."""
+    """Choose for the loop's own model shapes (1 x 16 first, 3 x 128 later, each hidden layer two units wider
+    for the default ensemble learner), so no round waits on it."""
     if not int8_available():
         return []
     choices = []
     for round_index in (0, 1):
-        config = TrainConfig.for_round(round_index)
-        choices.append(_choice(corpus, store, [corpus.dim, *config.hidden], rows, workers,
-                               lambda config=config: _stand_in(corpus.dim, config)))
+        model = _stand_in(corpus.dim, TrainConfig.for_round(round_index, learner=DEFAULT_LEARNER))
+        choices.append(_choice(corpus, store, model_shape(model), rows, workers, lambda model=model: model))
     return choices
 
 

@@ -26,6 +26,9 @@ SAMPLE = 4_000            # images of the fixed sample (share of labels changed:
 SETTLED_CHANGED = 0.01    # a version "settled" changes fewer labels of the sample than this share...
 SETTLED_KAPPA = 0.9       # ...and agrees with its predecessor at least this well
 SETTLED_VERSIONS = 2      # ...for this many versions in a row
+# ...while labelling at least this many sample images positive: a version that finds (almost) none of the
+# concept agrees with its predecessor about nothing, and a rare concept's few sample positives cannot tell.
+MIN_SAMPLE_POSITIVES = 20
 
 _SAMPLES: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -57,9 +60,9 @@ def agreement_kappa(before: np.ndarray, after: np.ndarray) -> float:
     return float(cohen_kappa_score(before, after))
 
 
-def is_calm(changed: float, kappa: float) -> bool:
-    """A version that barely moved the sample's labels."""
-    return changed < SETTLED_CHANGED and kappa >= SETTLED_KAPPA
+def is_calm(changed: float, kappa: float, positives: int) -> bool:
+    """A version that barely moved the sample's labels (``positives``: the sample images it labels positive)."""
+    return changed < SETTLED_CHANGED and kappa >= SETTLED_KAPPA and positives >= MIN_SAMPLE_POSITIVES
 
 
 def stability(sample: FixedSample, model: TrainedModel, previous: TrainedModel, previous_version: int,
@@ -69,7 +72,7 @@ def stability(sample: FixedSample, model: TrainedModel, previous: TrainedModel, 
     before, after = sample.labels(previous), sample.labels(model)
     changed, kappa = float(np.mean(before != after)), agreement_kappa(before, after)
     streak = (previous_stability.calm_versions if previous_stability is not None else 0) + 1 \
-        if is_calm(changed, kappa) else 0
+        if is_calm(changed, kappa, int(after.sum())) else 0
     return Stability(previous_version=previous_version, sample=len(sample.ids), changed=round(changed, 5),
                      kappa=round(kappa, 4), positive=round(float(after.mean()), 5), calm_versions=streak,
                      settled=streak >= SETTLED_VERSIONS)

@@ -36,6 +36,7 @@ PAPER_RANDOM_NEGATIVES = 500_000
 DEFAULT_RANDOM_NEGATIVES = 10_000
 SCORE_ROWS = 65_536
 LEARNERS = ("mlp", "logreg", "ensemble")
+DEFAULT_LEARNER = "ensemble"  # the session's (docs/results.md, "Learners and the simple loop"); TrainConfig: the paper's
 
 
 class TrainingError(AgileError):

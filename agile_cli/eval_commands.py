@@ -28,11 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--epochs", type=int, help="training epochs (default: the paper's 10)")
     sim.add_argument("--lr", type=float, help="Adam learning rate (default: the paper's 1e-4)")
     sim.add_argument("--learner", choices=["mlp", "logreg", "ensemble"],
-                     help="mlp: the paper's recipe (default); logreg: scikit-learn logistic regression on the "
-                          "rated images only, the loop a data scientist would write, as a peer; ensemble: the "
-                          "mean logit of the two, as one model")
-    sim.add_argument("--recipe", choices=["paper", "adaptive"],
-                     help="paper: the paper's fixed recipe (default); adaptive: each version's learner chosen "
+                     help="ensemble (default): the paper's MLP and a scikit-learn logistic regression on the "
+                          "rated images, as one model; mlp: exactly the paper's recipe; logreg: the logistic "
+                          "regression alone, the loop a data scientist would write, as a peer")
+    sim.add_argument("--recipe", choices=["fixed", "adaptive"],
+                     help="fixed: the learner on the paper's schedule (default); adaptive: each version's learner chosen "
                           "among a few by cross-validation on its ratings (agile.recipes)")
     sim.add_argument("--no-mix", dest="mix_likely_positives", action="store_false", default=None,
                      help="never mix the model's top scores into a batch likely to hold almost no positives "
@@ -80,6 +80,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmp.add_argument("--ceiling", help="the JSON of `agile eval ceiling --out`: also report each run's share of "
                                        "the probe ceiling reached at its last round")
     cmp.set_defaults(func=cmd_compare)
+
+    stp = cmds.add_parser("stopping", help="held-out AUC-PR gained after versions the session called settled "
+                          "and after the rest, from the runs of `agile eval simulate` (the current rule)")
+    stp.add_argument("runs", nargs="+", help="output directories of `agile eval simulate`")
+    stp.set_defaults(func=cmd_stopping)
 
     cei = cmds.add_parser("ceiling", help="per concept: a linear probe on every label, measured on the held-out "
                           "split (what the embedding can express at all)")
@@ -151,6 +156,21 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print(markdown(result["auc_pr"]) + markdown_paired(result["paired_auc_pr"])
           + (markdown_ceiling(result["ceiling_share"]) if result["ceiling_share"] else ""))
     print(json.dumps({"plot": result["plot"]}))
+
+
+def cmd_stopping(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from eval.errors import EvalError
+    from eval.results import ConceptRunResult
+    from eval.stopping import stopping_summary, stopping_table
+
+    paths = sorted(p for d in args.runs for p in (Path(d) / "concepts").glob("*.json"))
+    runs = [ConceptRunResult.read(p, json.loads(p.read_text())).to_json() for p in paths]
+    summary = stopping_summary(runs)
+    if summary is None:
+        raise EvalError(f"no run in {', '.join(args.runs)} records how its versions relabelled the fixed sample")
+    print(f"{len(runs)} runs\n\n" + stopping_table(summary))
 
 
 def cmd_ceiling(args: argparse.Namespace) -> None:

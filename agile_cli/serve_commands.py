@@ -14,7 +14,8 @@ SERVE_FLAGS = {"host": str, "port": int, "data": str, "dev": bool, "batch_size":
                "allowed_hosts": str, "read_access": ("all", "shared"), "max_jobs_per_user": int,
                "max_queued_jobs": int, "max_image_pixels": int, "max_concurrent_images": int, "max_bootstrap": int,
                "request_read_timeout": float, "allow_random_weights": bool,
-               "engine": ("local", "ray"), "scan_actors": int, "recipe": ("paper", "adaptive")}
+               "engine": ("local", "ray"), "scan_actors": int, "recipe": ("fixed", "adaptive"),
+               "learner": ("ensemble", "mlp", "logreg")}
 
 
 def _setting_help(name: str) -> str:

@@ -32,9 +32,9 @@ def run_label(report: dict) -> str:
     cfg = report["config"]
     changed = [f"{name.replace('_', ' ')} {cfg[name]:g}" for name in ("epochs", "lr", "random_negatives")
                if cfg.get(name) is not None]
-    if cfg.get("learner") not in (None, "mlp"):
+    if cfg.get("learner") is not None:  # None: a run from before the learner was recorded (the paper's MLP)
         changed.append(f"learner {cfg['learner']}")
-    if cfg.get("recipe") not in (None, "paper"):
+    if cfg.get("recipe") not in (None, "fixed"):
         changed.append(f"recipe {cfg['recipe']}")
     if cfg.get("mix_likely_positives") is False:
         changed.append("no mixing")

@@ -20,7 +20,7 @@ from agile.evaluation import StrataSpec, compute_metrics, merged_stratified_ids
 from agile.scoring import score_corpus
 from agile.session import Session, SessionSettings
 from agile.session_store import MemoryStore
-from agile.training import OneClassError
+from agile.training import DEFAULT_LEARNER, OneClassError
 from agile.workspace import Workspace
 from agile.zeroshot import ZERO_SHOT_THRESHOLD
 from eval.concepts import GroundTruthConcept
@@ -45,8 +45,9 @@ class SimulationConfig:
     random_negatives: int | None = None  # None: the library's default
     epochs: int | None = None            # None: the paper's 10
     lr: float | None = None              # None: the paper's 1e-4
-    learner: str | None = None           # None: the paper's MLP; "logreg": the simple loop, as a peer
-    recipe: str | None = None            # None: the paper's; "adaptive": chosen per version (agile.recipes)
+    # The session's default, named (not None) so runs from before it changed are not taken for its runs.
+    learner: str = DEFAULT_LEARNER       # "ensemble"; "mlp": exactly the paper's; "logreg": the simple loop
+    recipe: str | None = None            # None: the session's ("fixed"); "adaptive": chosen per version (agile.recipes)
     mix_likely_positives: bool = True    # False: every AL batch is exactly the strategy's pick
     zero_shot_threshold: float = ZERO_SHOT_THRESHOLD
     bootstrap: int = 100             # resamples for 95% intervals on the (small) stratified set; 0: none
@@ -66,9 +67,8 @@ class SimulationConfig:
         """The simulated owner's session cuts and trains exactly as a server's would with these settings."""
         return SessionSettings(batch_size=self.batch, per_phrase=self.per_phrase,
                                random_negatives=self.random_negatives, epochs=self.epochs, lr=self.lr,
-                               mix_likely_positives=self.mix_likely_positives,
-                               **{name: value for name, value in (("learner", self.learner), ("recipe", self.recipe))
-                                  if value is not None})  # None: the session's own default
+                               learner=self.learner, mix_likely_positives=self.mix_likely_positives,
+                               **({"recipe": self.recipe} if self.recipe else {}))
 
 
 def _metrics(labels: np.ndarray, scores: np.ndarray, threshold: float, bootstrap: int, seed: int) -> dict | None:

@@ -26,7 +26,8 @@ def _rounds(runs: Sequence[dict]) -> list[dict]:
         last, streak = len(auc) - 1, 0
         for r, round_ in enumerate(run["rounds"]):
             stability = round_.get("stability")
-            streak = streak + 1 if stability and is_calm(stability["changed"], stability["kappa"]) else 0
+            streak = streak + 1 if stability and is_calm(stability["changed"], stability["kappa"],
+                                                         round(stability["positive"] * stability["sample"])) else 0
             if stability is None or r == last or auc[r] is None or auc[r + 1] is None:
                 continue
             rows.append({"changed": stability["changed"], "kappa": stability["kappa"],

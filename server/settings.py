@@ -59,10 +59,14 @@ class ServerSettings(BaseSettings):
                                      "(default: the library's, agile/policy/default.json)")
     allow_random_weights: bool = Field(False, description="benchmarks only: serve a corpus whose open_clip model "
                                        "has no pretrained tag or checkpoint (its phrases find arbitrary images)")
-    recipe: Literal["paper", "adaptive"] = Field("paper", description="paper: the paper's fixed MLP schedule; "
+    learner: Literal["ensemble", "mlp", "logreg"] | None = Field(
+        None, description="each version's learner (default: the library's, ensemble: the paper's MLP and a logistic "
+                          "regression on the rated images, as one model); mlp: exactly the paper's recipe; logreg: "
+                          "the logistic regression alone")
+    recipe: Literal["fixed", "adaptive"] = Field("fixed", description="fixed: the learner on the paper's schedule; "
                                                  "adaptive: each version's learner chosen among a few by "
-                                                 "cross-validation on its ratings (adds about a second to a "
-                                                 "round at 600 ratings), the choice kept in its sidecar")
+                                                 "cross-validation on its ratings (adds about 2 s to a round "
+                                                 "at 600 ratings), the choice kept in its sidecar")
     cross_validate: bool = Field(True, description="record a 3-fold AUC-PR on the rated images with each "
                                  "version (the rater's estimate before an evaluation set exists), measured once the "
                                  "version's batch is out")
@@ -111,7 +115,7 @@ class ServerSettings(BaseSettings):
         return SessionSettings(batch_size=self.batch_size, per_phrase=self.per_phrase,
                                random_negatives=self.random_negatives, eval_versions=self.eval_versions,
                                eval_per_stratum=self.eval_per_stratum, cross_validate=self.cross_validate,
-                               recipe=self.recipe)
+                               recipe=self.recipe, **({"learner": self.learner} if self.learner else {}))
 
     @property
     def served_hosts(self) -> list[str]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from agile.corpus import Corpus
+from agile.session import SessionSettings
 from agile.synth import SynthSpec, load_world, synth_corpus
 from agile.workspace import Workspace
 from agile_cli.main import main
@@ -173,7 +174,8 @@ def test_runner_resumes_writes_report_and_cli_compares(small_corpus_path, corpus
     assert code == 0 and "| round 1 | 100 |" in capsys.readouterr().out
     result = compare_runs([out, tmp_path / "random"], tmp_path / "cmp", "strategies")
     assert result["auc_pr"]["all"]["labels"] == [50, 100]
-    margin, random = "owner, margin, batch 50, random negatives 1000", "owner, random, batch 50, random negatives 1000"
+    margin, random = ("owner, margin, batch 50, random negatives 1000, learner ensemble",
+                      "owner, random, batch 50, random negatives 1000, learner ensemble")
     assert set(result["auc_pr"]["all"]["runs"]) == {margin, random}
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 1000
     paired = result["paired_auc_pr"][random]
@@ -226,7 +228,7 @@ def test_linear_probe_ceiling_separates_embedded_from_unembedded_concepts(corpus
 def test_training_settings_reach_the_library_only_when_given():
     from agile.training import TrainConfig
 
-    assert SimulationConfig().session_settings().train_overrides == {}
+    assert SimulationConfig().session_settings().train_overrides == {"learner": "ensemble"}  # the session's
     overrides = SimulationConfig(epochs=3, lr=1e-3, random_negatives=500).session_settings().train_overrides
     config = TrainConfig.for_round(1, seed=0, **overrides)
     assert (config.epochs, config.lr, config.random_negatives) == (3, 1e-3, 500)
@@ -248,4 +250,7 @@ def test_the_logistic_regression_loop_runs_as_a_peer(corpus, loop, split):
     result = ConceptRun(loop, concept, concept.labels(corpus), split, config, seed=0).run()
     assert [r["labels"] for r in result["rounds"]] == [60, 120]
     assert result["rounds"][1]["metrics"]["auc_pr"] > 0.5
-    assert SimulationConfig().session_settings().learner == "mlp"  # the default loop is the paper's
+    # The default loop is the session's, named in the run's configuration so runs keep apart when it changes.
+    assert SimulationConfig().session_settings().learner == SessionSettings().learner == "ensemble"
+    assert SimulationConfig().to_dict()["learner"] == "ensemble"
+    assert SimulationConfig(learner="mlp").session_settings().train_overrides == {}  # exactly the paper's

@@ -8,7 +8,13 @@ import pytest
 from agile.assistant import AssistantState, advise
 from agile.session import Session, SessionSettings
 from agile.session_store import TRAINING, MemoryStore
-from agile.stability import SETTLED_VERSIONS, agreement_kappa, fixed_sample
+from agile.stability import MIN_SAMPLE_POSITIVES, SETTLED_VERSIONS, agreement_kappa, fixed_sample
+from agile.corpus import Corpus
+from agile.synth import load_world
+from agile_cli.main import main
+from eval.concepts import make_cluster_concepts, write_cluster_concepts
+from eval.runner import run_simulation
+from eval.simulate import SimulationConfig
 from eval.stopping import stopping_summary, stopping_table
 
 
@@ -56,17 +62,33 @@ def _run(aucs, stabilities):
 
 
 def test_the_report_sets_next_round_gains_after_settled_versions_against_the_rest():
-    calm = {"changed": 0.001, "kappa": 0.99}
-    moving = {"changed": 0.03, "kappa": 0.6}
+    calm = {"changed": 0.001, "kappa": 0.99, "positive": 0.05, "sample": 4000}
+    moving = {"changed": 0.03, "kappa": 0.6, "positive": 0.05, "sample": 4000}
+    # A model that labels (almost) nothing positive agrees with itself about nothing: never settled.
+    blind = {"changed": 0.0, "kappa": 1.0, "positive": (MIN_SAMPLE_POSITIVES - 1) / 4000, "sample": 4000}
     runs = [_run([0.2, 0.4, 0.6, 0.61, 0.61, 0.61], [None, moving, moving, calm, calm, calm]),
-            _run([0.5, 0.5, 0.5, 0.5], [None, calm, calm, calm])]
+            _run([0.5, 0.5, 0.5, 0.5], [None, calm, calm, calm]),
+            _run([0.1, 0.1, 0.1, 0.9], [None, blind, blind, blind])]
     summary = stopping_summary(runs)
     settled, unsettled = summary["settled"]["true"], summary["settled"]["false"]
     # Rounds with a next round (the last has none); settled from the second calm version in a row on.
-    assert SETTLED_VERSIONS == 2 and (settled["rounds"], unsettled["rounds"]) == (2, 4)
+    assert SETTLED_VERSIONS == 2 and (settled["rounds"], unsettled["rounds"]) == (2, 6)
     assert settled["next_gain"] == pytest.approx(0.0) and settled["useful_next"] == 0.0
-    assert unsettled["next_gain"] == pytest.approx((0.2 + 0.01 + 0 + 0) / 4)
-    assert unsettled["left_gain"] == pytest.approx((0.21 + 0.01 + 0 + 0) / 4)
-    assert [b["rounds"] for b in summary["changed"]] == [4, 2]
+    assert unsettled["next_gain"] == pytest.approx((0.2 + 0.01 + 0 + 0 + 0 + 0.8) / 6)
+    assert unsettled["left_gain"] == pytest.approx((0.21 + 0.01 + 0 + 0 + 0.8 + 0.8) / 6)
+    assert [b["rounds"] for b in summary["changed"]] == [6, 2]
     assert "| settled | 2 |" in stopping_table(summary)
     assert stopping_summary([_run([0.1, 0.2], [None, None])]) is None
+
+
+def test_a_simulation_records_the_signal_and_the_cli_reports_it(small_corpus_path, tmp_path, capsys):
+    corpus = Corpus.open(small_corpus_path)
+    _, centers = load_world(small_corpus_path)
+    concepts = tmp_path / "concepts.json"
+    write_cluster_concepts(concepts, make_cluster_concepts(corpus, centers, easy=1, hard=0, seed=1))
+    config = SimulationConfig(rounds=2, batch=40, random_negatives=1000, bootstrap=0)
+    run_simulation(small_corpus_path, concepts, config, tmp_path / "run", progress=False, plots=False)
+    assert main(["eval", "stopping", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "1 runs" in out and "| versions | rounds |" in out
+    assert main(["eval", "stopping", str(tmp_path / "nothing")]) == 2

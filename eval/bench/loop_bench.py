@@ -177,7 +177,7 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
     ``engine="ray"`` also times the same round on a pool of ``actors`` Ray
     scan actors against the local round, interleaved run by run (`_ray_rounds`);
     ``strategies`` times other query strategies against margin the same way;
-    ``learner`` is the model's (agile.training.LEARNERS)."""
+    ``learner`` is the model's (agile.training.LEARNERS), timed against the paper's MLP the same way."""
     chosen, truth = synthetic_concept(corpus, seed=seed)
     ids, labels = concept_ratings(corpus, chosen, truth, seed=seed)
     train_s, model = timed(lambda: train(corpus, ids, labels, TrainConfig.for_round(3, learner=learner)), 1)
@@ -219,8 +219,13 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
                                        "overlap_top_k_without_rerank": len(np.intersect1d(raw, exact)) / k}
     if engine == "ray":
         out["ray"] = _ray_rounds(corpus, model, store, ids, k, runs, scan_dir, actors)
-    if strategies:
-        out["strategies"] = _strategy_rounds(corpus, model, store, ids, k, runs, scan_dir, strategies)
+    if strategies:  # against margin
+        out["strategies"] = _alternated_rounds(corpus, store, ids, k, runs, scan_dir, {
+            s: (model, s) for s in ["margin", *[s for s in strategies if s != "margin"]]})
+    if learner != "mlp":  # against the paper's MLP trained on the same ratings
+        paper = train(corpus, ids, labels, TrainConfig.for_round(3, learner="mlp"))
+        out["learners"] = _alternated_rounds(corpus, store, ids, k, runs, scan_dir,
+                                             {"mlp": (paper, "margin"), learner: (model, "margin")})
     out["expansion_10_phrases"] = _expansion(corpus, ids, runs)
     out["naive_baseline"] = _naive_baseline(corpus, model, ids, k, min(baseline_rows, corpus.count), runs)
     out["speedup_vs_naive"] = round(out["naive_baseline"]["scaled_seconds"]
@@ -272,24 +277,29 @@ def _ray_rounds(corpus: Corpus, model: TrainedModel, store: ScanStore, rated: np
         pool.close()
 
 
-def _strategy_rounds(corpus: Corpus, model: TrainedModel, store: ScanStore, rated: np.ndarray, k: int, runs: int,
-                     scan_dir: str | Path | None, strategies: Sequence[str]) -> dict[str, Any]:
-    """Each strategy's round (``auto`` kernel) against margin's, one warm-up each, then alternating run by run
-    so load hits all alike: seconds, medians and the ratio of each median to margin's."""
-    names = ["margin", *[s for s in strategies if s != "margin"]]
+def _alternated_rounds(corpus: Corpus, store: ScanStore, rated: np.ndarray, k: int, runs: int,
+                       scan_dir: str | Path | None, variants: dict[str, tuple[TrainedModel, str]]) -> dict[str, Any]:
+    """Rounds (``auto`` kernel) of each (model, strategy) variant, the first the baseline: one warm-up each,
+    then alternating run by run so load hits all alike; seconds, medians and each median over the first's."""
     store.warm(wait=True)
 
-    def round_(strategy: str) -> np.ndarray:
+    def round_(name: str) -> np.ndarray:
+        model, strategy = variants[name]
         return select(corpus, model, k=k, strategy=strategy, exclude_ids=rated, kernel="auto", scan_dir=scan_dir)
-    for name in names:
+    for name in variants:
         round_(name)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(runs):
-        for name in names:
+        for name in variants:
             seconds[name] += timed(lambda: round_(name), 1)[0]
-    base = statistics.median(seconds["margin"])
+    return _against_first(seconds)
+
+
+def _against_first(seconds: dict[str, list[float]]) -> dict[str, Any]:
+    """Seconds and medians of each variant, and each median over the first variant's."""
+    base = statistics.median(next(iter(seconds.values())))
     return {name: {"seconds": s, "median_seconds": _median(s),
-                   "over_margin": round(statistics.median(s) / max(base, 1e-9), 3)} for name, s in seconds.items()}
+                   "over_baseline": round(statistics.median(s) / max(base, 1e-9), 3)} for name, s in seconds.items()}
 
 
 def _expansion(corpus: Corpus, rated: np.ndarray, runs: int) -> dict[str, Any]:
@@ -328,8 +338,9 @@ def _naive_baseline(corpus: Corpus, model: TrainedModel, rated: np.ndarray, k: i
 def bench_train(corpus: Corpus, runs: int = 3, ratings: int = 600, random_negatives: int | None = None,
                 paper_runs: int = 1, seed: int = 0) -> dict[str, Any]:
     """Train the 3 x 128 model on ``ratings`` ratings: the default fast loop, the autograd
-    reference with the same settings, the paper's 500k random negatives and the ensemble with the
-    logistic regression (agile.ensemble); time and AUC-PR; then the adaptive recipe's choice."""
+    reference with the same settings and the paper's 500k random negatives; time and AUC-PR; then the
+    ensemble with the logistic regression (agile.ensemble) against the fast loop, alternated, and the
+    adaptive recipe's choice."""
     chosen, truth = synthetic_concept(corpus, seed=seed)
     ids, labels = concept_ratings(corpus, chosen, truth, ratings, seed=seed)
     fast = TrainConfig.for_round(3, **({"random_negatives": random_negatives} if random_negatives else {}))
@@ -338,7 +349,6 @@ def bench_train(corpus: Corpus, runs: int = 3, ratings: int = 600, random_negati
         "reference_autograd_float32": (replace(fast, engine="autograd", precision="float32"), runs),
         "paper_500k_negatives": (replace(fast, random_negatives=PAPER_RANDOM_NEGATIVES, precision="float32"),
                                  paper_runs),
-        "ensemble_with_logreg": (replace(fast, learner="ensemble"), runs),
     }
     out: dict[str, Any] = {"corpus": str(corpus.root), "count": corpus.count, "ratings": len(ids),
                            "positives": int(labels.sum()), "concept_prevalence": round(float(truth.mean()), 5),
@@ -358,8 +368,23 @@ def bench_train(corpus: Corpus, runs: int = 3, ratings: int = 600, random_negati
                      "auc_pr": scores, "median_auc_pr": statistics.median(scores), **memory.report()}
     out["speedup_vs_reference"] = round(out["reference_autograd_float32"]["median_seconds"]
                                         / out["fast"]["median_seconds"], 2) if runs else None
+    out["ensemble_against_fast"] = _alternated_training(
+        corpus, ids, labels, {"fast": fast, "ensemble": replace(fast, learner="ensemble")}, runs)
     out["adaptive_recipe"] = _adaptive_choice(corpus, ids, labels, truth, runs, random_negatives)
     return out
+
+
+def _alternated_training(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, configs: dict[str, TrainConfig],
+                         runs: int) -> dict[str, Any]:
+    """Each config trained ``runs`` times, alternating run by run after one untimed warm-up of each (the first
+    training reads the random negatives' rows into the page cache); medians and each over the first's."""
+    for config in configs.values():
+        train(corpus, ids, labels, config)
+    seconds: dict[str, list[float]] = {name: [] for name in configs}
+    for run in range(runs):
+        for name, config in configs.items():
+            seconds[name] += timed(lambda: train(corpus, ids, labels, replace(config, seed=run)), 1)[0]
+    return _against_first(seconds)
 
 
 def _adaptive_choice(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, truth: np.ndarray, runs: int,
