@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from agile.assistant import AssistantState, advise
+from agile.corpus import Corpus
 from agile.session import Session, SessionSettings
 from agile.session_store import TRAINING, MemoryStore
 from agile.stability import MIN_SAMPLE_POSITIVES, SETTLED_VERSIONS, agreement_kappa, fixed_sample
-from agile.corpus import Corpus
 from agile.synth import load_world
 from agile_cli.main import main
 from eval.concepts import make_cluster_concepts, write_cluster_concepts
