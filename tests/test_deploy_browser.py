@@ -44,7 +44,9 @@ def test_target_status_and_export_from_the_rater(small_corpus_path, tmp_path):
             page.click(f"#concepts li >> text=cluster {target}")
             page.wait_for_function("document.querySelector('#target-understood').textContent.includes('No target')")
             page.fill("#target-input", "AUC-PR of at least 0.6")
-            page.click("#target-set")
+            with page.expect_response(lambda r: r.url.endswith("/target") and r.request.method == "PUT") as put:
+                page.click("#target-set")
+            assert put.value.status == 200, put.value.text()
             page.wait_for_function("document.querySelector('#target-status').textContent.length > 0")
             assert page.text_content("#target-understood") == "Target: AUC-PR of at least 0.6"
             assert page.get_attribute("#target-status", "data-state") == "met"

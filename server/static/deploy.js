@@ -5,6 +5,7 @@
 (() => {
   const panel = () => document.getElementById("deploy");
   let shownFor = null;
+  let asked = 0;  // refreshes asked for: only the latest may write (an older GET can answer after a newer PUT)
 
   function statusLine(t) {
     if (t.refusal) return `cannot judge yet: ${t.refusal}`;
@@ -20,15 +21,17 @@
     const latest = state.versions.length ? state.versions[state.versions.length - 1].version : null;
     $("export").disabled = latest === null;
     $("export").textContent = latest === null ? "Export (no version yet)" : `Export version ${latest}`;
+    const mine = ++asked;
     try {
       const t = (await api("GET", `/api/concepts/${id}/target`)).data;
-      if (!showing(id)) return;  // the owner moved on meanwhile
+      if (!showing(id) || mine !== asked) return;  // the owner moved on, or a newer refresh is on its way
       $("target-understood").textContent = `Target: ${t.understood}`;
       $("target-status").textContent = statusLine(t);
       $("target-status").dataset.state = t.status ? t.status.state : "unknown";
       $("target-basis").textContent = t.status ? `Rests on: ${t.status.rests_on}` : "";
     } catch (e) {
       if (e.status !== 404) throw e;
+      if (!showing(id) || mine !== asked) return;
       $("target-understood").textContent = "No target set.";
       $("target-status").textContent = "";
       $("target-status").dataset.state = "";
