@@ -65,14 +65,19 @@ def is_calm(changed: float, kappa: float, positives: int) -> bool:
     return changed < SETTLED_CHANGED and kappa >= SETTLED_KAPPA and positives >= MIN_SAMPLE_POSITIVES
 
 
+def calm_streak(previous: int, changed: float, kappa: float, positives: int) -> int:
+    """Calm versions in a row, this one included, after ``previous`` before it (0: this one moved)."""
+    return previous + 1 if is_calm(changed, kappa, positives) else 0
+
+
 def stability(sample: FixedSample, model: TrainedModel, previous: TrainedModel, previous_version: int,
               previous_stability: Stability | None) -> Stability:
     """How much ``model`` changed the sample's labels from ``previous`` (version ``previous_version``),
     and whether the labels have settled: this version and the ones before it changed little."""
     before, after = sample.labels(previous), sample.labels(model)
     changed, kappa = float(np.mean(before != after)), agreement_kappa(before, after)
-    streak = (previous_stability.calm_versions if previous_stability is not None else 0) + 1 \
-        if is_calm(changed, kappa, int(after.sum())) else 0
+    streak = calm_streak(previous_stability.calm_versions if previous_stability is not None else 0,
+                         changed, kappa, int(after.sum()))
     return Stability(previous_version=previous_version, sample=len(sample.ids), changed=round(changed, 5),
                      kappa=round(kappa, 4), positive=round(float(after.mean()), 5), calm_versions=streak,
                      settled=streak >= SETTLED_VERSIONS)

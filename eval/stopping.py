@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from agile.stability import SETTLED_VERSIONS, is_calm
+from agile.stability import SETTLED_VERSIONS, calm_streak
 from eval.report import group_ci
 
 CHANGED_BINS = (0.0, 0.005, 0.01, 0.02, 0.05, 1.01)  # share of the sample relabelled
@@ -26,8 +26,8 @@ def _rounds(runs: Sequence[dict]) -> list[dict]:
         last, streak = len(auc) - 1, 0
         for r, round_ in enumerate(run["rounds"]):
             stability = round_.get("stability")
-            streak = streak + 1 if stability and is_calm(stability["changed"], stability["kappa"],
-                                                         round(stability["positive"] * stability["sample"])) else 0
+            streak = calm_streak(streak, stability["changed"], stability["kappa"],
+                                 round(stability["positive"] * stability["sample"])) if stability else 0
             if stability is None or r == last or auc[r] is None or auc[r + 1] is None:
                 continue
             rows.append({"changed": stability["changed"], "kappa": stability["kappa"],
