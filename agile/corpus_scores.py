@@ -42,6 +42,7 @@ from agile.registry import ModelRegistry
 from agile.scan_store import ScanStore
 from agile.sampling import highest_scores
 from agile.scoring import SCAN_ROWS, Kernel, resolve_kernel
+from agile.scratch import float32_rows, read_float16_rows
 from agile.training import TrainConfig, TrainedModel
 
 if TYPE_CHECKING:
@@ -96,18 +97,16 @@ def score_shard(model: TrainedModel, path: Path, rows: int, dim: int, workers: i
     """Exact float32 probabilities of a shard's raw vectors, blocks scored in parallel threads.
 
     Blocks are read with plain reads, not through the memory map, so the
-    process holds one block per thread (64 MiB at 512 dims), never the
-    shard's pages: a 10M corpus is scored in the memory of a few blocks.
+    process holds one block per thread (64 MiB at 512 dims, in buffers each
+    thread reuses), never the shard's pages: a 10M corpus is scored in the
+    memory of a few blocks.
     """
     starts = range(0, rows, BLOCK_ROWS)
 
     def block(start: int) -> np.ndarray:
-        count = min(BLOCK_ROWS, rows - start)
-        with open(path, "rb") as f:
-            vectors = np.fromfile(f, dtype=np.float16, count=count * dim, offset=start * dim * 2)
+        vectors = read_float16_rows(path, start, min(BLOCK_ROWS, rows - start), dim)
         with torch.inference_mode():
-            x = torch.from_numpy(vectors.reshape(count, dim)).float()
-            return torch.sigmoid(model.module(x)[:, 0]).numpy()
+            return torch.sigmoid(model.module(float32_rows(vectors))[:, 0]).numpy()
     with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         parts = list(pool.map(block, starts))
     return np.concatenate(parts) if parts else np.empty(0, np.float32)

@@ -1,6 +1,6 @@
 """An int8 copy of a trained MLP for fast approximate corpus-wide scoring.
 
-Inputs are int8 vectors with one scale per dimension (the scan store), which
+Inputs are the scan store's 8-bit vectors with one scale per dimension, which
 are folded into the first layer's weights; weights are int8 with one scale
 per output unit; hidden activations are uint8 (they
 follow a ReLU) with scales calibrated on a sample of the corpus; the last
@@ -10,9 +10,10 @@ layer returns float32 logits. Each layer is one oneDNN quantized linear call
 Every layer takes *unsigned* activations. oneDNN's fast int8 kernels on
 AVX-512 VNNI (and AVX2) are built on the u8 x s8 dot product; given s8 x s8
 they fall back to the reference kernel, ~100x slower (only AMX takes s8 x s8
-natively). So the first layer reads ``x + 128`` (the sign bit flipped, one
-cheap pass per block) and its bias subtracts ``128 * sum(w)``, which makes
-the integer products exactly those of the signed inputs. Whether int8 beats
+natively). So the first layer reads the store's bytes as they are, each its
+int8 level plus ``ZERO_POINT`` (agile.scan_store), and its bias subtracts
+``ZERO_POINT * sum(w)``, which makes the integer products exactly those of
+the signed levels. Whether int8 beats
 float32 at all on a given CPU is measured, not assumed (`agile.kernel_choice`).
 
 Scores are approximate (about 1% relative error in the logits); callers use
@@ -26,15 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from agile.scan_store import ZERO_POINT
 from agile.training import TrainedModel
 
 CALIBRATION_QUANTILE = 0.9999
-INPUT_SHIFT = 128
-
-
-def shift_to_unsigned(block: torch.Tensor) -> torch.Tensor:
-    """``block + 128`` as uint8: flipping the sign bit of two's complement is exactly that."""
-    return torch.bitwise_xor(block.view(torch.uint8), INPUT_SHIFT)
 
 
 @functools.lru_cache(maxsize=1)
@@ -90,7 +86,7 @@ class Int8MLP:
     @classmethod
     def from_model(cls, model: TrainedModel, input_scales: np.ndarray, calibration: np.ndarray,
                    rows: int = 16_384) -> "Int8MLP":
-        """Quantise ``model`` for int8 inputs ``x_int8 * input_scales`` (per dimension).
+        """Quantise ``model`` for stored inputs ``(x_u8 - ZERO_POINT) * input_scales`` (per dimension).
 
         ``calibration`` is a float sample of corpus vectors (n, D) that sets the
         scales of the hidden activations.
@@ -111,16 +107,18 @@ class Int8MLP:
                 if not last:
                     x = torch.relu(x)
                     # uint8 scale from a high quantile rather than the max: one outlier
-                    # would otherwise coarsen every other activation.
-                    values = x.flatten().numpy()
-                    kth = int(CALIBRATION_QUANTILE * (len(values) - 1))
-                    top = float(np.partition(values, kth)[kth])
+                    # would otherwise coarsen every other activation. (The value at that rank,
+                    # found among the largest few: a partition of every value is slow when
+                    # half of them are ReLU's zeros.)
+                    values = x.flatten()
+                    above = len(values) - int(CALIBRATION_QUANTILE * (len(values) - 1))
+                    top = float(torch.topk(values, above).values[-1])
                     out_scale = max(top, 1e-6) / 255.0
                 else:
                     out_scale = 1.0
                 bias = lin.bias.detach().float()
-                if i == 0:  # inputs arrive as x + 128 (uint8): take 128 * sum(w) back off
-                    bias = bias - INPUT_SHIFT * w_scale * qw.sum(dim=1, dtype=torch.int64).float()
+                if i == 0:  # inputs arrive as level + ZERO_POINT: take ZERO_POINT * sum(w) back off
+                    bias = bias - ZERO_POINT * w_scale * qw.sum(dim=1, dtype=torch.int64).float()
                 layers.append(_Layer(torch.ops.onednn.qlinear_prepack(qw, [rows, w.shape[1]]),
                                      w_scale.contiguous(), torch.zeros(len(w_scale), dtype=torch.int64),
                                      bias.contiguous(), scale, zero, out_scale, not last))
@@ -128,11 +126,16 @@ class Int8MLP:
         return cls(layers)
 
     def logits(self, block: torch.Tensor) -> torch.Tensor:
-        """float32 logits (n,) of an int8 tensor (n, D) (contiguous)."""
-        h = shift_to_unsigned(block)
+        """float32 logits (n,) of a block of the scan store: a contiguous uint8 tensor (n, D)."""
+        h = block
         for layer in self.layers:
-            h = torch.ops.onednn.qlinear_pointwise(
-                h, layer.x_scale, layer.x_zero, layer.packed, layer.w_scale, layer.w_zero, layer.bias,
-                layer.out_scale, 0, torch.uint8 if layer.relu else torch.float32,
-                "relu" if layer.relu else "none", [], "")
+            h = self.layer(h, layer)
         return h[:, 0]
+
+    @staticmethod
+    def layer(h: torch.Tensor, layer: _Layer) -> torch.Tensor:
+        """One layer: uint8 activations out of a hidden layer, float32 logits out of the last."""
+        return torch.ops.onednn.qlinear_pointwise(
+            h, layer.x_scale, layer.x_zero, layer.packed, layer.w_scale, layer.w_zero, layer.bias,
+            layer.out_scale, 0, torch.uint8 if layer.relu else torch.float32,
+            "relu" if layer.relu else "none", [], "")

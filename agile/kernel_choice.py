@@ -49,7 +49,9 @@ REPEATS = 3
 # noisy, and a wrong "int8" costs more than a missed small gain.
 INT8_MARGIN = 1.15
 MIN_LOGIT_CORRELATION = 0.99
-ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+# What a process may be told to use less of than its CPU has: oneDNN (int8, bfloat16), torch's own
+# vectorised kernels, and MKL (the float32 products).
+ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
 FLAGS_THAT_MATTER = ("amx_int8", "amx_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
 
 _memo: dict[tuple, "KernelChoice"] = {}
@@ -88,10 +90,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def isa_caps() -> dict[str, str]:
+    """The caps on instruction sets this process runs under (``ISA_ENV`` variables that are set)."""
+    return {k: os.environ[k] for k in ISA_ENV if k in os.environ}
+
+
 def machine_key() -> dict[str, Any]:
     """What the timing depends on besides the model shape."""
     return {"cpu": cpu_model(), "flags": sorted(cpu_flags() & set(FLAGS_THAT_MATTER)),
-            "torch": torch.__version__, "isa_caps": {k: os.environ[k] for k in ISA_ENV if k in os.environ}}
+            "torch": torch.__version__, "isa_caps": isa_caps()}
 
 
 def model_shape(model: TrainedModel) -> list[int]:

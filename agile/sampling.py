@@ -16,6 +16,7 @@ only have to place the true top k within the top ``depth``.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -50,22 +51,44 @@ class EmptyPoolError(SamplingError):
 
 
 def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k smallest keys, ascending; ties broken by smaller index."""
+    """Indices of the k smallest keys, ascending; ties broken by smaller index, also at the k-th key.
+
+    (argpartition alone takes an arbitrary few of the keys tied with the k-th:
+    saturated probabilities tie often, and then engines that split the corpus
+    differently would pick different batches.)
+    """
     k = min(k, len(keys))
     if k == 0:
         return np.empty(0, dtype=np.int64)
-    part = np.argpartition(keys, k - 1)[:k] if k < len(keys) else np.arange(len(keys))
+    if k < len(keys):
+        kth = np.partition(keys, k - 1)[k - 1]
+        below = np.flatnonzero(keys < kth)
+        part = np.concatenate([below, np.flatnonzero(keys == kth)[:k - len(below)]])
+    else:
+        part = np.arange(len(keys))
     return part[np.lexsort((part, keys[part]))].astype(np.int64)
+
+
+def _margin_key(scores: np.ndarray) -> np.ndarray:
+    return np.abs(np.asarray(scores, dtype=np.float32) - np.float32(0.5))
+
+
+def _top_key(scores: np.ndarray) -> np.ndarray:
+    return -np.asarray(scores, dtype=np.float32)
 
 
 def margin(scores: np.ndarray, k: int) -> np.ndarray:
     """The k most uncertain: smallest |p - 0.5|."""
-    return _smallest(np.abs(np.asarray(scores, dtype=np.float32) - np.float32(0.5)), k)
+    return _smallest(_margin_key(scores), k)
 
 
 def top_scores(scores: np.ndarray, k: int) -> np.ndarray:
     """The k most confident positives: largest p."""
-    return _smallest(-np.asarray(scores, dtype=np.float32), k)
+    return _smallest(_top_key(scores), k)
+
+
+# The rankings that are "the k smallest of a key", by their key: a scan can bound them (`RunningBestOf`).
+RANKING_KEYS: dict[Callable, Callable[[np.ndarray], np.ndarray]] = {margin: _margin_key, top_scores: _top_key}
 
 
 def margin_positive_mining(scores: np.ndarray, k: int) -> np.ndarray:
@@ -171,6 +194,63 @@ class BestOf:
 
     def narrow(self, candidates: Candidates) -> Candidates:
         return candidates.take(self._best(candidates.scores))
+
+    def running(self) -> "RunningBestOf":
+        return RunningBestOf(self)
+
+
+class RunningBestOf:
+    """`BestOf` as one scan applies it, block after block: cheaper, and the same after `narrow`.
+
+    For each ranking it keeps the ``depth`` best keys among the candidates
+    kept so far; the worst of them bounds the ranking's ``depth``-th best key
+    over the whole corpus from above, so a later block ranks only its
+    vectors within a bound (a handful once a few blocks are in, against
+    sorting out the best ``depth`` of every block). Every vector the final
+    narrowing keeps lies within every bound, however stale, so it is kept
+    whatever order the blocks arrive in. One per scan; blocks may come from
+    several threads.
+    """
+
+    def __init__(self, rule: BestOf):
+        self.rule = rule
+        self.keys = [RANKING_KEYS.get(ranking) for ranking in rule.rankings]
+        self.best = [np.empty(0, dtype=np.float32) for _ in rule.rankings]
+        self.bounds = [np.float32(np.inf)] * len(rule.rankings)
+        self.lock = threading.Lock()
+
+    def __call__(self, first: int, scores: np.ndarray, exclude: np.ndarray) -> Candidates:
+        ids, scores = unrated(first, scores, exclude)
+        above = int(np.count_nonzero(scores > 0.5))
+        within = np.arange(len(scores))
+        if all(key is not None for key in self.keys):  # a ranking without a key is never bounded
+            bounds = list(self.bounds)
+            mask = self.keys[0](scores) <= bounds[0]
+            for key, bound in zip(self.keys[1:], bounds[1:]):
+                mask |= key(scores) <= bound
+            within = np.flatnonzero(mask)
+        chosen = within[self.rule._best(scores[within])]
+        self._tighten(scores[chosen])
+        return Candidates(ids[chosen], scores[chosen], above)
+
+    def _tighten(self, kept: np.ndarray) -> None:
+        depth = self.rule.depth
+        with self.lock:
+            for i, key in enumerate(self.keys):
+                if key is None:
+                    continue
+                best = np.concatenate([self.best[i], key(kept)])
+                if len(best) > depth:
+                    best = np.partition(best, depth - 1)[:depth]
+                self.best[i] = best
+                if len(best) == depth:
+                    self.bounds[i] = best.max()
+
+    def narrow(self, candidates: Candidates) -> Candidates:
+        return self.rule.narrow(candidates)
+
+    def running(self) -> "RunningBestOf":
+        return RunningBestOf(self.rule)
 
 
 def _check_request(corpus: Corpus, k: int, strategy: str, exclude_ids: Iterable[int]) -> tuple[Strategy, np.ndarray]:
@@ -293,7 +373,8 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
     engine = engine or LocalScan(scan_dir, workers)
     rows = rows or SCAN_ROWS
     kernel = engine.kernel(kernel, corpus, model, rows)
-    depth = _depth(k, kernel == "exact", depth, pooled=strategy in BATCH_PICKS)
+    # the mixed batch's strategy half is picked among what the mined half leaves: up to k // 2 further down
+    depth = max(_depth(k, kernel == "exact", depth, pooled=strategy in BATCH_PICKS), k + k // 2)
     # both rankings' candidates: the mix needs the top scores, the strategy its own. With an approximate
     # kernel the count above 0.5 is taken on the exact scores of the candidates, so every kernel mixes the
     # same batches: they hold the top `depth` by the approximate score, so when fewer than k images truly

@@ -69,6 +69,10 @@ class Keep(Protocol):
     def narrow(self, candidates: Candidates) -> Candidates:
         """Joined candidates cut to what the final step can need; never drops one it could pick."""
 
+    def running(self) -> "Keep":
+        """The rule as one scan applies it to its blocks (it may learn from earlier blocks what later ones
+        need not keep); the same candidates after `narrow`. A fresh one for every scan."""
+
 
 class ScanEngine(Protocol):
     def kernel(self, kernel: str, corpus: Corpus, model: TrainedModel, rows: int) -> str:
@@ -95,7 +99,8 @@ class LocalScan:
 
     def scan(self, corpus: Corpus, model: TrainedModel, keep: Keep, exclude: np.ndarray, kernel: str,
              rows: int) -> Candidates:
-        blocks = map_blocks(lambda first, scores: keep(first, scores, exclude), corpus, model, rows, kernel,
+        rule = keep.running()
+        blocks = map_blocks(lambda first, scores: rule(first, scores, exclude), corpus, model, rows, kernel,
                             self.scan_dir, self.workers, self.shards)
         return Candidates.join(list(blocks))
 

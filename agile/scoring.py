@@ -19,7 +19,6 @@ the scores.
 from __future__ import annotations
 
 import os
-import warnings
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +31,7 @@ from agile.corpus import Corpus
 from agile.errors import AgileError
 from agile.int8_mlp import Int8MLP, int8_available
 from agile.scan_store import ScanStore
+from agile.scratch import float32_rows
 from agile.training import TrainedModel
 
 SCAN_ROWS = 16_384
@@ -76,7 +76,7 @@ def calibration_sample(store: ScanStore, rows: int = CALIBRATION_ROWS) -> np.nda
     rng = np.random.default_rng(0)
     blocks = [part[np.sort(rng.choice(len(part), min(per_part, len(part)), replace=False))]
               for _, part in store.parts]
-    return np.concatenate(blocks).astype(np.float32) * store.scales
+    return store.dequantize(np.concatenate(blocks))
 
 
 def _sigmoid_(x: torch.Tensor) -> np.ndarray:
@@ -85,19 +85,12 @@ def _sigmoid_(x: torch.Tensor) -> np.ndarray:
 
 def exact_block_logits(model: TrainedModel, block: np.ndarray) -> np.ndarray:
     """float32 logits of a float16 block, as the exact kernel computes them."""
-    return model.module(readonly_tensor(block).float())[:, 0].numpy()
+    return model.module(float32_rows(block))[:, 0].numpy()
 
 
 def _check_dim(corpus: Corpus, model: TrainedModel) -> None:
     if model.dim != corpus.dim:
         raise ScoringError(f"the model takes {model.dim}-dimensional vectors, the corpus has {corpus.dim}")
-
-
-def readonly_tensor(array: np.ndarray) -> torch.Tensor:
-    """A tensor view of a read-only (memory-mapped) array, which is only ever read."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(array)
 
 
 def _chunks(parts: list[tuple[int, np.ndarray]], rows: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -133,7 +126,7 @@ def _block_scorer(corpus: Corpus, model: TrainedModel, kernel: str, rows: int, s
                 lambda block: _sigmoid_(quantized.logits(torch.from_numpy(block))))
     halves = [(shard.first_id, vectors) for shard, vectors in corpus.vector_files() if shard.count]
     return (_chunks(shard_parts(corpus, halves, shards), rows),
-            lambda block: _sigmoid_(model.module(readonly_tensor(block).float())[:, 0]))
+            lambda block: _sigmoid_(model.module(float32_rows(block))[:, 0]))
 
 
 def map_blocks(fn: Callable[[int, np.ndarray], T], corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from agile.corpus import Corpus
+from agile.scratch import float32_rows
 from agile.topk import RunningTopK
 
 SEARCH_ROWS = 262_144
@@ -29,7 +30,7 @@ def exact_search(corpus: Corpus, queries: np.ndarray, k: int,
     q = normalise_queries(queries, corpus.dim)
     top = RunningTopK(min(k, corpus.count), len(q))
     for first, block in corpus.iter_chunks(rows):
-        scores = q @ block.astype(np.float32).T
+        scores = q @ float32_rows(block).numpy().T
         top.push(scores, np.arange(first, first + len(block)))
     return top.result()
 

@@ -16,6 +16,7 @@ import numpy as np
 from agile.corpus import Corpus
 from agile.embedder import Embedder
 from agile.errors import AgileError
+from agile.scratch import float32_rows
 
 ZERO_SHOT_THRESHOLD = 0.28  # the paper's CLIP cosine threshold for F1 and accuracy
 SCAN_ROWS = 262_144
@@ -41,5 +42,5 @@ def zero_shot_scores(corpus: Corpus, text_embedding: np.ndarray, rows: int = SCA
     q = q / max(float(np.linalg.norm(q)), 1e-12)
     out = np.empty(corpus.count, dtype=np.float32)
     for first, block in corpus.iter_chunks(rows):
-        out[first:first + len(block)] = block.astype(np.float32) @ q
+        out[first:first + len(block)] = float32_rows(block).numpy() @ q
     return out

@@ -166,6 +166,9 @@ class SlowKeep:
     def narrow(self, candidates):
         return self.inner.narrow(candidates)
 
+    def running(self):
+        return self
+
 
 def _wait_for(path: Path, name: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from agile.corpus import Corpus
-from agile.sampling import SamplingError, margin, margin_positive_mining, random_strategy, select
+from agile.sampling import BestOf, SamplingError, margin, margin_positive_mining, random_strategy, select, top_scores
+from agile.scan_engine import Candidates
 from agile.scoring import ScoringError
 from agile.training import TrainConfig, train
 
@@ -37,6 +38,26 @@ def test_strategies_on_plain_arrays():
     assert len(np.unique(r)) == 10
     np.testing.assert_array_equal(r, random_strategy(scores, 10, seed=1))
     assert len(margin(scores[:3], 10)) == 3
+
+
+@pytest.mark.parametrize("rankings", [(margin,), (margin, top_scores)])
+def test_a_running_rule_keeps_fewer_candidates_and_narrows_to_the_same(rankings):
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.random(40_000), 3).astype(np.float32)  # many ties, broken by id at every stage
+    exclude = np.sort(rng.choice(len(scores), 3_000, replace=False))
+    blocks = [(first, scores[first:first + 1_000]) for first in range(0, len(scores), 1_000)]
+    rule = BestOf(rankings, 150)
+    every = Candidates.join([rule(first, block, exclude) for first, block in blocks])
+    whole = rule.narrow(every)
+    running = rule.running()
+    order = rng.permutation(len(blocks))  # blocks arrive in any order (worker threads)
+    kept = {i: running(*blocks[i], exclude) for i in order}
+    joined = Candidates.join([kept[i] for i in range(len(blocks))])
+    assert len(joined.ids) < len(every.ids) / 4  # most blocks kept only the few vectors within the bounds
+    narrowed = running.narrow(joined)
+    np.testing.assert_array_equal(narrowed.ids, whole.ids)
+    np.testing.assert_array_equal(narrowed.scores, whole.scores)
+    assert joined.above == whole.above == np.count_nonzero(np.delete(scores, exclude) > 0.5)
 
 
 @pytest.mark.parametrize("kernel", ["exact", "int8"])

@@ -49,15 +49,17 @@ def test_scan_store_is_built_once_resumed_and_rebuilt_for_another_corpus(corpus,
     assert store.nbytes == corpus.count * corpus.dim
     first = np.concatenate([b for _, b in store.iter_chunks(999)])
     inverse = (1.0 / store.scales).astype(np.float32)
-    want = np.clip(np.rint(corpus.vectors(np.arange(corpus.count)).astype(np.float32) * inverse), -127, 127)
-    np.testing.assert_array_equal(first, want.astype(np.int8))
+    vectors = corpus.vectors(np.arange(corpus.count)).astype(np.float32)
+    levels = np.clip(np.rint(vectors * inverse), -127, 127)
+    np.testing.assert_array_equal(first, (levels + 128).astype(np.uint8))  # stored unsigned, zero point 128
+    assert np.abs(store.dequantize(first) - vectors).max() <= store.scales.max() / 2 + 1e-6
     # a build killed after its first shard: scan.json missing, later shards absent
     (root / "scan.json").unlink()
-    for part in sorted((root / "int8").iterdir())[1:]:
+    for part in sorted((root / "u8").iterdir())[1:]:
         part.unlink()
-    kept = sorted((root / "int8").iterdir())[0].stat().st_mtime_ns
+    kept = sorted((root / "u8").iterdir())[0].stat().st_mtime_ns
     again = ScanStore.open_or_build(corpus, root)
-    assert sorted((root / "int8").iterdir())[0].stat().st_mtime_ns == kept  # finished shard reused
+    assert sorted((root / "u8").iterdir())[0].stat().st_mtime_ns == kept  # finished shard reused
     np.testing.assert_array_equal(np.concatenate([b for _, b in again.iter_chunks(999)]), first)
     # the same directory asked for by a different corpus is rebuilt for it
     other = Corpus.open(corpus_copy)
@@ -138,19 +140,47 @@ def test_auto_kernel_is_the_measured_choice_and_is_recorded(corpus, model, tmp_p
     np.testing.assert_array_equal(auto, want)
 
 
-def test_int8_first_layer_takes_unsigned_inputs_exactly(corpus, model, tmp_path):
-    from agile.int8_mlp import Int8MLP, int8_available, shift_to_unsigned
+def test_int8_first_layer_takes_the_stored_unsigned_bytes_exactly(corpus, model, tmp_path):
+    from agile.int8_mlp import Int8MLP, int8_available
     from agile.scan_store import ScanStore
     from agile.scoring import calibration_sample
 
-    block = torch.tensor([[-128, -1, 0, 1, 127]], dtype=torch.int8)
-    assert shift_to_unsigned(block).tolist() == [[0, 127, 128, 129, 255]]
     if not int8_available():
         pytest.skip("no int8 kernels in this torch build")
     store = ScanStore.open_or_build(corpus, tmp_path / "scan", calibrate_rows=None)
     quantized = Int8MLP.from_model(model, store.scales, calibration_sample(store))
-    x = torch.from_numpy(np.array(store.parts[0][1][:500]))
-    dequantised = x.float().numpy() * store.scales
-    want = model.logits(dequantised)
-    got = quantized.logits(x).numpy()
+    x = np.array(store.parts[0][1][:500])
+    want = model.logits(store.dequantize(x))
+    got = quantized.logits(torch.from_numpy(x)).numpy()
     assert np.corrcoef(want, got)[0, 1] > 0.999
+
+
+def test_a_scan_store_of_the_signed_format_is_rebuilt_unsigned(corpus, tmp_path):
+    from agile.scan_store import ScanStore
+
+    root = tmp_path / "scan"
+    store = ScanStore.open_or_build(corpus, root, calibrate_rows=None)
+    meta, build = json.loads((root / "scan.json").read_text()), json.loads((root / "build.json").read_text())
+    # what format 1 left: signed parts under int8/, no format in build.json
+    (root / "u8").rename(root / "int8")
+    for part in (root / "int8").iterdir():
+        part.rename(part.with_suffix(".i8"))
+    del build["format_version"]
+    (root / "build.json").write_text(json.dumps(build))
+    (root / "scan.json").write_text(json.dumps({**meta, "format_version": 1}))
+    rebuilt = ScanStore.open_or_build(corpus, root, calibrate_rows=None)
+    assert not (root / "int8").exists() and json.loads((root / "scan.json").read_text())["format_version"] == 2
+    np.testing.assert_array_equal(np.concatenate([b for _, b in rebuilt.iter_chunks(999)]),
+                                  np.concatenate([b for _, b in store.iter_chunks(999)]))
+
+
+def test_block_profile_times_every_layer_and_both_rules(corpus):
+    from agile.int8_mlp import int8_available
+    from eval.bench.block_profile import profile
+
+    if not int8_available():
+        pytest.skip("no int8 kernels in this torch build")
+    out = profile(corpus, "ensemble", blocks=3, rows=500)
+    times = out["ms_per_block"]
+    assert out["blocks"] == 3 and {"layer0", "layer3", "sigmoid", "running_margin_and_top"} <= set(times)
+    assert all(v > 0 for v in times.values()) and out["layers_ms"] >= times["layer0"]

@@ -2,7 +2,8 @@
 
 ``python -m eval.bench.layer_kernels ROWS DIM [--before PATH/int8_mlp.py]`` (run it
 under ``ONEDNN_MAX_CPU_ISA=...`` to see another instruction set): a seeded
-3 x 128 model, random unit vectors quantised per dimension, one warm-up call
+3 x 128 model, random unit vectors quantised per dimension as the scan store keeps them
+(``--before``: as signed bytes, which earlier versions took), one warm-up call
 and one call traced through `eval.bench.onednn_trace`; plus the float32
 model on the same block. JSON out (one line).
 """
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from agile.int8_mlp import Int8MLP
+from agile.scan_store import ZERO_POINT
 from agile.training import TrainConfig, TrainedModel, build_mlp
 from eval.bench.onednn_trace import trace
 
@@ -44,15 +46,16 @@ def main() -> None:
     x = torch.randn(args.rows, args.dim)
     x = x / x.norm(dim=1, keepdim=True)
     scales = (x.abs().amax(0) / 127).numpy()
-    q = torch.round(x / torch.from_numpy(scales)).clamp(-127, 127).to(torch.int8)
-    dequantised = (q.float() * torch.from_numpy(scales)).numpy()
+    q = torch.round(x / torch.from_numpy(scales)).clamp(-127, 127)
+    dequantised = (q * torch.from_numpy(scales)).numpy()
+    stored = (q + ZERO_POINT).to(torch.uint8)  # as the scan store keeps it; earlier versions took signed bytes
     out = {"isa_cap": os.environ.get("ONEDNN_MAX_CPU_ISA", "none"), "rows": args.rows, "dim": args.dim}
-    variants = {"after": Int8MLP, **({"before": _load(args.before)} if args.before else {})}
+    variants = {"after": (Int8MLP, stored), **({"before": (_load(args.before), q.to(torch.int8))} if args.before else {})}
     with torch.inference_mode():
-        for name, cls in variants.items():
+        for name, (cls, block) in variants.items():
             mlp = cls.from_model(model, scales, dequantised, args.rows)
-            mlp.logits(q)
-            out[name] = [r.to_dict() for r in trace(lambda: mlp.logits(q))]
+            mlp.logits(block)
+            out[name] = [r.to_dict() for r in trace(lambda: mlp.logits(block))]
         block = torch.from_numpy(dequantised.astype(np.float16))
         model.module(block.float())
         start = time.perf_counter()

@@ -39,6 +39,7 @@ import httpx
 import numpy as np
 
 from agile.corpus import Corpus
+from agile.kernel_choice import isa_caps
 
 ROOT = Path(__file__).resolve().parents[2]
 RATER_POLL_SECONDS = 0.0  # the rater long-polls a running job (server/static/rater.js); > 0: fixed-interval polls
@@ -150,8 +151,7 @@ def run(corpus_path: str, port: int, rounds: int, concept: str | None, serve_arg
     server = Server(corpus_path, port, data, serve_args)
     out: dict[str, Any] = {"corpus": corpus_path, "count": corpus.count, "dim": corpus.dim, "concept": name,
                            "prevalence": round(float(truth.mean()), 5),
-                           "isa_caps": {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
-                                        if k in os.environ}}
+                           "isa_caps": isa_caps()}
     try:
         server.wait_for("the rater is at", 600)
         ready = server.wait_for("agile serve: int8 scan store", 1800) if not os.environ.get("NO_WAIT") else None
@@ -207,8 +207,7 @@ def _recorded_choices(corpus: Corpus) -> list[dict[str, Any]]:
         entries = json.loads((corpus.root / "scan" / "kernels.json").read_text())["entries"].values()
     except (OSError, KeyError, json.JSONDecodeError):
         return []
-    caps = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
-            if k in os.environ}
+    caps = isa_caps()
     return [{"shape": e["shape"], "kernel": e["kernel"], "exact_ms_per_block": e["exact_ms_per_block"],
              "int8_ms_per_block": e["int8_ms_per_block"], "int8_fixed_ms": e["int8_fixed_ms"]}
             for e in entries if e["machine"]["isa_caps"] == caps]
