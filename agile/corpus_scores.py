@@ -43,7 +43,7 @@ from agile.scan_store import ScanStore
 from agile.sampling import highest_scores
 from agile.scoring import SCAN_ROWS, Kernel, resolve_kernel
 from agile.scratch import float32_rows, read_float16_rows
-from agile.training import TrainConfig, TrainedModel
+from agile.training import TrainConfig, TrainedModel, probabilities, squeeze_logits
 
 if TYPE_CHECKING:
     from agile.ray_scan import RayScan
@@ -106,7 +106,7 @@ def score_shard(model: TrainedModel, path: Path, rows: int, dim: int, workers: i
     def block(start: int) -> np.ndarray:
         vectors = read_float16_rows(path, start, min(BLOCK_ROWS, rows - start), dim)
         with torch.inference_mode():
-            return torch.sigmoid(model.module(float32_rows(vectors))[:, 0]).numpy()
+            return probabilities(squeeze_logits(model.module(float32_rows(vectors)))).numpy()
     with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         parts = list(pool.map(block, starts))
     return np.concatenate(parts) if parts else np.empty(0, np.float32)

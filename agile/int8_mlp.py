@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from agile.scan_store import ZERO_POINT
-from agile.training import TrainedModel
+from agile.training import TrainedModel, squeeze_logits
 
 CALIBRATION_QUANTILE = 0.9999
 
@@ -126,11 +126,12 @@ class Int8MLP:
         return cls(layers)
 
     def logits(self, block: torch.Tensor) -> torch.Tensor:
-        """float32 logits (n,) of a block of the scan store: a contiguous uint8 tensor (n, D)."""
+        """float32 logits of a block of the scan store (a contiguous uint8 tensor (n, D)): (n,), or (n, K)
+        of a multi-category task's model."""
         h = block
         for layer in self.layers:
             h = self.layer(h, layer)
-        return h[:, 0]
+        return squeeze_logits(h)
 
     @staticmethod
     def layer(h: torch.Tensor, layer: _Layer) -> torch.Tensor:

@@ -222,6 +222,7 @@ def measure(corpus: Corpus, store: ScanStore, model: TrainedModel, rows: int, wo
             int8_ms.append(sum(_once_ms(lambda b=b: quantized.logits(torch.from_numpy(b))) for b in int8))
         want = np.concatenate([exact_block_logits(model, b) for b in half])
         got = np.concatenate([quantized.logits(torch.from_numpy(b)).numpy() for b in int8])
+    want, got = want.ravel(), got.ravel()  # a task's model: every class's logit
     correlation = float(np.corrcoef(want, got)[0, 1]) if want.std() > 0 and got.std() > 0 else 0.0
     per_exact, per_int8 = statistics.median(exact_ms) / len(half), statistics.median(int8_ms) / len(int8)
     parallel = max(1, min(workers, blocks))

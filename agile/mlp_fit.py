@@ -115,7 +115,8 @@ class ManualMLP:
     def step_grads(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Set ``.grad`` of every parameter for one batch; returns the batch loss.
 
-        ``x`` is in the compute dtype; ``y`` float32.
+        ``x`` is in the compute dtype; ``y`` float32 0/1 for one output unit (binary cross-entropy),
+        int64 class indices for several (softmax cross-entropy).
         """
         weights = [w.to(self.dtype) for w in self.weights]
         biases = [b.to(self.dtype) for b in self.biases]
@@ -129,9 +130,15 @@ class ManualMLP:
             pre.append(z)
             keeps.append(keep)
             acts.append(a)
-        logit = torch.addmm(biases[-1], acts[-1], weights[-1].t())[:, 0].float()
-        loss = nn.functional.binary_cross_entropy_with_logits(logit, y)
-        g = torch.sigmoid(logit).sub_(y).div_(len(y))[:, None].to(self.dtype)  # d loss / d logit
+        out = torch.addmm(biases[-1], acts[-1], weights[-1].t()).float()
+        if out.shape[1] == 1:
+            loss = nn.functional.binary_cross_entropy_with_logits(out[:, 0], y)
+            g = torch.sigmoid(out).sub_(y[:, None])  # d loss / d logit, times the batch size
+        else:
+            loss = nn.functional.cross_entropy(out, y)
+            g = torch.softmax(out, dim=1)
+            g[torch.arange(len(y)), y] -= 1
+        g = g.div_(len(y)).to(self.dtype)
         for i in range(len(weights) - 1, -1, -1):
             self.weights[i].grad = g.t().mm(acts[i]).float()
             self.biases[i].grad = g.sum(0, dtype=torch.float32)

@@ -50,13 +50,29 @@ class VersionInfo:
     sidecar: dict[str, Any]
 
 
-def label_snapshot(ids: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Hash and counts of a set of ratings, to trace a version to its labels."""
+def label_snapshot(ids: np.ndarray, labels: np.ndarray, none_class: int | None = None,
+                   classes: int = 1) -> dict[str, Any]:
+    """Hash and counts of a set of ratings, to trace a version to its labels.
+
+    Labels are 1/0, or of a multi-category task (``classes`` > 1) class indices: its "positives" are
+    the images rated in a category, its "negatives" those rated "none of these" (``none_class``), and
+    ``classes`` counts each class.
+    """
     ids = np.asarray(ids, dtype=np.int64)
     order = np.argsort(ids, kind="stable")
-    positive = (np.asarray(labels)[order] > 0.5).astype(np.uint8)
-    digest = hashlib.sha256(ids[order].tobytes() + positive.tobytes()).hexdigest()
-    return {"sha256": digest, "positives": int(positive.sum()), "negatives": int(len(ids) - positive.sum())}
+    if classes == 1:
+        answers = (np.asarray(labels)[order] > 0.5).astype(np.uint8)
+        return {"sha256": _digest(ids[order], answers), "positives": int(answers.sum()),
+                "negatives": int(len(ids) - answers.sum())}
+    answers = np.asarray(labels)[order].astype(np.uint8)
+    counts = np.bincount(answers, minlength=classes)
+    none = int(counts[none_class]) if none_class is not None else 0
+    return {"sha256": _digest(ids[order], answers), "positives": int(len(ids) - none), "negatives": none,
+            "classes": counts.tolist()}
+
+
+def _digest(ids: np.ndarray, answers: np.ndarray) -> str:
+    return hashlib.sha256(ids.tobytes() + answers.tobytes()).hexdigest()
 
 
 def _sha256(path: Path) -> str:

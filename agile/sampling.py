@@ -38,6 +38,11 @@ MIN_RATED_POSITIVES_SHARE = 0.5
 MINED_SUFFIX = "+mined"
 
 
+def predicted_positives(scores: np.ndarray) -> int:
+    """Images a binary concept's scores put above 0.5 (what decides mixing in likely positives); 0 of a task's."""
+    return int(np.count_nonzero(scores > 0.5)) if scores.ndim == 1 else 0
+
+
 class SamplingError(AgileError):
     """A batch cannot be selected as asked (a bad k, for one)."""
 
@@ -70,7 +75,21 @@ def _smallest(keys: np.ndarray, k: int) -> np.ndarray:
 
 
 def _margin_key(scores: np.ndarray) -> np.ndarray:
-    return np.abs(np.asarray(scores, dtype=np.float32) - np.float32(0.5))
+    """|p - 0.5| of a binary concept's scores (n,); of a task's class probabilities (n, K), the gap
+    between the two highest (for two classes, twice the binary key: the same order)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    if scores.ndim == 1:
+        return np.abs(scores - np.float32(0.5))
+    top2 = np.partition(scores, scores.shape[1] - 2, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+def _entropy_key(scores: np.ndarray) -> np.ndarray:
+    """Minus the entropy of each image's class probabilities (a binary concept's: of p and 1 - p)."""
+    p = np.asarray(scores, dtype=np.float32)
+    if p.ndim == 1:
+        p = np.stack([p, 1 - p], axis=1)
+    return np.sum(p * np.log(np.clip(p, 1e-12, 1.0)), axis=1)
 
 
 def _top_key(scores: np.ndarray) -> np.ndarray:
@@ -78,8 +97,13 @@ def _top_key(scores: np.ndarray) -> np.ndarray:
 
 
 def margin(scores: np.ndarray, k: int) -> np.ndarray:
-    """The k most uncertain: smallest |p - 0.5|."""
+    """The k most uncertain: smallest |p - 0.5|; of a task, the smallest gap between its two likeliest classes."""
     return _smallest(_margin_key(scores), k)
+
+
+def entropy(scores: np.ndarray, k: int) -> np.ndarray:
+    """The k whose class probabilities have the highest entropy (for a binary concept, margin's order)."""
+    return _smallest(_entropy_key(scores), k)
 
 
 def top_scores(scores: np.ndarray, k: int) -> np.ndarray:
@@ -88,7 +112,8 @@ def top_scores(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 # The rankings that are "the k smallest of a key", by their key: a scan can bound them (`RunningBestOf`).
-RANKING_KEYS: dict[Callable, Callable[[np.ndarray], np.ndarray]] = {margin: _margin_key, top_scores: _top_key}
+RANKING_KEYS: dict[Callable, Callable[[np.ndarray], np.ndarray]] = {margin: _margin_key, top_scores: _top_key,
+                                                                     entropy: _entropy_key}
 
 
 def margin_positive_mining(scores: np.ndarray, k: int) -> np.ndarray:
@@ -153,10 +178,13 @@ def cluster_margin(corpus: Corpus, ids: np.ndarray, scores: np.ndarray, k: int, 
 
 STRATEGIES: dict[str, Strategy] = {
     "margin": margin,
+    "entropy": entropy,
     "margin-pm": margin_positive_mining,
     "random": random_strategy,
     "cluster-margin": margin,  # the stream keeps the most uncertain; BATCH_PICKS chooses among them
 }
+# What a multi-category task's batches may be chosen by (the others rank one concept's scores).
+TASK_STRATEGIES = frozenset({"margin", "entropy", "random", "cluster-margin"})
 # Strategies whose final pick also reads the candidates' vectors: (corpus, ids, scores, k, seed) -> positions.
 BATCH_PICKS = {"cluster-margin": cluster_margin}
 
@@ -190,7 +218,7 @@ class BestOf:
     def __call__(self, first: int, scores: np.ndarray, exclude: np.ndarray) -> Candidates:
         ids, scores = unrated(first, scores, exclude)
         chosen = self._best(scores)
-        return Candidates(ids[chosen], scores[chosen], int(np.count_nonzero(scores > 0.5)))
+        return Candidates(ids[chosen], scores[chosen], predicted_positives(scores))
 
     def narrow(self, candidates: Candidates) -> Candidates:
         return candidates.take(self._best(candidates.scores))
@@ -221,7 +249,7 @@ class RunningBestOf:
 
     def __call__(self, first: int, scores: np.ndarray, exclude: np.ndarray) -> Candidates:
         ids, scores = unrated(first, scores, exclude)
-        above = int(np.count_nonzero(scores > 0.5))
+        above = predicted_positives(scores)
         within = np.arange(len(scores))
         if all(key is not None for key in self.keys):  # a ranking without a key is never bounded
             bounds = list(self.bounds)
@@ -307,7 +335,7 @@ def _exact_candidates(corpus: Corpus, model: TrainedModel, keep: BestOf, exclude
         return found
     ids = keep.narrow(found).ids
     scores = model.score_vectors(engine.vectors(corpus, ids))  # what model.score_ids does, rows from the engine
-    return Candidates(ids, scores, int(np.count_nonzero(scores > 0.5)))
+    return Candidates(ids, scores, predicted_positives(scores))
 
 
 def _final_pick(strategy: str, corpus: Corpus, ids: np.ndarray, scores: np.ndarray, k: int,

@@ -32,7 +32,7 @@ from agile.errors import AgileError
 from agile.int8_mlp import Int8MLP, int8_available
 from agile.scan_store import ScanStore
 from agile.scratch import float32_rows
-from agile.training import TrainedModel
+from agile.training import TrainedModel, squeeze_logits
 
 SCAN_ROWS = 16_384
 CALIBRATION_ROWS = 8_192
@@ -79,13 +79,14 @@ def calibration_sample(store: ScanStore, rows: int = CALIBRATION_ROWS) -> np.nda
     return store.dequantize(np.concatenate(blocks))
 
 
-def _sigmoid_(x: torch.Tensor) -> np.ndarray:
-    return torch.sigmoid_(x.contiguous()).numpy()
+def _probabilities(logits: torch.Tensor) -> np.ndarray:
+    """float32 probabilities: (n,) of a binary concept's logits (sigmoid, in place), (n, K) of a task's."""
+    return torch.sigmoid_(logits.contiguous()).numpy() if logits.ndim == 1 else torch.softmax(logits, 1).numpy()
 
 
 def exact_block_logits(model: TrainedModel, block: np.ndarray) -> np.ndarray:
-    """float32 logits of a float16 block, as the exact kernel computes them."""
-    return model.module(float32_rows(block))[:, 0].numpy()
+    """float32 logits of a float16 block, as the exact kernel computes them: (n,), or (n, K) of a task's model."""
+    return squeeze_logits(model.module(float32_rows(block))).numpy()
 
 
 def _check_dim(corpus: Corpus, model: TrainedModel) -> None:
@@ -123,10 +124,10 @@ def _block_scorer(corpus: Corpus, model: TrainedModel, kernel: str, rows: int, s
         store = ScanStore.open_or_build(corpus, scan_dir, calibrate_rows=None)
         quantized = Int8MLP.from_model(model, store.scales, calibration_sample(store), rows)
         return (_chunks(shard_parts(corpus, store.parts, shards), rows),
-                lambda block: _sigmoid_(quantized.logits(torch.from_numpy(block))))
+                lambda block: _probabilities(quantized.logits(torch.from_numpy(block))))
     halves = [(shard.first_id, vectors) for shard, vectors in corpus.vector_files() if shard.count]
     return (_chunks(shard_parts(corpus, halves, shards), rows),
-            lambda block: _sigmoid_(model.module(float32_rows(block))[:, 0]))
+            lambda block: _probabilities(squeeze_logits(model.module(float32_rows(block)))))
 
 
 def map_blocks(fn: Callable[[int, np.ndarray], T], corpus: Corpus, model: TrainedModel, rows: int = SCAN_ROWS,

@@ -22,6 +22,12 @@ owner and a simulated one run the same code. Its rules, written once:
   without a text model no evaluation set or report names it.
 - **Candidates**: a concept's candidate filter limits where expansion and
   active learning look; the session excludes the rest itself.
+- **Tasks** (agile.task): a concept with categories is rated by class; its
+  models are the paper's MLP with a softmax (never the ensemble or an
+  adaptive choice), its batches are never mixed with likely positives, its
+  evaluation sets are stratified on every class's probability (with fewer
+  images per stratum, so a set stays about the size of a binary one) and
+  name no zero-shot model.
 """
 from __future__ import annotations
 
@@ -31,13 +37,16 @@ from typing import Callable
 import numpy as np
 
 from agile.crossval import cross_validated_auc_pr
-from agile.errors import AgileError
-from agile.evaluation import Metrics, StrataSpec, compute_metrics
+from agile.errors import AgileError, EvalError
+from agile.evaluation import Metrics, StrataSpec, TaskMetrics, compute_metrics, compute_task_metrics
 from agile.recipes import CANDIDATES, RECIPES, RecipeChoice, choose_recipe
 from agile.registry import label_snapshot
+from agile.sampling import TASK_STRATEGIES, UnknownStrategyError
+from agile.seeds import ImageSeeds
 from agile.session_store import EVALUATION, TRAINING, Batch, Labels, SessionStore
 from agile.sidecar import ConceptRef, CorpusRef, LabelSnapshot, Stability, VersionSidecar
 from agile.stability import fixed_sample, stability
+from agile.task import Task
 from agile.training import DEFAULT_LEARNER, TrainConfig, TrainedModel
 from agile.workspace import Workspace
 from agile.zeroshot import ZERO_SHOT_THRESHOLD
@@ -105,8 +114,8 @@ class EvaluationSet:
 class ModelResult:
     model: str                     # "v3" or "zero-shot"
     version: int | None
-    threshold: float
-    metrics: Metrics | None
+    threshold: float | None        # None for a task's model: an image is of its likeliest class
+    metrics: Metrics | TaskMetrics | None
 
 
 @dataclass(frozen=True)
@@ -160,8 +169,12 @@ class Session:
         """The expansion queries, float32 (q, dim): every phrase's text embedding (where the corpus has a
         text model), then every image seed's vector; and what they are, in words."""
         concept = self.store.concept()
-        phrases = [*concept.positives, *concept.negatives] if self.workspace.has_text else []
-        seeds = concept.seeds.query_vectors(self.workspace.corpus)
+        text = concept.task.phrases if concept.task is not None else [*concept.positives, *concept.negatives]
+        phrases = text if self.workspace.has_text else []
+        seeds = concept.seeds
+        if concept.task is not None:  # every category's seeds too
+            seeds = ImageSeeds(np.union1d(seeds.ids, concept.task.seed_ids), seeds.vectors)
+        seeds = seeds.query_vectors(self.workspace.corpus)
         parts = [self.workspace.embed_texts(phrases)] if phrases else []
         what = [f"{len(phrases)} phrases"] if phrases else []
         if len(seeds):
@@ -210,8 +223,13 @@ class Session:
         """A new version on every training rating so far; raises OneClassError with one class only."""
         labels = self.store.labels(TRAINING)
         round_ = self.training_round(labels)
+        task = self.store.concept().task
         choice = None
-        if self.settings.recipe == "adaptive":
+        if task is not None:  # the paper's MLP with a softmax over the task's classes
+            overrides = {k: v for k, v in self.settings.train_overrides.items() if k != "learner"}
+            config = TrainConfig.for_round(round_, seed=self.seed, classes=len(task.classes),
+                                           none_class=task.none_class, **overrides)
+        elif self.settings.recipe == "adaptive":
             progress(3, f"comparing {len(CANDIDATES)} recipes by cross-validation on {len(labels.ids)} ratings")
             choice = choose_recipe(self.workspace, labels.ids, labels.labels, round_, self.seed,
                                    self.settings.train_overrides)
@@ -233,7 +251,7 @@ class Session:
         not between the owner's Enter and the next batch. None when switched
         off, for a version resumed without its ratings, or too few ratings.
         """
-        if not self.settings.cross_validate or trained.ratings is None:
+        if not self.settings.cross_validate or trained.ratings is None or trained.model.classes > 1:
             return None
         cv = cross_validated_auc_pr(self.workspace, trained.ratings.ids, trained.ratings.labels,
                                     trained.model.config, seed=self.seed)
@@ -253,6 +271,10 @@ class Session:
                    progress: Progress = _quiet) -> Batch:
         """The next training batch, chosen by ``strategy`` over every unrated image of the corpus."""
         round_ = self.next_round()
+        task = self.store.concept().task
+        if task is not None and strategy not in TASK_STRATEGIES:
+            raise UnknownStrategyError(f"a task's batches are chosen by {', '.join(sorted(TASK_STRATEGIES))}, "
+                                       f"not {strategy!r}")
         progress(60, f"scoring {self.workspace.corpus.count:,} images with version {trained.version} "
                      f"({strategy} sampling)")
         labels = self.store.labels(TRAINING)
@@ -266,7 +288,7 @@ class Session:
                                        seed=self.batch_seed(round_),
                                        positives_in_last_batch=int(labels.labels[latest].sum()),
                                        rated_positives=int(labels.labels.sum()),
-                                       mix=self.settings.mix_likely_positives)
+                                       mix=self.settings.mix_likely_positives and task is None)
         # The batch records how it was chosen: "margin+mined" when the model's top scores were mixed in.
         notes = [chosen.note] if chosen.note else []
         stats = trained.model.stats
@@ -293,6 +315,8 @@ class Session:
         concept = self.store.concept()
         versions = self.store.versions()[-self.settings.eval_versions:]
         spec = StrataSpec(per_stratum=self.settings.eval_per_stratum)
+        if concept.task is not None:  # a set per class: fewer per stratum, so the owner rates about as many
+            spec = StrataSpec(per_stratum=max(1, round(spec.per_stratum / len(concept.task.classes))))
         # Images of any training batch, rated or not, stay out: a set must never hold training data.
         eligible = np.ones(self.workspace.corpus.count, dtype=bool)
         eligible[self.store.batch_ids(TRAINING)] = False
@@ -304,7 +328,7 @@ class Session:
             progress(5 + 85 * i / (len(versions) + 1), f"scoring {count:,} images with version {version}")
             sets.append(self.workspace.stratified_by_model(self.store.model(version), eligible, spec))
             names.append(f"v{version}")
-        if self.workspace.has_text:  # no text model: the strata come from the versions only
+        if self.workspace.has_text and concept.task is None:  # else the strata come from the versions only
             progress(5 + 85 * len(versions) / (len(versions) + 1), "scoring every image with the concept's text")
             sets.append(self.workspace.stratified_by_zero_shot(concept.positives, eligible, spec))
             names.append(ZERO_SHOT)
@@ -325,8 +349,11 @@ class Session:
         labels = self.store.labels(EVALUATION)
         in_sets = self.store.batch_ids(EVALUATION)
         total = len(in_sets)
-        rated, positive = len(labels.ids), int(labels.labels.sum())
         skipped = len(np.intersect1d(in_sets, self.store.skipped_ids(), assume_unique=True))
+        task = self.store.concept().task
+        if task is not None:
+            return self._evaluate_task(task, labels, total, skipped, bootstrap)
+        rated, positive = len(labels.ids), int(labels.labels.sum())
         message, ready = _evaluation_status(total, rated, positive, skipped)
         truth = labels.labels > 0.5
         results = []
@@ -340,6 +367,22 @@ class Session:
             results.append(ModelResult(ZERO_SHOT if zero_shot else f"v{version}", version,
                                        threshold_for(zero_shot), metrics))
         return EvaluationResult(total, rated, positive, ready, message, results)
+
+    def _evaluate_task(self, task: Task, labels: Labels, total: int, skipped: int, bootstrap: int
+                       ) -> EvaluationResult:
+        """Every version of a task on its rated evaluation images: per-class AUC-PR, macro F1, confusion."""
+        rated = len(labels.ids)
+        none = -1 if task.none_class is None else task.none_class
+        in_category = int(np.count_nonzero(labels.labels != none))
+        message, ready = _evaluation_status(total, rated, in_category, skipped, len(np.unique(labels.labels)))
+        results = []
+        for version in self.store.versions():
+            metrics = None
+            if ready:
+                probabilities = self.workspace.score_ids(self.store.model(version), labels.ids)
+                metrics = compute_task_metrics(labels.labels, probabilities, task.classes, bootstrap, seed=0)
+            results.append(ModelResult(f"v{version}", version, None, metrics))
+        return EvaluationResult(total, rated, in_category, ready, message, results)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _add_batch(self, round_: int, source: str, version: int | None, ids: np.ndarray,
@@ -375,37 +418,56 @@ class Session:
                  choice: RecipeChoice | None = None) -> VersionSidecar:
         concept = self.store.concept()
         previous = self.store.versions()
-        truth = labels.labels > 0.5
-        # How well the model fits the rated images it was trained on (in-sample, so optimistic); not
-        # measurable on all-positive ratings (random negatives stood in for the rated ones).
-        both = 0 < truth.sum() < len(truth)
-        fit = compute_metrics(truth, self.workspace.score_ids(model, labels.ids), 0.5) if both else None
+        task = concept.task
         return VersionSidecar(
             concept=ConceptRef(id=concept.id, name=concept.name, positives=concept.positives,
-                               negatives=concept.negatives),
+                               negatives=concept.negatives, classes=task.classes if task else []),
             parent_version=previous[-1] if previous else None, job_id=self.job_id, round=round_,
-            labels=LabelSnapshot(count=len(labels.ids), **label_snapshot(labels.ids, labels.labels),
-                                 rounds=sorted({int(r) for r in labels.rounds})),
+            labels=LabelSnapshot(count=len(labels.ids), rounds=sorted({int(r) for r in labels.rounds}),
+                                 **label_snapshot(labels.ids, labels.labels, model.config.none_class,
+                                                  model.classes)),
             embedding_model=self.workspace.corpus.model.model_dump(mode="json"),
             corpus=CorpusRef(path=str(self.workspace.corpus.root), count=self.workspace.corpus.count),
             training={"config": model.config.to_dict(), "stats": model.stats.to_dict() if model.stats else None,
                       **({"recipe": choice.to_dict()} if choice is not None else {})},
-            metrics={} if fit is None else {"rated_auc_pr": round(fit.auc_pr, 4),
-                                            "rated_accuracy": round(fit.accuracy, 4)},
+            metrics=self._fit_metrics(model, labels, task),
             stability=self._stability(model, previous[-1]) if previous else None)
 
 
-def _evaluation_status(total: int, rated: int, positive: int, skipped: int = 0) -> tuple[str, bool]:
-    """What the owner is told, and whether metrics can be computed ("can't tell" answers measure nothing)."""
+    def _fit_metrics(self, model: TrainedModel, labels: Labels, task: Task | None) -> dict[str, float]:
+        """How well the model fits the rated images it was trained on (in-sample, so optimistic); not
+        measurable on ratings of one class (all positive: random negatives stood in for the rated ones)."""
+        scores = self.workspace.score_ids(model, labels.ids)
+        try:
+            if task is not None:
+                fit = compute_task_metrics(labels.labels, scores, task.classes)
+                return {"rated_auc_pr": round(fit.macro_auc_pr, 4), "rated_accuracy": round(fit.accuracy, 4)}
+            fit = compute_metrics(labels.labels > 0.5, scores, 0.5)
+        except EvalError:
+            return {}
+        return {"rated_auc_pr": round(fit.auc_pr, 4), "rated_accuracy": round(fit.accuracy, 4)}
+
+
+def _evaluation_status(total: int, rated: int, positive: int, skipped: int = 0,
+                       classes: int | None = None) -> tuple[str, bool]:
+    """What the owner is told, and whether metrics can be computed ("can't tell" answers measure nothing).
+
+    ``classes``: of a task, how many of its classes the rated images hold (``positive``: how many are
+    in a category); its metrics compare classes, so two are needed.
+    """
     if total == 0:
         return "no evaluation set yet: start an 'evaluate' job, then rate its batch", False
     if rated == 0:
         return (f"none of the {total} evaluation images is rated yet"
                 + (f" ({skipped} answered can't tell)" if skipped else "")), False
-    if positive in (0, rated):
+    if classes is not None and classes < 2:
+        return (f"all {rated} rated evaluation images are of one class: the metrics compare classes, "
+                f"so rate more of the set ({total - rated - skipped} unrated)"), False
+    if classes is None and positive in (0, rated):
         kind = "positive" if positive else "negative"
         return (f"all {rated} rated evaluation images are {kind}: AUC-PR and AUC-ROC need both classes, "
                 f"so rate more of the set ({total - rated - skipped} unrated)"), False
     unrated = f"; {total - rated - skipped} still unrated" if rated + skipped < total else ""
     skips = f"; {skipped} answered can't tell" if skipped else ""
-    return f"metrics on {rated} of {total} evaluation images ({positive} positive){skips}{unrated}", True
+    held = f"{classes} classes, {positive} in a category" if classes is not None else f"{positive} positive"
+    return f"metrics on {rated} of {total} evaluation images ({held}){skips}{unrated}", True

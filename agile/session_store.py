@@ -17,6 +17,7 @@ from agile.concept import Concept
 from agile.errors import AgileError
 from agile.seeds import ImageSeeds
 from agile.sidecar import VersionSidecar
+from agile.task import Task
 from agile.training import TrainedModel
 
 TRAINING, EVALUATION = "training", "evaluation"
@@ -34,7 +35,7 @@ class StoreError(AgileError):
 class Labels:
     """Ratings of one purpose, sorted by id."""
     ids: np.ndarray      # int64
-    labels: np.ndarray   # float32 0/1
+    labels: np.ndarray   # float32: 1 positive, 0 negative; of a task (agile.task), the class index
     rounds: np.ndarray   # int64
 
     @classmethod
@@ -50,6 +51,7 @@ class ConceptState:
     id: int | None = None
     seeds: ImageSeeds = field(default_factory=ImageSeeds)       # example images (ids, uploaded vectors)
     candidates: CandidateFilter | None = None                  # where batches may come from (None: anywhere)
+    task: Task | None = None                                   # a multi-category task's categories (None: binary)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class SessionStore(Protocol):
 
 @dataclass
 class _Rating:
-    positive: bool | None  # None: skipped
+    answer: float | None   # 1.0 / 0.0, or a task's class index; None: skipped
     round: int
     source: str
     purpose: Purpose
@@ -113,6 +115,7 @@ class MemoryStore:
     reserved: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     seeds: ImageSeeds = field(default_factory=ImageSeeds)
     candidates: CandidateFilter | None = None
+    task: Task | None = None
     batches: list[Batch] = field(default_factory=list)
     ratings: dict[int, _Rating] = field(default_factory=dict)
     saved: list[tuple[TrainedModel, VersionSidecar]] = field(default_factory=list)
@@ -126,6 +129,13 @@ class MemoryStore:
         return cls(Concept.create(name, positives, negatives), np.unique(np.asarray(reserved, dtype=np.int64)),
                    ImageSeeds(np.unique(np.asarray(seed_ids, dtype=np.int64))), candidates)
 
+    @classmethod
+    def create_task(cls, name: str, task: Task, reserved: Sequence[int] | np.ndarray = (),
+                    candidates: CandidateFilter | None = None) -> "MemoryStore":
+        """A new multi-category task; its ratings are class indices (agile.task)."""
+        return cls(Concept.create(name), np.unique(np.asarray(reserved, dtype=np.int64)), candidates=candidates,
+                   task=task)
+
     def add_seeds(self, ids: Sequence[int] = (), vectors: np.ndarray | None = None) -> None:
         """More example images: corpus ids, and/or unit vectors of uploaded images."""
         uploads = self.seeds.vectors
@@ -135,37 +145,40 @@ class MemoryStore:
         self.seeds = ImageSeeds(np.union1d(self.seeds.ids, np.asarray(ids, dtype=np.int64)), uploads)
 
     # -- what the owner does --------------------------------------------------------
-    def rate(self, ids: Sequence[int], positives: Sequence[bool | None]) -> None:
-        """Rate images of this concept's batches (each takes the round and purpose of its newest batch);
-        a ``SKIP`` (None) answer is the owner's "can't tell"."""
+    def rate(self, ids: Sequence[int], answers: Sequence[bool | int | None]) -> None:
+        """Rate images of this concept's batches (each takes the round and purpose of its newest batch):
+        positive or not, or of a task a class index; a ``SKIP`` (None) answer is the owner's "can't tell"."""
         where = {int(i): b for b in self.batches for i in b.ids.tolist()}
-        for id_, positive in zip(np.asarray(ids).tolist(), list(positives)):
+        for id_, given in zip(np.asarray(ids).tolist(), list(answers)):
             batch = where.get(int(id_))
             if batch is None:
                 raise StoreError(f"image {id_} is not in any batch of this concept")
-            answer = None if positive is SKIP else bool(positive)
+            answer = None if given is SKIP else float(self.task.check_answer(given) if self.task else bool(given))
             self.ratings[int(id_)] = _Rating(answer, batch.round, batch.source, batch.purpose)
 
     def counts(self, purpose: Purpose = TRAINING) -> tuple[int, int]:
-        """(rated, positive) among positive and negative ratings of one purpose."""
-        chosen = [r.positive for r in self.ratings.values() if r.purpose == purpose and r.positive is not None]
+        """(rated, positive) among the answered ratings of one purpose; of a task, positive means
+        in one of its categories (not "none of these")."""
+        chosen = [r.answer for r in self.ratings.values() if r.purpose == purpose and r.answer is not None]
+        if self.task is not None:
+            return len(chosen), sum(a != self.task.none_class for a in chosen)
         return len(chosen), int(sum(chosen))
 
     # -- SessionStore -------------------------------------------------------------------
     def concept(self) -> ConceptState:
         return ConceptState(self.concept_.name, list(self.concept_.positives), list(self.concept_.negatives),
-                            seeds=self.seeds, candidates=self.candidates)
+                            seeds=self.seeds, candidates=self.candidates, task=self.task)
 
     def labels(self, purpose: Purpose = TRAINING) -> Labels:
-        rows = sorted((i, r) for i, r in self.ratings.items() if r.purpose == purpose and r.positive is not None)
+        rows = sorted((i, r) for i, r in self.ratings.items() if r.purpose == purpose and r.answer is not None)
         if not rows:
             return Labels.empty()
         return Labels(np.array([i for i, _ in rows], dtype=np.int64),
-                      np.array([r.positive for _, r in rows], dtype=np.float32),
+                      np.array([r.answer for _, r in rows], dtype=np.float32),
                       np.array([r.round for _, r in rows], dtype=np.int64))
 
     def skipped_ids(self) -> np.ndarray:
-        return np.array(sorted(i for i, r in self.ratings.items() if r.positive is None), dtype=np.int64)
+        return np.array(sorted(i for i, r in self.ratings.items() if r.answer is None), dtype=np.int64)
 
     def batch_ids(self, purpose: Purpose) -> np.ndarray:
         parts = [b.ids for b in self.batches if b.purpose == purpose]

@@ -27,6 +27,7 @@ class ConceptRef(FormatModel):
     name: str
     positives: list[str] = Field(default_factory=list)
     negatives: list[str] = Field(default_factory=list)
+    classes: list[str] = Field(default_factory=list)   # a multi-category task's classes, in index order
 
 
 class LabelSnapshot(FormatModel):
@@ -35,6 +36,7 @@ class LabelSnapshot(FormatModel):
     positives: int
     negatives: int
     rounds: list[int] = Field(default_factory=list)
+    classes: list[int] | None = None   # a multi-category task's ratings per class
 
 
 class CorpusRef(FormatModel):

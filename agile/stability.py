@@ -39,7 +39,16 @@ class FixedSample:
     vectors: np.ndarray    # float32 (len(ids), dim)
 
     def labels(self, model: TrainedModel) -> np.ndarray:
-        return model.score_vectors(self.vectors) >= 0.5
+        """Each image's predicted label: score >= 0.5, or a task's likeliest class."""
+        scores = model.score_vectors(self.vectors)
+        return scores >= 0.5 if scores.ndim == 1 else scores.argmax(axis=1)
+
+
+def in_concept(model: TrainedModel, labels: np.ndarray) -> np.ndarray:
+    """Which predicted labels say "the concept": positive, or any class of a task but its "none of these"."""
+    if labels.dtype == bool:
+        return labels
+    return labels != model.config.none_class if model.config.none_class is not None else np.ones(len(labels), bool)
 
 
 def fixed_sample(corpus: Corpus) -> FixedSample:
@@ -53,8 +62,8 @@ def fixed_sample(corpus: Corpus) -> FixedSample:
 
 
 def agreement_kappa(before: np.ndarray, after: np.ndarray) -> float:
-    """Cohen's kappa of two boolean labelings; 1.0 when they are identical (kappa is 0/0 when both
-    give one label to everything)."""
+    """Cohen's kappa of two labelings (boolean, or a task's classes); 1.0 when they are identical (kappa is
+    0/0 when both give one label to everything)."""
     if np.array_equal(before, after):
         return 1.0
     return float(cohen_kappa_score(before, after))
@@ -77,7 +86,8 @@ def stability(sample: FixedSample, model: TrainedModel, previous: TrainedModel, 
     before, after = sample.labels(previous), sample.labels(model)
     changed, kappa = float(np.mean(before != after)), agreement_kappa(before, after)
     streak = calm_streak(previous_stability.calm_versions if previous_stability is not None else 0,
-                         changed, kappa, int(after.sum()))
+                         changed, kappa, int(in_concept(model, after).sum()))
     return Stability(previous_version=previous_version, sample=len(sample.ids), changed=round(changed, 5),
-                     kappa=round(kappa, 4), positive=round(float(after.mean()), 5), calm_versions=streak,
+                     kappa=round(kappa, 4), positive=round(float(in_concept(model, after).mean()), 5),
+                     calm_versions=streak,
                      settled=streak >= SETTLED_VERSIONS)

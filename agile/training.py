@@ -69,6 +69,11 @@ class TrainConfig:
     # cores are shared each of the ~40 parallel regions per step waits for a descheduled
     # thread (measured here: 20 steps 0.2-0.4 s on one thread, 3-20 s on two at load 9).
     threads: int | None = 1
+    # Output units: 1 for a binary concept (sigmoid, binary cross-entropy); a multi-category task's
+    # class count (softmax, cross-entropy; the paper's MLP only). ``none_class``: the task's "none of
+    # these", which random unrated images train as; a task without it trains on its ratings alone.
+    classes: int = 1
+    none_class: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -76,7 +81,9 @@ class TrainConfig:
                 or self.batch_size < 1 or self.random_negatives < 0 or self.lr <= 0 \
                 or self.engine not in ("fast", "autograd") or self.learner not in LEARNERS \
                 or (self.learner == "logreg" and self.hidden) or (self.learner == "ensemble" and not self.hidden) \
-                or self.precision not in ("auto", "float32", "bfloat16"):
+                or self.precision not in ("auto", "float32", "bfloat16") or self.classes < 1 \
+                or (self.classes > 1 and self.learner != "mlp") \
+                or (self.none_class is not None and not 0 <= self.none_class < self.classes):
             raise TrainingError(f"invalid training settings: {self}")
 
     @classmethod
@@ -105,8 +112,18 @@ def build_mlp(dim: int, config: TrainConfig) -> nn.Sequential:
     for h in (h + extra for h in config.hidden):
         layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(config.dropout)]
         width = h
-    layers.append(nn.Linear(width, 1))
+    layers.append(nn.Linear(width, config.classes))
     return nn.Sequential(*layers)
+
+
+def squeeze_logits(out: torch.Tensor) -> torch.Tensor:
+    """A model's output rows as its logits: (n,) of a binary concept's one unit, (n, K) of a task's."""
+    return out[:, 0] if out.shape[1] == 1 else out
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Sigmoid of a binary concept's logits (n,), softmax of a task's (n, K)."""
+    return torch.sigmoid(logits) if logits.ndim == 1 else torch.softmax(logits, dim=1)
 
 
 @dataclass
@@ -137,23 +154,33 @@ class TrainedModel:
     def dim(self) -> int:
         return int(self.module[0].in_features)
 
+    @property
+    def classes(self) -> int:
+        """1 for a binary concept's model, else the class count of a multi-category task's."""
+        return int(self.linear_layers()[-1].out_features)
+
     def linear_layers(self) -> list[nn.Linear]:
         return [m for m in self.module if isinstance(m, nn.Linear)]
 
     @torch.inference_mode()
     def logits(self, vectors: np.ndarray) -> np.ndarray:
+        """float32 logits: (n,) of a binary concept, (n, classes) of a task."""
         vectors = np.asarray(vectors)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise TrainingError(f"vectors have shape {vectors.shape}, the model expects (n, {self.dim})")
-        out = np.empty(len(vectors), dtype=np.float32)
+        out = np.empty((len(vectors), self.classes), dtype=np.float32)
         for start in range(0, len(vectors), SCORE_ROWS):
             block = torch.from_numpy(np.ascontiguousarray(vectors[start:start + SCORE_ROWS], dtype=np.float32))
-            out[start:start + len(block)] = self.module(block)[:, 0].numpy()
-        return out
+            out[start:start + len(block)] = self.module(block).numpy()
+        return out[:, 0] if self.classes == 1 else out
 
     def score_vectors(self, vectors: np.ndarray) -> np.ndarray:
-        """float32 probabilities (n,) for float16/float32 vectors (n, dim)."""
-        return _sigmoid(self.logits(vectors))
+        """float32 probabilities for float16/float32 vectors (n, dim): (n,) that each shows the concept,
+        or of a task (n, classes), each row summing to 1."""
+        logits = self.logits(vectors)
+        if logits.ndim == 1:
+            return _sigmoid(logits)
+        return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
     def score_ids(self, corpus: Corpus, ids: np.ndarray) -> np.ndarray:
         return self.score_vectors(corpus.vectors(ids))
@@ -234,6 +261,8 @@ def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConf
         raise TrainingError(f"{len(ids)} ids but {len(labels)} labels")
     if len(np.unique(ids)) != len(ids):
         raise TrainingError("an id is rated twice; pass each rated image once")
+    if config.classes > 1:
+        return train_task(corpus, ids, labels, config)
     n_pos, n_neg = check_two_classes(labels, 0 if config.learner == "logreg" else config.random_negatives)
     if config.learner == "logreg":
         return train_logreg(corpus, ids, labels, config)
@@ -256,6 +285,59 @@ def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConf
         steps, loss = fit(module, x, y, orders, config, rng)
     module.eval()
     stats = TrainStats(n_pos, n_neg, len(random_ids), steps, time.perf_counter() - start, loss)
+    return TrainedModel(config, module, stats)
+
+
+def task_epoch_indices(counts: np.ndarray, n_rand: int, none_class: int | None, share: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Row indices of one epoch of a task's rows: its ratings grouped by class (``counts`` of each), then
+    ``n_rand`` random unrated images. Each class with rows fills ``share`` of the epoch, drawn with
+    replacement, so every category weighs the same; "none of these" takes half its share from its
+    ratings and half from the random images, each once (all of it when none is rated yet), as a binary
+    concept's negatives do (`epoch_indices`)."""
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    parts = []
+    for c, count in enumerate(counts):
+        randoms = n_rand if c == none_class else 0
+        rated = share if not randoms else share - share // 2 if count else 0
+        if count and rated:
+            parts.append(starts[c] + rng.integers(0, count, rated))
+        if randoms:
+            parts.append(starts[-1] + np.resize(rng.permutation(n_rand), share - rated))
+    order = np.concatenate(parts)
+    rng.shuffle(order)
+    return order
+
+
+def train_task(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConfig) -> TrainedModel:
+    """The paper's MLP with a softmax over a multi-category task's classes (``labels``: class indices),
+    random unrated images standing in for "none of these" where the task has it (agile.task)."""
+    start = time.perf_counter()
+    classes = labels.astype(np.int64)
+    if len(classes) and (classes.min() < 0 or classes.max() >= config.classes or (classes != labels).any()):
+        raise TrainingError(f"task labels are class indices 0..{config.classes - 1}")
+    counts = np.bincount(classes, minlength=config.classes)
+    rng = np.random.default_rng(config.seed)
+    random_ids = (draw_random_negatives(corpus.count, np.unique(ids), config.random_negatives, rng)
+                  if config.none_class is not None else np.empty(0, np.int64))
+    present = np.count_nonzero(counts) + (len(random_ids) > 0 and counts[config.none_class] == 0)
+    if present < 2:
+        raise OneClassError(f"the {len(ids)} ratings hold one class of {config.classes}: rate images of at least "
+                            "two classes before training")
+    order = np.argsort(classes, kind="stable")
+    x = torch.from_numpy(corpus.vectors(np.concatenate([ids[order], random_ids])).astype(np.float32))
+    y = torch.from_numpy(np.concatenate([classes[order], np.full(len(random_ids), config.none_class or 0)]))
+    share = max(2 * config.random_negatives, int(counts.max()))
+    orders = (task_epoch_indices(counts, len(random_ids), config.none_class, share, rng)
+              for _ in range(config.epochs))
+    with torch.random.fork_rng(devices=[]), torch_threads(config.threads):
+        torch.manual_seed(config.seed)
+        module = build_mlp(corpus.dim, config)
+        fit = fit_fast if config.engine == "fast" else fit_autograd
+        steps, loss = fit(module, x, y, orders, config, rng)
+    module.eval()
+    none = counts[config.none_class] if config.none_class is not None else 0
+    stats = TrainStats(int(len(ids) - none), int(none), len(random_ids), steps, time.perf_counter() - start, loss)
     return TrainedModel(config, module, stats)
 
 
@@ -298,13 +380,13 @@ def fit_autograd(module: nn.Sequential, x: torch.Tensor, y: torch.Tensor, epochs
                  config: TrainConfig, rng: np.random.Generator) -> tuple[int, float]:
     """The reference loop: nn.Module, nn.Dropout, BCEWithLogitsLoss, autograd, Adam."""
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = nn.BCEWithLogitsLoss() if config.classes == 1 else nn.CrossEntropyLoss()
     module.train()
     steps, loss = 0, torch.tensor(float("nan"))
     for order in epochs_order:
         for batch in torch.from_numpy(order).split(config.batch_size):
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(module(x[batch])[:, 0], y[batch])
+            loss = loss_fn(squeeze_logits(module(x[batch])), y[batch])
             loss.backward()
             optimizer.step()
             steps += 1

@@ -86,7 +86,7 @@ def test_selection_errors(corpus, model):
     with pytest.raises(ScoringError, match="kernel"):
         select(corpus, model, kernel="gpu")
     with pytest.raises(SamplingError, match="unknown strategy"):
-        select(corpus, model, strategy="entropy")
+        select(corpus, model, strategy="least-confident")
     with pytest.raises(SamplingError, match="nothing left"):
         select(corpus, model, exclude_ids=np.arange(corpus.count))
     with pytest.raises(SamplingError):

@@ -112,6 +112,38 @@ def test_fast_loop_matches_autograd_reference():
     assert all(p.requires_grad and p.grad is None for p in fast.parameters())
 
 
+def test_fast_loop_matches_autograd_reference_with_a_softmax_over_classes():
+    from agile.mlp_fit import fit_fast
+    from agile.training import build_mlp, fit_autograd
+
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.standard_normal((300, 32)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 4, 300))
+    orders = [rng.permutation(300) for _ in range(3)]
+    config = TrainConfig(hidden=(16,), dropout=0.0, lr=1e-2, batch_size=64, precision="float32", classes=4)
+    torch.manual_seed(2)
+    ref, fast = build_mlp(32, config), build_mlp(32, config)
+    fast.load_state_dict(ref.state_dict())
+    _, ref_loss = fit_autograd(ref, x, y, iter(orders), config, np.random.default_rng(0))
+    _, loss = fit_fast(fast, x, y, iter(orders), config, np.random.default_rng(0))
+    assert loss == pytest.approx(ref_loss, rel=1e-4)
+    for k, v in ref.state_dict().items():
+        torch.testing.assert_close(fast.state_dict()[k], v, rtol=1e-4, atol=1e-5)
+
+
+def test_a_task_epoch_weighs_every_class_alike_and_shows_each_random_image_once():
+    from agile.training import task_epoch_indices
+
+    counts = np.array([30, 5, 0, 12])  # class 2 not rated yet; class 3 is "none of these"
+    order = task_epoch_indices(counts, 400, 3, 800, np.random.default_rng(0))
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    row_class = np.searchsorted(starts, order, side="right") - 1
+    assert np.bincount(row_class, minlength=5).tolist() == [800, 800, 0, 400, 400]  # 4: the random images
+    assert np.array_equal(np.sort(order[row_class == 4]), starts[-1] + np.arange(400))
+    no_none = task_epoch_indices(counts, 0, None, 800, np.random.default_rng(0))
+    assert len(no_none) == 3 * 800
+
+
 def test_dropout_bits_drop_the_requested_share():
     from agile.mlp_fit import DropoutBits
 

@@ -36,8 +36,13 @@ def stratified_ids(scores: np.ndarray, hashes: np.ndarray, ids: np.ndarray | Non
 
     ``scores`` and ``hashes`` are aligned with ``ids`` (default: 0..n-1). The
     result is sorted by (stratum, hash); a stratum with fewer images gives all of them.
+    A multi-category task's class probabilities (n, K) give every class's set on
+    its own probability, merged (sorted by id).
     """
     scores = np.asarray(scores)
+    if scores.ndim == 2:
+        parts = [stratified_ids(scores[:, c], hashes, ids, spec) for c in range(scores.shape[1])]
+        return np.unique(np.concatenate(parts))
     hashes = np.asarray(hashes, dtype=np.uint64)
     if scores.shape != hashes.shape or scores.ndim != 1:
         raise ValueError(f"scores {scores.shape} and hashes {hashes.shape} must be aligned 1-d arrays")
