@@ -27,6 +27,10 @@ class TaskError(ConceptError):
     """A task definition or answer is invalid (too few or many categories, a name twice, a bad class)."""
 
 
+class NotForTasksError(TaskError):
+    """What was asked works on binary concepts only (one score per image), not on a multi-category task."""
+
+
 @dataclass(frozen=True)
 class Category:
     name: str

@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     al.add_argument("--strategy", action="append", default=[], dest="strategies", metavar="STRATEGY",
                     help="also time this query strategy's round against margin's, alternated run by run "
                          "(repeatable; agile.sampling.STRATEGIES)")
+    al.add_argument("--classes", type=int, default=1,
+                    help="also train a multi-category task of this many categories (and none of these) and "
+                         "time its rounds (margin, entropy) against the binary model's, alternated run by run")
     al.set_defaults(func=cmd_al)
 
     tr = commands.add_parser("train", help="training the 3 x 128 model on 600 ratings, and the adaptive "
@@ -62,7 +65,7 @@ def cmd_al(args: argparse.Namespace) -> None:
 
     print(json.dumps(bench_al(_open_corpus(args), args.scan_dir, args.runs, args.k, args.baseline_rows,
                               not args.no_exact_check, args.seed, args.exact_runs, args.engine, args.actors,
-                              args.strategies, args.learner),
+                              args.strategies, args.learner, args.classes),
                      indent=2))
 
 

@@ -45,9 +45,13 @@ class Assistant:
                               per_phrase=self.state.settings.per_phrase)
 
     def advice(self, concept_id: int) -> list[Finding]:
+        """The concept's findings; none for a task (the findings read one score per image)."""
+        if self.state.repo.concept(concept_id).categories is not None:
+            return []
         return advise(self.concept_state(concept_id))
 
     def ask(self, concept_id: int, target: Target, question: str | None) -> tuple[Any, str, str]:
+        self.state.repo.concept(concept_id).require_binary("the assistant's Ask")
         answer = ask(self.concept_state(concept_id), target, question)
         text, source = word(answer.findings, answer.text, self.model, question) if self.model else (answer.text,
                                                                                                    "findings")

@@ -201,6 +201,23 @@ MIGRATIONS = (
     ALTER TABLE concepts ADD COLUMN candidates TEXT;
     ALTER TABLE batches ADD COLUMN note TEXT NOT NULL DEFAULT '';
     """,
+    # 8: multi-category tasks (agile.task). A task's categories in class order, each with its phrases (a
+    # JSON list, its name first); ``none_of_these`` is NULL for a binary concept and 0/1 for a task. A
+    # seed may name the category it is an example of. A task's rating keeps its class in ``category``,
+    # and ``positive`` says whether that class is a category (not "none of these"), so counts of
+    # "positive" answers read the same for both kinds.
+    """
+    CREATE TABLE IF NOT EXISTS categories (
+        concept_id INTEGER NOT NULL REFERENCES concepts(id),
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        phrases TEXT NOT NULL,
+        PRIMARY KEY (concept_id, position)
+    );
+    ALTER TABLE concepts ADD COLUMN none_of_these INTEGER CHECK (none_of_these IN (0, 1));
+    ALTER TABLE seeds ADD COLUMN category INTEGER;
+    ALTER TABLE ratings ADD COLUMN category INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

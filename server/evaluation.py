@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agile.evaluation import Metrics, TaskMetrics
 from agile.session import EvaluationResult, SessionSettings
 from agile.session_store import EVALUATION, Labels
 from server.loop import Loop
 from server.repository import Repository
-from server.schemas import EvaluationMetrics, EvaluationPublic, ModelEvaluation
+from server.schemas import EvaluationMetrics, EvaluationPublic, ModelEvaluation, TaskEvaluationMetrics
 from server.store import concept_session
 from server.watch import VersionWatch
 
@@ -67,11 +68,17 @@ class EvaluationReports:
             return cached[1]
 
 
+def _metrics(metrics: Metrics | TaskMetrics | None) -> EvaluationMetrics | TaskEvaluationMetrics | None:
+    if metrics is None:
+        return None
+    if isinstance(metrics, TaskMetrics):
+        return TaskEvaluationMetrics.model_validate(metrics, from_attributes=True)
+    return EvaluationMetrics(auc_pr=metrics.auc_pr, auc_roc=metrics.auc_roc, f1=metrics.f1,
+                             accuracy=metrics.accuracy, ci=metrics.ci)
+
+
 def _public(concept_id: int, result: EvaluationResult, bootstrap: int, batch_id: int | None) -> EvaluationPublic:
-    models = [ModelEvaluation(model=m.model, version=m.version, threshold=m.threshold,
-                              metrics=None if m.metrics is None else EvaluationMetrics(
-                                  auc_pr=m.metrics.auc_pr, auc_roc=m.metrics.auc_roc, f1=m.metrics.f1,
-                                  accuracy=m.metrics.accuracy, ci=m.metrics.ci))
+    models = [ModelEvaluation(model=m.model, version=m.version, threshold=m.threshold, metrics=_metrics(m.metrics))
               for m in result.models]
     return EvaluationPublic(concept_id=concept_id, total=result.total, rated=result.rated,
                             rated_positive=result.rated_positive, batch_id=batch_id, bootstrap=bootstrap,

@@ -17,10 +17,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from agile.session_store import TRAINING, Labels, Purpose
+from agile.task import NONE_OF_THESE, NotForTasksError, Task
 from server.db import Database, now
 from server.errors import Conflict, Invalid, NotFound, TooMany
 
 ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class CategoryRecord:
+    name: str
+    phrases: list[str]   # its name first
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,21 @@ class ConceptRecord:
     negatives: list[str]
     created_at: str
     updated_at: str
+    categories: list[CategoryRecord] | None = None  # a multi-category task's, in class order; None: binary
+    none_of_these: bool = False                     # a task's last class is "none of these"
+
+    @property
+    def classes(self) -> list[str] | None:
+        """A task's class names in index order (agile.task.Task.classes); None for a binary concept."""
+        if self.categories is None:
+            return None
+        return [c.name for c in self.categories] + ([NONE_OF_THESE] if self.none_of_these else [])
+
+    def require_binary(self, what: str) -> None:
+        """NotForTasksError (a 422) when this concept is a task and ``what`` needs one score per image."""
+        if self.categories is not None:
+            raise NotForTasksError(f"{what} works on binary concepts, and {self.name!r} is a task of "
+                                   f"{len(self.classes)} classes")
 
 
 @dataclass(frozen=True)
@@ -51,9 +73,10 @@ class BatchRecord:
 @dataclass(frozen=True)
 class Rating:
     corpus_id: int
-    positive: bool | None          # None: skipped ("can't tell")
+    positive: bool | None          # a binary concept's answer; None with no category: skipped ("can't tell")
     seconds: float | None = None
     batch_id: int | None = None    # the batch the rating was made on, when the caller names it
+    category: int | None = None    # a task's answer: the class index
 
 
 @dataclass(frozen=True)
@@ -74,7 +97,7 @@ class BatchSummary:
 @dataclass(frozen=True)
 class RatingRow:
     corpus_id: int
-    label: str        # "positive", "negative" or "skip"
+    label: str        # "positive", "negative" or "skip"; of a task, the class name (or "skip")
     round: int
     purpose: Purpose
     batch_id: int
@@ -130,14 +153,19 @@ class Repository:
 
     # -- concepts ------------------------------------------------------------
     def create_concept(self, name: str, positives: Sequence[str], negatives: Sequence[str],
-                       owner_id: int) -> int:
+                       owner_id: int, task: Task | None = None) -> int:
+        """A binary concept, or with ``task`` a multi-category task (its categories and their phrases)."""
         with self.db.write() as conn:
             self._refuse_taken_name(conn, name, owner_id)
             stamp = now()
             concept_id = conn.execute(
-                "INSERT INTO concepts (name, owner_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                (name, owner_id, stamp, stamp)).lastrowid
+                "INSERT INTO concepts (name, owner_id, created_at, updated_at, none_of_these) VALUES (?, ?, ?, ?, ?)",
+                (name, owner_id, stamp, stamp, None if task is None else int(task.none_of_these))).lastrowid
             self._insert_phrases(conn, concept_id, positives, negatives)
+            if task is not None:
+                conn.executemany("INSERT INTO categories (concept_id, position, name, phrases) VALUES (?, ?, ?, ?)",
+                                 [(concept_id, i, c.name, json.dumps(c.phrases))
+                                  for i, c in enumerate(task.categories)])
         return concept_id
 
     @staticmethod
@@ -187,10 +215,14 @@ class Repository:
     def _concept(self, conn, row) -> ConceptRecord:
         phrases = conn.execute("SELECT text, positive FROM phrases WHERE concept_id = ? ORDER BY position",
                                (row["id"],)).fetchall()
+        categories = None
+        if row["none_of_these"] is not None:
+            categories = [CategoryRecord(c["name"], json.loads(c["phrases"])) for c in conn.execute(
+                "SELECT name, phrases FROM categories WHERE concept_id = ? ORDER BY position", (row["id"],))]
         return ConceptRecord(row["id"], row["name"], row["owner_id"], row["owner"],
                              [p["text"] for p in phrases if p["positive"]],
                              [p["text"] for p in phrases if not p["positive"]],
-                             row["created_at"], row["updated_at"])
+                             row["created_at"], row["updated_at"], categories, bool(row["none_of_these"]))
 
     def concept(self, concept_id: int) -> ConceptRecord:
         with self.db.read() as conn:
@@ -295,11 +327,14 @@ class Repository:
 
     # -- ratings -----------------------------------------------------------------
     def rate(self, concept_id: int, user_id: int, ratings: Sequence[Rating]) -> None:
-        """Record (or change) ratings of images from this concept's batches, all or none."""
+        """Record (or change) ratings of images from this concept's batches, all or none.
+
+        A binary concept is answered positive or not, a task by a class index; either may be skipped."""
         with self.db.write() as conn:
-            self._require_concept(conn, concept_id)
+            classes = self._concept(conn, self._require_concept(conn, concept_id)).classes
             stamp = now()
             for r in ratings:
+                positive = self._answer(concept_id, classes, r)
                 if r.batch_id is not None:
                     self._check_shown_batch(conn, concept_id, r)
                 batch = conn.execute(
@@ -311,13 +346,28 @@ class Repository:
                                   "only images shown for rating can be rated")
                 conn.execute(
                     "INSERT INTO ratings (concept_id, corpus_id, positive, batch_id, round, source, seconds, "
-                    "rated_by, rated_at, purpose, skipped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "rated_by, rated_at, purpose, skipped, category) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (concept_id, corpus_id) DO UPDATE SET positive = excluded.positive, "
                     "skipped = excluded.skipped, "
                     "seconds = COALESCE(excluded.seconds, ratings.seconds), rated_by = excluded.rated_by, "
-                    "rated_at = excluded.rated_at",
-                    (concept_id, r.corpus_id, int(bool(r.positive)), batch["id"], batch["round"], batch["source"],
-                     r.seconds, user_id, stamp, batch["purpose"], int(r.positive is None)))
+                    "rated_at = excluded.rated_at, category = excluded.category",
+                    (concept_id, r.corpus_id, positive, batch["id"], batch["round"], batch["source"],
+                     r.seconds, user_id, stamp, batch["purpose"], int(r.positive is None and r.category is None),
+                     r.category))
+
+    @staticmethod
+    def _answer(concept_id: int, classes: list[str] | None, r: Rating) -> int:
+        """The ``positive`` column of a rating (a task's: in a category, not "none of these"), once the
+        answer is of the concept's kind."""
+        if classes is None:
+            if r.category is not None:
+                raise Invalid(f"concept {concept_id} is not a task: rate image {r.corpus_id} with 'positive' "
+                              "true or false, or 'skip'")
+            return int(bool(r.positive))
+        if r.positive is not None or (r.category is not None and not 0 <= r.category < len(classes)):
+            raise Invalid(f"concept {concept_id} is a task: rate image {r.corpus_id} with 'category', a class "
+                          f"index 0..{len(classes) - 1} ({', '.join(classes)}), or 'skip'")
+        return int(r.category is not None and classes[r.category] != NONE_OF_THESE)
 
     @staticmethod
     def _check_shown_batch(conn, concept_id: int, r: Rating) -> None:
@@ -343,13 +393,14 @@ class Repository:
                             (concept_id, corpus_id)).rowcount == 0:
                 raise NotFound(f"image {corpus_id} has no rating in concept {concept_id}")
 
-    def ratings_of(self, concept_id: int, ids: Sequence[int]) -> dict[int, bool | None]:
-        """The answer given for each rated id among ``ids`` (None: skipped)."""
+    def ratings_of(self, concept_id: int, ids: Sequence[int]) -> dict[int, bool | int | None]:
+        """The answer given for each rated id among ``ids``: positive or not, a task's class index, or None
+        (skipped)."""
         with self.db.read() as conn:
             rows = conn.execute(
-                f"SELECT corpus_id, positive, skipped FROM ratings WHERE concept_id = ? AND corpus_id IN "
+                f"SELECT corpus_id, positive, skipped, category FROM ratings WHERE concept_id = ? AND corpus_id IN "
                 f"({','.join('?' * len(ids))})", (concept_id, *ids)).fetchall() if ids else []
-        return {r[0]: None if r[2] else bool(r[1]) for r in rows}
+        return {r[0]: None if r[2] else r[3] if r[3] is not None else bool(r[1]) for r in rows}
 
     def skipped_ids(self, concept_id: int) -> np.ndarray:
         with self.db.read() as conn:
@@ -360,20 +411,26 @@ class Repository:
     def rating_rows(self, concept_id: int, offset: int = 0, limit: int | None = None) -> list[RatingRow]:
         """Every answer of the concept, in the order given, with who gave it."""
         with self.db.read() as conn:
-            self._require_concept(conn, concept_id)
+            classes = self._concept(conn, self._require_concept(conn, concept_id)).classes
             rows = conn.execute(
                 "SELECT r.*, u.name AS rater FROM ratings r JOIN users u ON u.id = r.rated_by "
                 "WHERE r.concept_id = ? ORDER BY r.rated_at, r.corpus_id LIMIT ? OFFSET ?",
                 (concept_id, -1 if limit is None else limit, offset)).fetchall()
-        return [RatingRow(r["corpus_id"], "skip" if r["skipped"] else "positive" if r["positive"] else "negative",
-                          r["round"], r["purpose"], r["batch_id"], r["seconds"], r["rater"], r["rated_at"])
-                for r in rows]
+
+        def label(r) -> str:
+            if r["skipped"]:
+                return "skip"
+            return classes[r["category"]] if classes is not None else "positive" if r["positive"] else "negative"
+        return [RatingRow(r["corpus_id"], label(r), r["round"], r["purpose"], r["batch_id"], r["seconds"],
+                          r["rater"], r["rated_at"]) for r in rows]
 
     def labels(self, concept_id: int, purpose: Purpose = TRAINING) -> Labels:
-        """The ratings of one purpose, sorted by id: training ones are all a model may learn from."""
+        """The ratings of one purpose, sorted by id: training ones are all a model may learn from
+        (a task's labels are class indices)."""
         with self.db.read() as conn:
-            rows = conn.execute("SELECT corpus_id, positive, round FROM ratings WHERE concept_id = ? AND purpose = ? "
-                                "AND skipped = 0 ORDER BY corpus_id", (concept_id, purpose)).fetchall()
+            rows = conn.execute("SELECT corpus_id, COALESCE(category, positive), round FROM ratings "
+                                "WHERE concept_id = ? AND purpose = ? AND skipped = 0 ORDER BY corpus_id",
+                                (concept_id, purpose)).fetchall()
         table = np.array([tuple(r) for r in rows], dtype=np.int64).reshape(-1, 3)
         return Labels(table[:, 0].copy(), table[:, 1].astype(np.float32), table[:, 2].copy())
 

@@ -27,7 +27,6 @@ Strategy = Literal[tuple(STRATEGIES)]  # the library's registry of query strateg
 Purpose = Literal["training", "evaluation"]
 Name = Annotated[Text, Field(min_length=1, max_length=200)]
 Seconds = Annotated[float, Field(ge=0, le=3600)]
-Answer = Literal["positive", "negative", "skip"]
 
 
 class Strict(BaseModel):
@@ -69,16 +68,43 @@ class CandidatesBody(Strict):
         return self
 
 
+class CategoryIn(Strict):
+    name: Name = Field(description="the category's name, also its first phrase")
+    phrases: Phrases = Field([], description="more phrases for this category (refused on a corpus without a "
+                                             "text model)")
+    seed_ids: list[CorpusId] = Field([], max_length=1000, description="example images of this category")
+
+
+class CategoryPublic(BaseModel):
+    name: str
+    phrases: list[str] = Field(description="its name first")
+    seed_ids: list[int] = Field(description="example images of the corpus given for it")
+
+
 class ConceptCreate(Strict):
     name: Name
     positives: Phrases = Field([], description="more positive phrases (refused on a corpus without a text model)")
     negatives: Phrases = Field([], description="negative phrases (refused on a corpus without a text model)")
+    categories: Annotated[list[CategoryIn], Field(min_length=2, max_length=10)] | None = Field(
+        None, description="a multi-category task instead of a binary concept: 2 to 10 categories, each with "
+                          "its phrases and example images; its images are rated by class ('category' "
+                          "in a rating), not positive or negative")
+    none_of_these: StrictBool = Field(False, description="a task's last class is 'none of these' (random "
+                                                         "unrated images train as it)")
     seed_ids: list[CorpusId] = Field([], max_length=1000, description="example images of the corpus: expansion "
                                      "also takes the nearest unrated images of each")
     candidates: CandidatesBody | None = Field(None, description="limit expansion and active learning to part of "
                                               "the corpus")
     expand: StrictBool = Field(True, description="start expansion now; false: add image seeds first "
                                                  "(POST .../seeds/images), then start an 'expand' job")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "ConceptCreate":
+        if self.categories is not None and (self.positives or self.negatives):
+            raise ValueError("a task's phrases belong to its categories: leave 'positives' and 'negatives' out")
+        if self.categories is None and self.none_of_these:
+            raise ValueError("'none_of_these' is a class of a task: give 'categories' too")
+        return self
 
 
 _LIST_EDIT = "replaces the list; left out: emptied on a phrase edit, kept on a rename"
@@ -108,6 +134,11 @@ class ConceptPublic(BaseModel):
     job: "JobPublic | None" = Field(None, description="the concept's most recent job")
     seeds: int = Field(0, description="image seeds (corpus images and uploads; GET .../seeds lists them)")
     candidates: dict[str, Any] | None = Field(None, description="where its batches may come from (null: anywhere)")
+    categories: list[CategoryPublic] | None = Field(None, description="a multi-category task's categories "
+                                                                      "(null: a binary concept)")
+    classes: list[str] | None = Field(None, description="a task's classes in index order: its categories, then "
+                                                        "'none of these' if it has it; a rating's 'category' "
+                                                        "is an index into this list")
 
 
 class ReadersPublic(BaseModel):
@@ -120,7 +151,8 @@ class BatchItem(BaseModel):
     id: int
     image_url: str
     rating: bool | None = Field(description="true / false once rated positive / negative; null if unrated "
-                                             "or skipped")
+                                             "or skipped (and for a task)")
+    category: int | None = Field(None, description="a task's answer: the class index (null if unrated or skipped)")
     skipped: bool = Field(False, description="answered \"can't tell\"")
 
 
@@ -143,22 +175,21 @@ class BatchPublic(BaseModel):
 
 
 class Answered(Strict):
-    """Exactly one answer: ``positive`` true or false, or ``skip`` true ("can't tell")."""
+    """Exactly one answer: ``positive`` true or false (a binary concept), ``category`` (a task's class
+    index), or ``skip`` true ("can't tell")."""
     positive: StrictBool | None = Field(None, description="true: shows the concept; false: does not")
+    category: Annotated[StrictInt, Field(ge=0, le=10)] | None = Field(
+        None, description="a task's answer: the index of its class (GET the concept for 'classes')")
     skip: StrictBool = Field(False, description="true: the owner cannot tell; stored, never trained on, "
                                                 "never offered again")
     seconds: Seconds | None = Field(None, description="time spent on the image")
 
     @model_validator(mode="after")
     def _one_answer(self) -> "Answered":
-        if (self.positive is None) != self.skip:
-            raise ValueError("give exactly one answer: 'positive' (true or false) or 'skip': true")
+        if (self.positive is not None) + (self.category is not None) + self.skip != 1:
+            raise ValueError("give exactly one answer: 'positive' (true or false), 'category' (a task's class "
+                             "index) or 'skip': true")
         return self
-
-    @property
-    def answer(self) -> bool | None:
-        """The rating as the repository keeps it (None: skipped)."""
-        return None if self.skip else self.positive
 
 
 class RatingIn(Answered):
@@ -179,7 +210,7 @@ class RatingChange(Answered):
 class RatingPublic(BaseModel):
     id: int
     uri: str
-    label: Answer
+    label: str = Field(description="positive, negative or skip; of a task, the class name or skip")
     round: int
     purpose: Purpose
     batch_id: int
@@ -251,6 +282,8 @@ class VersionPublic(BaseModel):
     created_at: str
     job_id: int | None
     parent_version: int | None
+    classes: list[str] | None = Field(None, description="a task's classes, in the order of its probabilities "
+                                                        "(null for a binary concept)")
     labels: dict[str, Any]
     metrics: dict[str, Any]
     stability: dict[str, Any] | None = Field(
@@ -297,7 +330,11 @@ class ScorePublic(BaseModel):
     concept_id: int
     version: int
     ids: list[int] | None = None
-    scores: list[float] = Field(description="probability that each image shows the concept")
+    scores: list[float] | None = Field(None, description="probability that each image shows the concept "
+                                                         "(null for a task)")
+    probabilities: list[list[float]] | None = Field(None, description="a task's: each image's probability of "
+                                                                      "each class, in 'classes' order")
+    classes: list[str] | None = Field(None, description="a task's classes (null for a binary concept)")
 
 
 # -- evaluation ---------------------------------------------------------------------------------------
@@ -310,18 +347,34 @@ class EvaluationMetrics(BaseModel):
                                                    "(empty without bootstrap)")
 
 
+class TaskEvaluationMetrics(BaseModel):
+    """A task's model: each class one-vs-rest, and the macro figures; an image is of its likeliest class."""
+    classes: list[str]
+    macro_auc_pr: float = Field(description="mean over classes of one-vs-rest average precision: the primary metric")
+    macro_f1: float
+    accuracy: float
+    auc_pr: list[float | None] = Field(description="per class (null where the set holds none of it, or only it)")
+    f1: list[float]
+    confusion: list[list[int]] = Field(description="rows: the rated class, columns: the likeliest class")
+    counts: list[int] = Field(description="rated images of each class")
+    ci: dict[str, list[float]] = Field(description="metric (or 'auc_pr:<class>') -> [low, high] bootstrap 95% "
+                                                   "interval (empty without bootstrap)")
+
+
 class ModelEvaluation(BaseModel):
     model: str = Field(description="'v<N>' for a version, 'zero-shot' for the text cosine")
     version: int | None
-    threshold: float = Field(description="score at and above which F1 and accuracy count a positive")
-    metrics: EvaluationMetrics | None = Field(description="null until both classes are rated")
+    threshold: float | None = Field(description="score at and above which F1 and accuracy count a positive "
+                                                "(null for a task: an image is of its likeliest class)")
+    metrics: EvaluationMetrics | TaskEvaluationMetrics | None = Field(
+        description="null until both classes are rated (a task: two of its classes)")
 
 
 class EvaluationPublic(BaseModel):
     concept_id: int
     total: int = Field(description="images in the concept's evaluation sets")
     rated: int
-    rated_positive: int
+    rated_positive: int = Field(description="rated positive (a task: in one of its categories)")
     batch_id: int | None = Field(description="the newest evaluation batch")
     bootstrap: int
     ready: bool = Field(description="metrics are computed (both classes rated)")

@@ -25,6 +25,7 @@ class SeedRecord:
     corpus_id: int | None      # a corpus image
     sha256: str | None         # an upload
     added_at: str
+    category: int | None = None  # of a task: the category it is an example of (None: of the task as a whole)
 
 
 def content_hash(data: bytes) -> str:
@@ -35,10 +36,10 @@ class SeedStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def add_ids(self, concept_id: int, ids: Sequence[int], user_id: int) -> None:
+    def add_ids(self, concept_id: int, ids: Sequence[int], user_id: int, category: int | None = None) -> None:
         with self.db.write() as conn:
-            conn.executemany("INSERT OR IGNORE INTO seeds (concept_id, corpus_id, added_by, added_at) "
-                             "VALUES (?, ?, ?, ?)", [(concept_id, int(i), user_id, now()) for i in ids])
+            conn.executemany("INSERT OR IGNORE INTO seeds (concept_id, corpus_id, added_by, added_at, category) "
+                             "VALUES (?, ?, ?, ?, ?)", [(concept_id, int(i), user_id, now(), category) for i in ids])
 
     def add_uploads(self, concept_id: int, hashes: Sequence[str], vectors: np.ndarray, user_id: int) -> None:
         """Uploaded images, all or none: their content hashes and (n, dim) unit vectors."""
@@ -55,9 +56,17 @@ class SeedStore:
 
     def records(self, concept_id: int) -> list[SeedRecord]:
         with self.db.read() as conn:
-            rows = conn.execute("SELECT id, corpus_id, sha256, added_at FROM seeds WHERE concept_id = ? ORDER BY id",
-                                (concept_id,)).fetchall()
-        return [SeedRecord(r["id"], r["corpus_id"], r["sha256"], r["added_at"]) for r in rows]
+            rows = conn.execute("SELECT id, corpus_id, sha256, added_at, category FROM seeds WHERE concept_id = ? "
+                                "ORDER BY id", (concept_id,)).fetchall()
+        return [SeedRecord(r["id"], r["corpus_id"], r["sha256"], r["added_at"], r["category"]) for r in rows]
+
+    def category_ids(self, concept_id: int) -> dict[int, list[int]]:
+        """A task's corpus seeds by the category they are examples of."""
+        out: dict[int, list[int]] = {}
+        for record in self.records(concept_id):
+            if record.category is not None and record.corpus_id is not None:
+                out.setdefault(record.category, []).append(record.corpus_id)
+        return out
 
     def seeds(self, concept_id: int, dim: int) -> ImageSeeds:
         """The library's view: sorted corpus ids, and the uploads' vectors (float32 (m, dim))."""

@@ -9,9 +9,10 @@ import numpy as np
 from agile.session import Session, SessionSettings
 from agile.session_store import EVALUATION, TRAINING, ConceptState, Labels, Purpose
 from agile.sidecar import VersionSidecar
+from agile.task import Category, Task
 from agile.training import TrainedModel
 from server.loop import Loop
-from server.repository import Repository
+from server.repository import ConceptRecord, Repository
 from server.seeds import SeedStore
 from server.watch import VersionWatch
 
@@ -29,7 +30,7 @@ class SqliteStore:
         seeds = SeedStore(self.repo.db)
         return ConceptState(record.name, record.positives, record.negatives, record.id,
                             seeds=seeds.seeds(self.concept_id, self.loop.corpus.dim),
-                            candidates=seeds.candidates(self.concept_id))
+                            candidates=seeds.candidates(self.concept_id), task=task_of(record, seeds))
 
     def labels(self, purpose: Purpose = TRAINING) -> Labels:
         return self.repo.labels(self.concept_id, purpose)
@@ -71,6 +72,15 @@ class SqliteStore:
         """The registry's sidecar first (atomically), then the record."""
         sidecar = self.loop.registry(self.concept_id).add_metrics(version, metrics)
         self.repo.update_version_sidecar(self.concept_id, version, sidecar)
+
+
+def task_of(record: ConceptRecord, seeds: SeedStore) -> Task | None:
+    """The library's view of a task's record (None for a binary concept), with each category's seeds."""
+    if record.categories is None:
+        return None
+    by_category = seeds.category_ids(record.id)
+    return Task(tuple(Category(c.name, c.phrases, np.asarray(by_category.get(i, []), dtype=np.int64))
+                      for i, c in enumerate(record.categories)), record.none_of_these)
 
 
 def concept_session(repo: Repository, loop: Loop, watch: VersionWatch, settings: SessionSettings,

@@ -97,8 +97,12 @@ def test_selection_errors(corpus, model):
 def test_bench_al_reports_medians_overlap_and_baseline(corpus, tmp_path):
     from eval.bench.loop_bench import bench_al
 
-    out = bench_al(corpus, tmp_path / "scan", runs=3, k=20, baseline_rows=5000)
+    out = bench_al(corpus, tmp_path / "scan", runs=3, k=20, baseline_rows=5000, classes=3)
     assert len(out["margin_round"]["seconds"]) == 3 and out["margin_round"]["median_seconds"] > 0
+    task = out["task"]
+    assert task["classes"] == 4 and task["model_shape"][-1] == 4 and task["train_seconds"] > 0
+    assert set(task["rounds"]) == {"binary margin", "task margin", "task entropy"}
+    assert all(len(r["seconds"]) == 3 and r["over_baseline"] > 0 for r in task["rounds"].values())
     assert out["exact_float32_stream"]["overlap_top_k"] >= 0.95
     assert out["naive_baseline"]["scaled_seconds"] > 0 and out["speedup_vs_naive"] > 0
     assert out["margin_round"]["peak_rss_mib"] >= out["margin_round"]["peak_anon_rss_mib"] > 0

@@ -164,7 +164,7 @@ def layer_kernels(corpus: Corpus, store: ScanStore, model: TrainedModel, rows: i
 def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, k: int = 100,
              baseline_rows: int = 1_000_000, exact_check: bool = True, seed: int = 0,
              exact_runs: int | None = None, engine: str = "local", actors: int | None = None,
-             strategies: Sequence[str] = (), learner: str = "mlp") -> dict[str, Any]:
+             strategies: Sequence[str] = (), learner: str = "mlp", classes: int = 1) -> dict[str, Any]:
     """Time margin sampling over the whole corpus (score all, pick ``k``) with each kernel and with
     ``auto``'s measured choice, against baselines; name the oneDNN kernel of every layer.
 
@@ -177,7 +177,9 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
     ``engine="ray"`` also times the same round on a pool of ``actors`` Ray
     scan actors against the local round, interleaved run by run (`_ray_rounds`);
     ``strategies`` times other query strategies against margin the same way;
-    ``learner`` is the model's (agile.training.LEARNERS), timed against the paper's MLP the same way."""
+    ``learner`` is the model's (agile.training.LEARNERS), timed against the paper's MLP the same way;
+    ``classes`` > 1 also trains a multi-category task of that many categories and "none of these"
+    (`task_ratings`) and times its margin and entropy rounds against the binary model's the same way."""
     chosen, truth = synthetic_concept(corpus, seed=seed)
     ids, labels = concept_ratings(corpus, chosen, truth, seed=seed)
     train_s, model = timed(lambda: train(corpus, ids, labels, TrainConfig.for_round(3, learner=learner)), 1)
@@ -236,6 +238,8 @@ def bench_al(corpus: Corpus, scan_dir: str | Path | None = None, runs: int = 3, 
         paper = train(corpus, ids, labels, TrainConfig.for_round(3, learner="mlp"))
         out["learners"] = _alternated_rounds(corpus, store, ids, k, runs, scan_dir,
                                              {"mlp": (paper, "margin"), learner: (model, "margin")})
+    if classes > 1:
+        out["task"] = _task_rounds(corpus, store, model, classes, k, runs, scan_dir, seed)
     out["expansion_10_phrases"] = _expansion(corpus, ids, runs)
     out["naive_baseline"] = _naive_baseline(corpus, model, ids, k, min(baseline_rows, corpus.count), runs)
     out["speedup_vs_naive"] = round(out["naive_baseline"]["scaled_seconds"]
@@ -285,6 +289,33 @@ def _ray_rounds(corpus: Corpus, model: TrainedModel, store: ScanStore, rated: np
                                "actors": per_actor}}
     finally:
         pool.close()
+
+
+def task_ratings(corpus: Corpus, categories: int, n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` ratings of a task whose categories are mid-sized clusters: half the images of the categories
+    (equal shares), half "none of these" (class ``categories``), drawn as `concept_ratings` draws negatives."""
+    chosen, _ = synthetic_concept(corpus, clusters=categories, seed=seed)
+    labels = corpus.column("cluster").to_numpy()
+    rng = np.random.default_rng([seed, 2])
+    per_class = n // (2 * categories)
+    ids = [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in chosen]
+    none = np.setdiff1d(rng.choice(corpus.count, 4 * n, replace=False), np.concatenate(ids))
+    none = none[~np.isin(labels[none], chosen)][: n - per_class * categories]
+    classes = np.concatenate([np.full(per_class, i) for i in range(categories)] + [np.full(len(none), categories)])
+    return np.concatenate([*ids, none]), classes.astype(np.float32)
+
+
+def _task_rounds(corpus: Corpus, store: ScanStore, binary: TrainedModel, categories: int, k: int, runs: int,
+                 scan_dir: str | Path | None, seed: int) -> dict[str, Any]:
+    """A task of ``categories`` categories and none of these, trained on `task_ratings`: its training time,
+    and its margin and entropy rounds against the binary model's margin round, alternated run by run."""
+    ids, labels = task_ratings(corpus, categories, seed=seed)
+    config = TrainConfig.for_round(3, classes=categories + 1, none_class=categories)
+    train_s, task = timed(lambda: train(corpus, ids, labels, config), 1)
+    rounds = _alternated_rounds(corpus, store, ids, k, runs, scan_dir, {
+        "binary margin": (binary, "margin"), "task margin": (task, "margin"), "task entropy": (task, "entropy")})
+    return {"classes": categories + 1, "model_shape": [corpus.dim, *config.hidden, categories + 1],
+            "train_seconds": train_s[0], "rounds": rounds}
 
 
 def _alternated_rounds(corpus: Corpus, store: ScanStore, rated: np.ndarray, k: int, runs: int,

@@ -10,14 +10,15 @@ from agile.concept import Concept
 from agile.embedder import NoTextModelError
 from agile.refusals import DEFAULT_POLICY, check_phrases_agree, check_policy, load_policy
 from agile.session_store import EVALUATION
+from agile.task import Category, Task
 from server.auth import OwnedConcept, OwnerDep, ReadableConceptId, StateDep, UserDep, visible_to
 from server.errors import Conflict, Forbidden, Invalid, NotFound
 from server.exports import FORMATS, Format, encode, label_records
 from server.params import ImageId, UserName
 from server.repository import ConceptRecord, Rating
 from server.seeds import SeedStore
-from server.schemas import (BatchItem, BatchPublic, BatchSummaryPublic, ConceptCreate, ConceptPublic, ConceptUpdate,
-                            JobPublic, Purpose, RatingChange, RatingPublic, RatingsPublic, RatingsSubmit,
+from server.schemas import (BatchItem, BatchPublic, BatchSummaryPublic, CategoryPublic, ConceptCreate, ConceptPublic,
+                            ConceptUpdate, JobPublic, Purpose, RatingChange, RatingPublic, RatingsPublic, RatingsSubmit,
                             ReadersPublic)
 from server.state import AppState
 from server.status import responses
@@ -28,6 +29,7 @@ router = APIRouter(prefix="/api/concepts", tags=["concepts"])
 def concept_public(state: AppState, concept: ConceptRecord) -> ConceptPublic:
     seeds = SeedStore(state.repo.db)
     candidates = seeds.candidates(concept.id)
+    by_category = seeds.category_ids(concept.id) if concept.categories is not None else {}
     rated, positive = state.repo.rating_counts(concept.id)
     evaluation_rated, _ = state.repo.rating_counts(concept.id, EVALUATION)
     jobs = state.repo.jobs(concept.id, limit=1)
@@ -38,17 +40,23 @@ def concept_public(state: AppState, concept: ConceptRecord) -> ConceptPublic:
                          latest_version=state.watch.latest(concept.id) or None,
                          job=JobPublic.model_validate(jobs[0], from_attributes=True) if jobs else None,
                          seeds=len(seeds.records(concept.id)), candidates=None if candidates is None else
-                         candidates.model_dump(exclude_none=True))
+                         candidates.model_dump(exclude_none=True), classes=concept.classes,
+                         categories=None if concept.categories is None else [
+                             CategoryPublic(name=c.name, phrases=c.phrases, seed_ids=by_category.get(i, []))
+                             for i, c in enumerate(concept.categories)])
 
 
-def refuse_unbuildable(state: AppState, concept: Concept) -> None:
+def refuse_unbuildable(state: AppState, concept: Concept, task: Task | None = None) -> None:
     """Refuse, with the rule's name, a concept the server's policy forbids or whose phrases contradict,
-    and phrases on a corpus without a text model (the name alone only names the concept there)."""
-    if not state.loop.has_text and (concept.positives[1:] or concept.negatives):
+    and phrases on a corpus without a text model (the name alone only names the concept there; a task's
+    category names only name its classes)."""
+    extra = [p for c in task.categories for p in c.phrases[1:]] if task is not None else []
+    if not state.loop.has_text and (concept.positives[1:] or concept.negatives or extra):
         raise NoTextModelError(f"the corpus's model {state.loop.corpus.model.name!r} has no text model, so "
-                               "phrases cannot be searched with: give the concept a name only, and seed it "
-                               "with example images (seed_ids, POST .../seeds) or start from a coverage batch")
-    check_policy([concept.name, *concept.positives, *concept.negatives],
+                               "phrases cannot be searched with: give the concept (or each category) a name only, "
+                               "and seed it with example images (seed_ids, POST .../seeds) or start from a "
+                               "coverage batch")
+    check_policy([concept.name, *concept.positives, *concept.negatives, *(task.phrases if task else [])],
                  load_policy(state.settings.policy_path or DEFAULT_POLICY))
     check_phrases_agree(concept.positives, concept.negatives)
 
@@ -61,9 +69,11 @@ def create_concept(body: ConceptCreate, user: OwnerDep, state: StateDep):
     the first batch is drawn for coverage of the corpus. ``expand: false`` waits for seeds to be uploaded.
     An owner's concepts have distinct names (409 for a name already taken, ignoring case)."""
     clean = Concept.create(body.name, body.positives, body.negatives)
-    refuse_unbuildable(state, clean)
+    task = None if body.categories is None else Task.create(
+        [Category.create(c.name, c.phrases, c.seed_ids) for c in body.categories], body.none_of_these)
+    refuse_unbuildable(state, clean, task)
     count = state.loop.corpus.count
-    bad = [i for i in body.seed_ids if i >= count]
+    bad = [i for i in [*body.seed_ids, *(task.seed_ids if task else [])] if i >= count]
     if bad:
         raise Invalid(f"seed image {bad[0]} is not in the corpus (0..{count - 1})")
     candidates = None if body.candidates is None else CandidateFilter.model_validate(body.candidates.model_dump())
@@ -71,9 +81,11 @@ def create_concept(body: ConceptCreate, user: OwnerDep, state: StateDep):
         candidates.mask(state.loop.corpus)  # a filter naming no column, or matching nothing, is refused now
     if body.expand:
         state.jobs.check_room(user.id)
-    concept_id = state.repo.create_concept(clean.name, clean.positives, clean.negatives, user.id)
+    concept_id = state.repo.create_concept(clean.name, clean.positives, clean.negatives, user.id, task)
     seeds = SeedStore(state.repo.db)
     seeds.add_ids(concept_id, body.seed_ids, user.id)
+    for i, category in enumerate(task.categories if task else []):
+        seeds.add_ids(concept_id, category.seed_ids.tolist(), user.id, category=i)
     if candidates is not None:
         seeds.set_candidates(concept_id, candidates)
     if body.expand:
@@ -95,9 +107,11 @@ def get_concept(concept_id: ReadableConceptId, state: StateDep):
 
 @router.patch("/{concept_id}", response_model=ConceptPublic, responses=responses(NotFound, Forbidden, Conflict))
 def edit_concept(body: ConceptUpdate, concept: OwnedConcept, state: StateDep):
-    """Rename, or replace the phrases (the name stays the first positive).
-    Jobs read the phrases when they run, so the next 'expand' job (and evaluation's zero-shot ranking)
-    uses these."""
+    """Rename, or replace the phrases (the name stays the first positive); a task may be renamed, its
+    categories stay as they were made. Jobs read the phrases when they run, so the next 'expand' job
+    (and evaluation's zero-shot ranking) uses these."""
+    if concept.categories is not None and (body.positives is not None or body.negatives is not None):
+        raise Invalid("a task's phrases belong to its categories, which cannot be edited: create a new task")
     # A phrase edit replaces both lists (one left out is emptied); a rename keeps the lists it is not given.
     keep = body.name is not None
     positives = body.positives if body.positives is not None else concept.positives[1:] if keep else []
@@ -131,12 +145,19 @@ def current_batch(concept_id: ReadableConceptId, state: StateDep,
                        f"{'evaluate' if purpose == EVALUATION else 'expand'} job")
     ratings = state.repo.ratings_of(concept_id, batch.ids)
     total, _ = state.repo.rating_counts(concept_id, batch.purpose)
-    items = [BatchItem(id=i, image_url=f"/api/images/{i}", rating=ratings.get(i),
-                       skipped=i in ratings and ratings[i] is None) for i in batch.ids]
+    items = [batch_item(i, ratings) for i in batch.ids]
     return BatchPublic(id=batch.id, concept_id=concept_id, round=batch.round, source=batch.source,
                        purpose=batch.purpose, model_version=batch.model_version, created_at=batch.created_at,
                        size=len(batch.ids), rated=len(ratings), skipped=sum(it.skipped for it in items),
                        total_rated=total, note=batch.note, items=items)
+
+
+def batch_item(corpus_id: int, ratings: dict[int, bool | int | None]) -> BatchItem:
+    """An image of a batch with its answer: positive or not, a task's class index, or skipped."""
+    answer = ratings.get(corpus_id)
+    is_class = isinstance(answer, int) and not isinstance(answer, bool)
+    return BatchItem(id=corpus_id, image_url=f"/api/images/{corpus_id}", rating=None if is_class else answer,
+                     category=answer if is_class else None, skipped=corpus_id in ratings and answer is None)
 
 
 @router.get("/{concept_id}/batches", response_model=list[BatchSummaryPublic], responses=responses(NotFound))
@@ -179,7 +200,8 @@ def submit_ratings(body: RatingsSubmit, concept: OwnedConcept, user: OwnerDep, s
     """Rate (or re-rate) images of the concept's batches: positive, negative or skip ("can't tell");
     all are stored or none. With ``batch_id``, a rating made on a batch that is no longer the concept's
     current one is refused (409)."""
-    state.repo.rate(concept.id, user.id, [Rating(r.id, r.answer, r.seconds, r.batch_id) for r in body.ratings])
+    state.repo.rate(concept.id, user.id,
+                    [Rating(r.id, r.positive, r.seconds, r.batch_id, r.category) for r in body.ratings])
     return _counts(state, concept.id)
 
 
@@ -187,7 +209,7 @@ def submit_ratings(body: RatingsSubmit, concept: OwnedConcept, user: OwnerDep, s
             responses=responses(NotFound, Forbidden, Invalid))
 def change_rating(corpus_id: ImageId, body: RatingChange, concept: OwnedConcept, user: OwnerDep, state: StateDep):
     """Set the answer for one image of the concept's batches (positive, negative or skip)."""
-    state.repo.rate(concept.id, user.id, [Rating(corpus_id, body.answer, body.seconds)])
+    state.repo.rate(concept.id, user.id, [Rating(corpus_id, body.positive, body.seconds, category=body.category)])
     return _counts(state, concept.id)
 
 

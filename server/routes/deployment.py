@@ -65,6 +65,7 @@ def target_public(state: AppState, concept_id: int) -> TargetPublic:
 def set_target(body: TargetSet, concept: OwnedConcept, user: OwnerDep, state: StateDep):
     """Set the concept's target from a sentence ("90% precision at 50% recall") or its fields; the answer
     says what was understood and how the latest versions stand against it on the evaluation set."""
+    concept.require_binary("a target")
     if body.sentence is not None:
         target = parse_target(body.sentence)
     else:
@@ -99,6 +100,7 @@ def export_version(concept_id: ReadableConceptId, version: VersionNumber, state:
     """A version as a self-contained export: ONNX, TorchScript, numpy weights with a numpy-only scorer, and a
     model card (label counts, evaluation metrics with intervals, embedding model hash, target status)."""
     state.repo.version(concept_id, version)  # NotFound unless recorded
+    state.repo.concept(concept_id).require_binary("export")
     session = _session(state, concept_id)
     stored = state.repo.target(concept_id)
     card = model_card(session, version, Target.model_validate(stored[0]) if stored else None)

@@ -25,6 +25,8 @@ def job_public(record) -> JobPublic:
 def start_job(body: JobCreate, concept: OwnedConcept, user: OwnerDep, state: StateDep):
     """Queue expansion, training, an active-learning round, or an evaluation set (409 while another job of
     the concept runs; 429 past the server's bound on queued jobs per user or in all)."""
+    if body.kind == "score":
+        concept.require_binary("a corpus-wide score job")
     kept = {"round": {"strategy"}, "score": {"version", "threshold", "top"},
             "expand": {"coverage"}}.get(body.kind, set())
     params = JobParams.model_validate(body.model_dump(include=kept)).model_dump(include=kept, exclude_none=True)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from agile.sidecar import VersionSidecar
+from agile.task import NotForTasksError
 from server.auth import ReadableConceptId, StateDep, current_user
 from server.errors import Invalid, NotFound, TooLarge
 from server.etags import matches, version_etag
@@ -29,7 +30,7 @@ def public_sidecar(sidecar: VersionSidecar) -> dict:
 def version_public(record: VersionRecord) -> VersionPublic:
     s = VersionSidecar.read(record.sidecar, f"sidecar of version {record.version} of concept {record.concept_id}")
     return VersionPublic(concept_id=record.concept_id, version=record.version, created_at=record.created_at,
-                         job_id=record.job_id, parent_version=s.parent_version,
+                         job_id=record.job_id, parent_version=s.parent_version, classes=s.concept.classes or None,
                          labels=s.labels.model_dump(mode="json"), metrics=s.metrics,
                          stability=s.stability.model_dump(mode="json") if s.stability else None,
                          training=s.training, embedding_model=s.embedding_model, sidecar=public_sidecar(s))
@@ -94,8 +95,11 @@ def browse(concept_id: ReadableConceptId, version: VersionNumber, state: StateDe
                                               "bottom: lowest first")] = "top",
            offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
            limit: Annotated[int, Query(ge=1, le=500)] = 60):
-    """The corpus sorted by a version's score, a page at a time, with each image's score and answer."""
-    _model(state, concept_id, version)
+    """The corpus sorted by a version's score, a page at a time, with each image's score and answer
+    (binary concepts; a task's images have no one score to sort by)."""
+    if _model(state, concept_id, version).classes > 1:
+        raise NotForTasksError("browsing by score is for binary concepts: a task's images have a probability per "
+                               "class; score them (POST .../score) instead")
     scores = state.loop.corpus_scores(concept_id, version)
     ids = state.loop.corpus_order(concept_id, version, where)[offset:offset + limit].tolist()
     answers = state.repo.ratings_of(concept_id, ids)
@@ -117,12 +121,11 @@ def score(concept_id: ReadableConceptId, version: VersionNumber, body: ScoreRequ
         bad = [i for i in body.ids if i >= count]
         if bad:
             raise Invalid(f"id {bad[0]} is not in the corpus (0..{count - 1})")
-        return ScorePublic(concept_id=concept_id, version=version, ids=body.ids,
-                           scores=state.loop.score_ids(model, body.ids).tolist())
+        return score_public(state, concept_id, version, state.loop.score_ids(model, body.ids), body.ids)
     if not items or any(len(e) != dim for e in items):
         raise Invalid(f"give at least one embedding, each of {dim} numbers (the corpus model's dimension)")
     vectors = unit_rows(np.asarray(items, dtype=np.float64))
-    return ScorePublic(concept_id=concept_id, version=version, scores=model.score_vectors(vectors).tolist())
+    return score_public(state, concept_id, version, model.score_vectors(vectors))
 
 
 @router.post("/{version}/score-image", response_model=ScorePublic, responses=responses(NotFound, Invalid, TooLarge))
@@ -132,7 +135,16 @@ def score_image(concept_id: ReadableConceptId, version: VersionNumber, state: St
     data = read_upload(image, state.settings.max_upload_bytes)
     model = _model(state, concept_id, version)
     vector = embed_upload(state, data)
-    return ScorePublic(concept_id=concept_id, version=version, scores=model.score_vectors(vector).tolist())
+    return score_public(state, concept_id, version, model.score_vectors(vector))
+
+
+def score_public(state: AppState, concept_id: int, version: int, values: np.ndarray,
+                 ids: list[int] | None = None) -> ScorePublic:
+    """A binary concept's scores, or a task's class probabilities with its classes (in index order)."""
+    if values.ndim == 1:
+        return ScorePublic(concept_id=concept_id, version=version, ids=ids, scores=values.tolist())
+    return ScorePublic(concept_id=concept_id, version=version, ids=ids, probabilities=values.tolist(),
+                       classes=state.repo.concept(concept_id).classes)
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:

@@ -151,9 +151,11 @@ const assistant = (() => {
   const askImage = (id) => ask({ kind: "image", image: id });
 
   async function show(id) {
-    conceptId = id;
-    main().classList.add("with-assistant");
-    box().hidden = false;
+    const task = Boolean(state.concept && state.concept.classes);  // its findings read one score per image
+    conceptId = task ? null : id;
+    main().classList.toggle("with-assistant", !task);
+    box().hidden = task;
+    if (task) return;
     skeleton();
     await guarded(refresh);
   }

@@ -15,6 +15,8 @@
 
   async function refresh() {
     if (!state.concept || !panel()) return;
+    panel().hidden = Boolean(state.concept.classes);  // targets and export read one score per image
+    if (state.concept.classes) return;
     const id = state.concept.id;
     const owner = state.me && state.me.role === "owner";
     $("target-input").disabled = $("target-set").disabled = !owner;

@@ -185,8 +185,12 @@ $("new-concept").onsubmit = (ev) => {
   ev.preventDefault();
   guarded(async () => {
     const text = state.info.text_model !== false;  // phrases are refused where nothing can embed them
-    const body = { name: $("concept-name").value, positives: text ? lines("concept-positives") : [],
-                   negatives: text ? lines("concept-negatives") : [] };
+    const categories = lines("concept-categories");
+    const body = categories.length
+      ? { name: $("concept-name").value, none_of_these: $("concept-none").checked,
+          categories: categories.map((line) => categoryOf(line, text)) }
+      : { name: $("concept-name").value, positives: text ? lines("concept-positives") : [],
+          negatives: text ? lines("concept-negatives") : [] };
     const concept = (await api("POST", "/api/concepts", body)).data;
     $("new-concept").reset();
     // Out of the form at once: keys pressed while the batch is being found must not type into it.
@@ -195,6 +199,38 @@ $("new-concept").onsubmit = (ev) => {
     focusGrid();
   });
 };
+
+// A category line of the form: "name: phrase, phrase" (the phrases only where the corpus can embed them).
+function categoryOf(line, text) {
+  const [name, rest] = line.split(/:(.*)/s);
+  const phrases = text && rest ? rest.split(",").map((p) => p.trim()).filter(Boolean) : [];
+  return { name: name.trim(), phrases };
+}
+
+// ---------------------------------------------------------------- a multi-category task
+const isTask = () => Boolean(state.concept && state.concept.classes);
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+                 "#bcbd22", "#7f7f7f", "#555"];
+// Keys: 1-9 name the categories in order, 0 "none of these" (always a task's last class when it has one).
+const keyOf = (index) => (state.concept.classes[index] === "none of these" ? "0" : String(index + 1));
+const classColor = (index) => (state.concept.classes[index] === "none of these" ? PALETTE[10] : PALETTE[index]);
+
+function classOfKey(key) {
+  const classes = state.concept.classes;
+  const index = classes.findIndex((_, i) => keyOf(i) === key);
+  return index >= 0 ? index : null;
+}
+
+function showTaskKeys() {
+  const box = $("task-keys");
+  box.hidden = !isTask();
+  if (!isTask()) return;
+  box.replaceChildren(...state.concept.classes.map((name, i) => {
+    const span = Object.assign(document.createElement("span"), { textContent: `${keyOf(i)} ${name}` });
+    span.style.setProperty("--cat", classColor(i));
+    return span;
+  }));
+}
 
 // The old grid goes at once, and keys wait for the new one: a key pressed in between must not rate
 // an image of the batch left, and a job finishing meanwhile must not bring that batch's purpose back.
@@ -217,9 +253,12 @@ async function selectConcept(id) {
   $("concept").hidden = false;
   $("concept-title").textContent = state.concept.name;
   showPhrases();
+  showTaskKeys();
   closePhraseEditor();
   closeRename();
   $("browse").hidden = true;
+  // a task's phrases belong to its categories (fixed when it was made); its images have no one score
+  for (const id of ["edit-phrases", "open-browse", "scores-toggle"]) $(id).hidden = isTask();
   await refreshConcepts();
   const job = state.concept.job;
   // Wait for a running job (a new concept's expansion) before showing its batch: keys
@@ -238,8 +277,15 @@ async function selectConcept(id) {
 }
 
 function showPhrases() {
-  $("phrases").textContent = `positive: ${state.concept.positives.join(", ")}`
-    + (state.concept.negatives.length ? ` · negative: ${state.concept.negatives.join(", ")}` : "");
+  const c = state.concept;
+  if (c.classes) {
+    $("phrases").textContent = `a task of ${c.classes.length} classes: ` + c.categories.map((cat) =>
+      cat.phrases.length > 1 ? `${cat.name} (${cat.phrases.slice(1).join(", ")})` : cat.name).join(" · ")
+      + (c.classes.length > c.categories.length ? " · none of these" : "");
+    return;
+  }
+  $("phrases").textContent = `positive: ${c.positives.join(", ")}`
+    + (c.negatives.length ? ` · negative: ${c.negatives.join(", ")}` : "");
 }
 
 // ---------------------------------------------------------------- editing phrases, renaming, deleting
@@ -320,7 +366,17 @@ $("delete-concept").onclick = () => guarded(async () => {
 });
 
 // ---------------------------------------------------------------- the batch
-const answerOf = (it) => (it.skipped ? "skip" : it.rating === true ? "pos" : it.rating === false ? "neg" : null);
+// An answer: "pos", "neg" or "skip"; of a task "c<index>" (its class); null while unrated.
+const answerOf = (it) => (it.skipped ? "skip" : Number.isInteger(it.category) ? `c${it.category}`
+  : it.rating === true ? "pos" : it.rating === false ? "neg" : null);
+const classOf = (answer) => (answer && answer[0] === "c" ? Number(answer.slice(1)) : null);
+
+// The request body of an answer (a rating, or an undo that puts one back).
+function answerBody(answer) {
+  if (answer === "skip") return { skip: true };
+  const index = classOf(answer);
+  return index !== null ? { category: index } : { positive: answer === "pos" };
+}
 const unanswered = (b) => b.items.filter((it) => it.answer === null).length;
 
 async function fetchBatch(purpose) {
@@ -407,22 +463,29 @@ function paint() {
   const tiles = $("grid").children;
   state.batch.items.forEach((item, i) => {
     const tile = tiles[i];
+    const index = classOf(item.answer);
     tile.classList.toggle("pos", item.answer === "pos");
     tile.classList.toggle("neg", item.answer === "neg");
     tile.classList.toggle("skip", item.answer === "skip");
+    tile.classList.toggle("cat", index !== null);
     tile.classList.toggle("focus", i === state.focus);
-    tile.querySelector(".mark").textContent = MARKS[item.answer] || "";
+    if (index !== null) tile.style.setProperty("--cat", classColor(index));
+    tile.dataset.answer = item.answer || "";
+    tile.querySelector(".mark").textContent = index !== null
+      ? `${keyOf(index)} ${state.concept.classes[index]}` : MARKS[item.answer] || "";
     const score = state.showScores ? state.scores.get(item.id) : undefined;
-    tile.querySelector(".score").textContent = score === undefined ? "" : score.toFixed(2);
+    tile.querySelector(".score").textContent = score === undefined ? "" : score;
   });
   const current = state.batch.items[state.focus];
   if (current) {
     const img = $("single-img");
     loadImage(current.id).then((url) => { img.src = url; });
-    img.className = current.answer || "";
+    const index = classOf(current.answer);
+    img.className = index !== null ? "cat" : current.answer || "";
     img.dataset.id = current.id;
     $("single-caption").textContent = `#${current.id} · ${state.focus + 1} of ${state.batch.items.length}`
-      + (current.answer === "skip" ? " · can't tell" : "");
+      + (current.answer === "skip" ? " · can't tell" : "")
+      + (index !== null ? ` · ${state.concept.classes[index]}` : "");
     if (state.mode === "grid") tiles[state.focus].scrollIntoView({ block: "nearest" });
     else fitSingle();
   }
@@ -475,7 +538,8 @@ function fitSingle() {
 }
 
 // ---------------------------------------------------------------- rating, undo, submit
-// answer: "pos", "neg" or "skip" (can't tell: stored, never trained on, never offered again).
+// answer: "pos", "neg", a task's "c<index>", or "skip" (can't tell: stored, never trained on, never offered
+// again).
 async function rate(answer) {
   if (!state.ready || !state.batch || state.me.role !== "owner") return;
   const batch = state.batch, concept = state.concept;  // as shown now, whatever is shown when the reply comes
@@ -489,8 +553,7 @@ async function rate(answer) {
   const next = batch.items.findIndex((it, j) => j > index && it.answer === null);
   setFocus(next >= 0 ? next : Math.min(index + 1, batch.items.length - 1));
   if (evaluating()) noteEvaluationProgress();
-  const body = answer === "skip" ? { id: item.id, skip: true, seconds, batch_id: batch.id }
-                                 : { id: item.id, positive: answer === "pos", seconds, batch_id: batch.id };
+  const body = { id: item.id, ...answerBody(answer), seconds, batch_id: batch.id };
   try {
     const r = await api("POST", `/api/concepts/${concept.id}/ratings`, { ratings: [body] });
     if (state.batch !== batch) return;
@@ -528,7 +591,7 @@ async function undo() {
   item.answer = last.previous;  // at once, like a rating; the server follows
   setFocus(last.index);
   const path = `/api/concepts/${state.concept.id}/ratings/${item.id}`;
-  const body = last.previous === "skip" ? { skip: true } : { positive: last.previous === "pos" };
+  const body = answerBody(last.previous);
   try {
     const r = last.previous === null ? await api("DELETE", path) : await api("PUT", path, body);
     if (state.batch !== batch) return;
@@ -624,10 +687,10 @@ function toggleMode() {
 // ---------------------------------------------------------------- scores on the grid
 async function loadScores() {
   const latest = state.versions[state.versions.length - 1];
-  if (!state.batch || !latest) { state.scores = new Map(); paint(); return; }
+  if (!state.batch || !latest || isTask()) { state.scores = new Map(); paint(); return; }
   const ids = state.batch.items.map((it) => it.id);
   const r = await api("POST", `/api/concepts/${state.concept.id}/versions/${latest.version}/score`, { ids });
-  state.scores = new Map(ids.map((id, i) => [id, r.data.scores[i]]));
+  state.scores = new Map(ids.map((id, i) => [id, r.data.scores[i].toFixed(2)]));
   paint();
 }
 
@@ -709,7 +772,8 @@ async function loadVersions() {
     const cv = m.cv_auc_pr === undefined ? "" : `, ${m.cv_folds}-fold cross-validated AUC-PR ${m.cv_auc_pr}`;
     const s = v.stability;
     const moved = s ? `, relabelled ${pct(s.changed)} of the fixed sample (kappa ${s.kappa.toFixed(2)})` : "";
-    li.textContent = `version ${v.version}: ${v.labels.count} ratings (${v.labels.positives} positive)${cv}${moved}; `
+    const held = v.labels.classes ? `by class ${v.labels.classes.join(" / ")}` : `${v.labels.positives} positive`;
+    li.textContent = `version ${v.version}: ${v.labels.count} ratings (${held})${cv}${moved}; `
       + `in-sample (on its own training ratings): AUC-PR ${m.rated_auc_pr ?? "–"}, accuracy `
       + `${m.rated_accuracy ?? "–"}; ${learnerText(v.training)}`;
     list.appendChild(li);
@@ -758,11 +822,12 @@ function chartSeries() {
   if (e && e.ready) {
     const byVersion = new Map(e.models.filter((m) => m.version !== null && m.metrics).map((m) => [m.version, m.metrics]));
     const zero = e.models.find((m) => m.version === null && m.metrics);
+    const metric = isTask() ? "macro_auc_pr" : "auc_pr";
     return {
-      title: `AUC-PR on ${e.rated} rated evaluation images (95% intervals)`,
+      title: `${isTask() ? "macro AUC-PR" : "AUC-PR"} on ${e.rated} rated evaluation images (95% intervals)`,
       points: state.versions.map((v) => {
         const m = byVersion.get(v.version);
-        return m ? { value: m.auc_pr, low: (m.ci.auc_pr || [])[0], high: (m.ci.auc_pr || [])[1] } : null;
+        return m ? { value: m[metric], low: (m.ci[metric] || [])[0], high: (m.ci[metric] || [])[1] } : null;
       }),
       zeroShot: zero ? zero.metrics.auc_pr : null,
     };
@@ -827,6 +892,9 @@ async function loadEvaluation() {
   $("evaluation-status").textContent = report.message;
   const table = $("evaluation");
   table.hidden = !report.ready;
+  const [binaryHead, taskHead] = table.querySelectorAll("thead");
+  binaryHead.hidden = isTask();
+  taskHead.hidden = !isTask();
   const body = table.querySelector("tbody");
   body.innerHTML = "";
   for (const m of report.ready ? report.models : []) {
@@ -836,8 +904,15 @@ async function loadEvaluation() {
       const ci = m.metrics.ci[name];
       return `${fixed(m.metrics[name])}${ci ? ` [${fixed(ci[0])}, ${fixed(ci[1])}]` : ""}`;
     };
-    tr.append(cell(m.model), cell(withCi("auc_pr")), cell(withCi("auc_roc"), "ci"), cell(withCi("f1"), "ci"),
-              cell(withCi("accuracy"), "ci"), cell(String(m.threshold)));
+    if (isTask()) {  // each class one-vs-rest, and the macro figures; an image is of its likeliest class
+      const perClass = m.metrics.classes.map((name, i) =>
+        `${name} ${m.metrics.auc_pr[i] === null ? "–" : fixed(m.metrics.auc_pr[i])}`).join(" · ");
+      tr.append(cell(m.model), cell(withCi("macro_auc_pr")), cell(withCi("macro_f1"), "ci"),
+                cell(withCi("accuracy"), "ci"), cell(perClass, "ci"), cell("likeliest class"));
+    } else {
+      tr.append(cell(m.model), cell(withCi("auc_pr")), cell(withCi("auc_roc"), "ci"), cell(withCi("f1"), "ci"),
+                cell(withCi("accuracy"), "ci"), cell(String(m.threshold)));
+    }
     body.appendChild(tr);
   }
   drawChart();
@@ -942,6 +1017,13 @@ document.addEventListener("keydown", (ev) => {
   if (!state.ready) { if (ev.key.length === 1 || ev.key === "Enter") ev.preventDefault(); return; }  // grid not shown yet
   if (!state.batch && ev.key !== "Enter") return;
   const step = state.mode === "grid" ? columns() : 1;
+  if (isTask() && /^[0-9]$/.test(ev.key)) {  // a task's class by its key; digits rate nothing else here
+    const index = classOfKey(ev.key);
+    ev.preventDefault();
+    if (index !== null) rate(`c${index}`);
+    return;
+  }
+  if (isTask() && ["p", "n"].includes(ev.key.toLowerCase())) return;  // a task has no positive or negative
   const actions = {
     ArrowRight: () => setFocus(state.focus + 1), ArrowLeft: () => setFocus(state.focus - 1),
     ArrowDown: () => setFocus(state.focus + step), ArrowUp: () => setFocus(state.focus - step),
