@@ -102,8 +102,11 @@ def machine_key() -> dict[str, Any]:
 
 
 def model_shape(model: TrainedModel) -> list[int]:
+    """[input, *hidden widths], and a task's class count after them (a binary concept's one output unit is
+    left out, so the loop's recorded shapes keep their keys)."""
     layers = model.linear_layers()
-    return [int(layers[0].in_features), *(int(lin.out_features) for lin in layers[:-1])]
+    return [int(layers[0].in_features), *(int(lin.out_features) for lin in layers[:-1]),
+            *([model.classes] if model.classes > 1 else [])]
 
 
 def _cache_key(shape: list[int], rows: int, workers: int) -> str:
