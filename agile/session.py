@@ -20,8 +20,9 @@ owner and a simulated one run the same code. Its rules, written once:
   without a text model, no seeds yet) gets a coverage batch instead.
 - **Zero-shot** exists only where phrases can be embedded: on a corpus
   without a text model no evaluation set or report names it.
-- **Candidates**: a concept's candidate filter limits where expansion and
-  active learning look; the session excludes the rest itself.
+- **Candidates**: a concept's candidate filter limits where expansion,
+  active learning and evaluation sets look; the session excludes the rest
+  itself.
 - **Tasks** (agile.task): a concept with categories is rated by class; its
   models are the paper's MLP with a softmax (never the ensemble or an
   adaptive choice), its batches are never mixed with likely positives, its
@@ -320,6 +321,8 @@ class Session:
         # Images of any training batch, rated or not, stay out: a set must never hold training data.
         eligible = np.ones(self.workspace.corpus.count, dtype=bool)
         eligible[self.store.batch_ids(TRAINING)] = False
+        if concept.candidates is not None:  # the models are measured where the concept is to be used
+            eligible &= concept.candidates.mask(self.workspace.corpus)
         count = self.workspace.corpus.count
         progress(2, f"hashing the URIs of {count:,} images")
         self.workspace.uri_hashes()

@@ -67,6 +67,8 @@ def test_a_candidate_filter_limits_expansion_and_active_learning(workspace, clus
     store.rate(first.ids, (clusters[first.ids] == target).tolist())
     _, second = session.round()
     assert len(second.ids) == 40 and set(clusters[second.ids].tolist()) <= set(allowed)
+    evaluation = session.evaluation_set()  # measured where the concept is to be used
+    assert len(evaluation.batch.ids) and set(clusters[evaluation.batch.ids].tolist()) <= set(allowed)
     # An id set works the same way, and the coverage batch stays inside too.
     ids = np.flatnonzero(clusters == (target + 3) % 20)[:60]
     store.candidates = CandidateFilter(ids=ids.tolist())
