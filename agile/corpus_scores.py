@@ -1,5 +1,8 @@
 """Score every image of a corpus with a classifier and write id, uri, score (and decisions) to Parquet.
 
+A multi-category task's model writes each image's likeliest class and every
+class's probability instead of one score.
+
 One part per corpus shard is written to ``<out>.parts/`` under a temporary
 name and renamed when complete; a killed job re-run with the same model and
 settings skips the finished parts, so it resumes and gives the same file.
@@ -119,12 +122,21 @@ def write_part(corpus: Corpus, shard_index: int, model: TrainedModel, threshold:
     scores = score_shard(model, shard.vectors_path(corpus.root), shard.count, corpus.dim, workers)
     ids = np.arange(shard.first_id, shard.first_id + shard.count, dtype=np.int64)
     uris = pq.read_table(shard.parquet_path(corpus.root), columns=["uri"]).column(0)
-    columns = {"id": pa.array(ids), "uri": uris, "score": pa.array(scores)}
-    if threshold is not None:
-        columns["positive"] = pa.array(scores >= threshold)
+    columns = {"id": pa.array(ids), "uri": uris, **score_columns(scores, threshold)}
     with atomic_path(part) as tmp:
         pq.write_table(pa.table(columns), tmp)
     return len(ids)
+
+
+def score_columns(scores: np.ndarray, threshold: float | None) -> dict[str, pa.Array]:
+    """A binary concept's ``score`` (and ``positive`` at the threshold), or a multi-category task's likeliest
+    ``class`` (its index) and every class's ``probabilities`` (a fixed-size list, in class order)."""
+    if scores.ndim == 1:
+        return {"score": pa.array(scores), **({"positive": pa.array(scores >= threshold)}
+                                              if threshold is not None else {})}
+    flat = pa.array(np.ascontiguousarray(scores, dtype=np.float32).reshape(-1))
+    return {"class": pa.array(scores.argmax(axis=1).astype(np.int16)),
+            "probabilities": pa.FixedSizeListArray.from_arrays(flat, scores.shape[1])}
 
 
 def _part_done(part: Path, rows: int) -> bool:
@@ -151,6 +163,9 @@ def score_to_parquet(corpus: Corpus, model: TrainedModel, out: str | Path, thres
         raise ScoreJobError(f"the model takes {model.dim}-dimensional vectors; the corpus has {corpus.dim}")
     if top is not None and top < 1:
         raise ScoreJobError(f"--top must be at least 1, got {top}")
+    if model.classes > 1 and (threshold is not None or top is not None):
+        raise ScoreJobError(f"the model is a task's: each image gets a probability for each of its {model.classes} "
+                            "classes, so there is no one score for --threshold or --top")
     own_pool = engine == "ray" and pool is None
     if own_pool:
         from agile.ray_scan import RayScan, RayScanSettings
@@ -207,10 +222,7 @@ def _write_top(corpus: Corpus, model: TrainedModel, out: Path, threshold: float 
                workers: int | None, start: float, pool: "RayScan | None" = None) -> dict:
     """The ``top`` images found in one int8 pass over the scan store, exact scores, best first."""
     ids, scores = highest_scores(corpus, model, min(top, corpus.count), "int8", workers=workers, engine=pool)
-    columns = {"id": pa.array(ids), "uri": pa.array(corpus.uris(ids)), "score": pa.array(scores)}
-    if threshold is not None:
-        columns["positive"] = pa.array(scores >= threshold)
-    table = pa.table(columns)
+    table = pa.table({"id": pa.array(ids), "uri": pa.array(corpus.uris(ids)), **score_columns(scores, threshold)})
     with atomic_path(out) as tmp:
         pq.write_table(table, tmp)
     return {"out": str(out), "rows": table.num_rows, "positives": _positives(table), "shards_scored_now": None,

@@ -2,8 +2,11 @@
 train, select, evaluate, score; what works on binary concepts only says so."""
 from __future__ import annotations
 
+import io
+
 import httpx
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from agile.corpus import Corpus
@@ -91,7 +94,15 @@ def test_a_four_class_task_trains_selects_evaluates_and_scores(small_corpus_path
         for method, path, body in (("put", "/target", {"sentence": "AUC-PR 0.9"}),
                                    ("get", f"/versions/{latest['version']}/export", None),
                                    ("get", f"/versions/{latest['version']}/browse", None),
-                                   ("post", "/jobs", {"kind": "score"})):
+                                   ("post", "/jobs", {"kind": "score", "top": 10})):
             r = api.request(method, f"/api/concepts/{cid}{path}", json=body)
             assert r.status_code == 422 and "binary concepts" in r.json()["detail"], (path, r.text)
         assert api.get(f"/api/concepts/{cid}/advice").status_code == 200
+
+        job = api.post(f"/api/concepts/{cid}/jobs", json={"kind": "score", "version": latest["version"]}).json()
+        wait_job(api, job["id"], expect_done=True)
+        table = pq.read_table(io.BytesIO(api.get(f"/api/concepts/{cid}/versions/{latest['version']}/scores").content))
+        assert table.column_names == ["id", "uri", "class", "probabilities"] and table.num_rows == 5000
+        every = np.stack(table["probabilities"].to_numpy(zero_copy_only=False))
+        assert np.array_equal(table["class"].to_numpy(), every.argmax(axis=1))
+        assert (every.argmax(axis=1) == truth).mean() > 0.8

@@ -115,3 +115,26 @@ def test_a_task_round_over_the_int8_kernel_picks_the_exact_kernels_batch(workspa
         exact = select(corpus, model, 50, strategy, batch.ids, kernel="exact")
         fast = select(corpus, model, 50, strategy, batch.ids, kernel="int8", scan_dir=tmp_path / "scan")
         assert len(np.intersect1d(exact, fast)) >= 48, strategy
+
+
+def test_corpus_wide_scores_of_a_task_give_every_class_and_the_likeliest(workspace, clusters, tmp_path):
+    import pyarrow.parquet as pq
+
+    from agile.corpus_scores import ScoreJobError, score_to_parquet
+
+    truth = _truth(clusters)
+    store = MemoryStore.create_task("three clusters", _task())
+    session = Session(workspace, store, seed=2, settings=SessionSettings(batch_size=60, random_negatives=1000, lr=1e-3))
+    batch = session.expand()
+    store.rate(batch.ids, truth[batch.ids].tolist())
+    model = session.train().model
+    summary = score_to_parquet(workspace.corpus, model, tmp_path / "scores.parquet")
+    table = pq.read_table(tmp_path / "scores.parquet")
+    assert summary["rows"] == workspace.corpus.count and table.column_names == ["id", "uri", "class", "probabilities"]
+    every = np.stack(table["probabilities"].to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(every, model.score_vectors(workspace.corpus.vectors(np.arange(workspace.corpus.count))),
+                               rtol=1e-5, atol=1e-6)
+    assert np.array_equal(table["class"].to_numpy(), every.argmax(axis=1))
+    for asked in ({"threshold": 0.5}, {"top": 10}):
+        with pytest.raises(ScoreJobError, match="no one score"):
+            score_to_parquet(workspace.corpus, model, tmp_path / "other.parquet", **asked)

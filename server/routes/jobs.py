@@ -25,8 +25,8 @@ def job_public(record) -> JobPublic:
 def start_job(body: JobCreate, concept: OwnedConcept, user: OwnerDep, state: StateDep):
     """Queue expansion, training, an active-learning round, or an evaluation set (409 while another job of
     the concept runs; 429 past the server's bound on queued jobs per user or in all)."""
-    if body.kind == "score":
-        concept.require_binary("a corpus-wide score job")
+    if body.kind == "score" and (body.threshold is not None or body.top is not None):
+        concept.require_binary("a score job's threshold or top")  # a task's images have no one score
     kept = {"round": {"strategy"}, "score": {"version", "threshold", "top"},
             "expand": {"coverage"}}.get(body.kind, set())
     params = JobParams.model_validate(body.model_dump(include=kept)).model_dump(include=kept, exclude_none=True)
