@@ -278,14 +278,21 @@ def train(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: TrainConf
     x = torch.from_numpy(corpus.vectors(np.concatenate([pos, neg, random_ids])).astype(np.float32))
     y = torch.cat([torch.ones(n_pos), torch.zeros(n_neg + len(random_ids))])
     orders = (epoch_indices(n_pos, n_neg, len(random_ids), rng) for _ in range(config.epochs))
+    module, steps, loss = _fit(corpus.dim, x, y, orders, config, rng)
+    stats = TrainStats(n_pos, n_neg, len(random_ids), steps, time.perf_counter() - start, loss)
+    return TrainedModel(config, module, stats)
+
+
+def _fit(dim: int, x: torch.Tensor, y: torch.Tensor, orders: Iterable[np.ndarray], config: TrainConfig,
+         rng: np.random.Generator) -> tuple[nn.Sequential, int, float]:
+    """A fresh MLP of ``config`` (seeded by it) fitted over the epochs' row orders; (module, steps, last loss)."""
     with torch.random.fork_rng(devices=[]), torch_threads(config.threads):
         torch.manual_seed(config.seed)
-        module = build_mlp(corpus.dim, config)
+        module = build_mlp(dim, config)
         fit = fit_fast if config.engine == "fast" else fit_autograd
         steps, loss = fit(module, x, y, orders, config, rng)
     module.eval()
-    stats = TrainStats(n_pos, n_neg, len(random_ids), steps, time.perf_counter() - start, loss)
-    return TrainedModel(config, module, stats)
+    return module, steps, loss
 
 
 def task_epoch_indices(counts: np.ndarray, n_rand: int, none_class: int | None, share: int,
@@ -330,12 +337,7 @@ def train_task(corpus: Corpus, ids: np.ndarray, labels: np.ndarray, config: Trai
     share = max(2 * config.random_negatives, int(counts.max()))
     orders = (task_epoch_indices(counts, len(random_ids), config.none_class, share, rng)
               for _ in range(config.epochs))
-    with torch.random.fork_rng(devices=[]), torch_threads(config.threads):
-        torch.manual_seed(config.seed)
-        module = build_mlp(corpus.dim, config)
-        fit = fit_fast if config.engine == "fast" else fit_autograd
-        steps, loss = fit(module, x, y, orders, config, rng)
-    module.eval()
+    module, steps, loss = _fit(corpus.dim, x, y, orders, config, rng)
     none = counts[config.none_class] if config.none_class is not None else 0
     stats = TrainStats(int(len(ids) - none), int(none), len(random_ids), steps, time.perf_counter() - start, loss)
     return TrainedModel(config, module, stats)

@@ -25,6 +25,17 @@ def _truth(clusters: np.ndarray, none_of_these: bool = True) -> np.ndarray:
     return truth
 
 
+def _first_model(workspace, clusters, seed: int):
+    """A task's first version, trained on its rated expansion batch; and that batch."""
+    truth = _truth(clusters)
+    store = MemoryStore.create_task("three clusters", _task())
+    settings = SessionSettings(batch_size=60, random_negatives=1000, lr=1e-3)
+    session = Session(workspace, store, seed=seed, settings=settings)
+    batch = session.expand()
+    store.rate(batch.ids, truth[batch.ids].tolist())
+    return session.train().model, batch
+
+
 @pytest.mark.parametrize("categories, none, message", [
     (["a"], False, "2 to 10"), ([f"c{i}" for i in range(11)], False, "2 to 10"), (["a", "A "], False, "same name"),
     (["a", NONE_OF_THESE], True, "none_of_these")])
@@ -104,12 +115,7 @@ def test_a_task_round_over_the_int8_kernel_picks_the_exact_kernels_batch(workspa
 
     if not int8_available():
         pytest.skip("no int8 kernels in this torch build")
-    truth = _truth(clusters)
-    store = MemoryStore.create_task("three clusters", _task())
-    session = Session(workspace, store, seed=1, settings=SessionSettings(batch_size=60, random_negatives=1000, lr=1e-3))
-    batch = session.expand()
-    store.rate(batch.ids, truth[batch.ids].tolist())
-    model = session.train().model
+    model, batch = _first_model(workspace, clusters, seed=1)
     corpus = Corpus.open(workspace.corpus.root)
     for strategy in ("margin", "entropy", "cluster-margin"):
         exact = select(corpus, model, 50, strategy, batch.ids, kernel="exact")
@@ -122,12 +128,7 @@ def test_corpus_wide_scores_of_a_task_give_every_class_and_the_likeliest(workspa
 
     from agile.corpus_scores import ScoreJobError, score_to_parquet
 
-    truth = _truth(clusters)
-    store = MemoryStore.create_task("three clusters", _task())
-    session = Session(workspace, store, seed=2, settings=SessionSettings(batch_size=60, random_negatives=1000, lr=1e-3))
-    batch = session.expand()
-    store.rate(batch.ids, truth[batch.ids].tolist())
-    model = session.train().model
+    model, _ = _first_model(workspace, clusters, seed=2)
     summary = score_to_parquet(workspace.corpus, model, tmp_path / "scores.parquet")
     table = pq.read_table(tmp_path / "scores.parquet")
     assert summary["rows"] == workspace.corpus.count and table.column_names == ["id", "uri", "class", "probabilities"]
