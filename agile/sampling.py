@@ -117,9 +117,48 @@ def top_scores(scores: np.ndarray, k: int) -> np.ndarray:
     return _smallest(_top_key(scores), k)
 
 
+def _as_classes(scores: np.ndarray) -> np.ndarray:
+    """Class probabilities (n, K): a task's as they are, a binary concept's as [1 - p, p]."""
+    scores = np.asarray(scores, dtype=np.float32)
+    return scores if scores.ndim == 2 else np.stack([1 - scores, scores], axis=1)
+
+
+@dataclass(frozen=True)
+class ClassMargin:
+    """A ranking: the images the model finds likeliest to be of class ``c``, most uncertain (margin) first;
+    the others last. One per class streams what `balanced_margin` picks from."""
+
+    c: int
+
+    def key(self, scores: np.ndarray) -> np.ndarray:
+        classes = _as_classes(scores)
+        return np.where(classes.argmax(axis=1) == self.c, _margin_key(classes), np.float32(np.inf))
+
+    def __call__(self, scores: np.ndarray, k: int) -> np.ndarray:
+        return _smallest(self.key(scores), k)
+
+
+def balanced_margin(scores: np.ndarray, k: int) -> np.ndarray:
+    """Margin taken class by class: the most uncertain image the model assigns to each class, then the
+    second of each, and so on, so every class the model predicts is asked about (a batch of plain margin
+    can sit on one boundary of a task and never show a class the first model barely knows)."""
+    classes = _as_classes(scores)
+    predicted, gap = classes.argmax(axis=1), _margin_key(classes)
+    order = np.lexsort((np.arange(len(gap)), gap, predicted))  # by class, then most uncertain first
+    starts = np.searchsorted(predicted[order], np.arange(classes.shape[1]))
+    rank = np.empty(len(gap), dtype=np.int64)
+    rank[order] = np.arange(len(gap)) - starts[predicted[order]]
+    return _smallest(rank * 4.0 + gap, k)  # rank first (gaps lie in [0, 1]), then the smaller gap
+
+
 # The rankings that are "the k smallest of a key", by their key: a scan can bound them (`RunningBestOf`).
 RANKING_KEYS: dict[Callable, Callable[[np.ndarray], np.ndarray]] = {margin: _margin_key, top_scores: _top_key,
                                                                      entropy: _entropy_key}
+
+
+def ranking_key(ranking: Callable) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The key a ranking takes the smallest of, if it is one of those (else a scan cannot bound it)."""
+    return getattr(ranking, "key", None) or RANKING_KEYS.get(ranking)
 
 
 def margin_positive_mining(scores: np.ndarray, k: int) -> np.ndarray:
@@ -185,12 +224,13 @@ def cluster_margin(corpus: Corpus, ids: np.ndarray, scores: np.ndarray, k: int, 
 STRATEGIES: dict[str, Strategy] = {
     "margin": margin,
     "entropy": entropy,
+    "balanced-margin": balanced_margin,
     "margin-pm": margin_positive_mining,
     "random": random_strategy,
     "cluster-margin": margin,  # the stream keeps the most uncertain; BATCH_PICKS chooses among them
 }
 # What a multi-category task's batches may be chosen by (the others rank one concept's scores).
-TASK_STRATEGIES = frozenset({"margin", "entropy", "random", "cluster-margin"})
+TASK_STRATEGIES = frozenset({"margin", "entropy", "balanced-margin", "random", "cluster-margin"})
 # Strategies whose final pick also reads the candidates' vectors: (corpus, ids, scores, k, seed) -> positions.
 BATCH_PICKS = {"cluster-margin": cluster_margin}
 
@@ -248,7 +288,7 @@ class RunningBestOf:
 
     def __init__(self, rule: BestOf):
         self.rule = rule
-        self.keys = [RANKING_KEYS.get(ranking) for ranking in rule.rankings]
+        self.keys = [ranking_key(ranking) for ranking in rule.rankings]
         self.best = [np.empty(0, dtype=np.float32) for _ in rule.rankings]
         self.bounds = [np.float32(np.inf)] * len(rule.rankings)
         self.lock = threading.Lock()
@@ -319,8 +359,16 @@ def select(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: str = "m
     rows = rows or SCAN_ROWS
     kernel = engine.kernel(kernel, corpus, model, rows)
     depth = _depth(k, kernel == "exact", depth, pooled=strategy in BATCH_PICKS)
-    found = _exact_candidates(corpus, model, BestOf((pick,), depth), exclude, kernel, engine, rows)
+    found = _exact_candidates(corpus, model, BestOf(_streamed(pick, model), depth), exclude, kernel, engine, rows)
     return found.ids[_final_pick(strategy, corpus, found.ids, found.scores, k, seed)]
+
+
+def _streamed(pick: Strategy, model: TrainedModel) -> tuple[Strategy, ...]:
+    """The rankings a scan keeps for ``pick``: its own, or for balanced margin each class's margin (the global
+    pick takes each class's best few, which lie among every block's best of that class)."""
+    if pick is balanced_margin:
+        return tuple(ClassMargin(c) for c in range(max(model.classes, 2)))
+    return (pick,)
 
 
 def _depth(k: int, exact: bool, depth: int | None, pooled: bool = False) -> int:
@@ -413,7 +461,8 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
     # kernel the count above 0.5 is taken on the exact scores of the candidates, so every kernel mixes the
     # same batches: they hold the top `depth` by the approximate score, so when fewer than k images truly
     # score above 0.5 they are all among them, and when k or more do, at least k of them are.
-    found = _exact_candidates(corpus, model, BestOf((pick, top_scores), depth), exclude, kernel, engine, rows)
+    found = _exact_candidates(corpus, model, BestOf((*_streamed(pick, model), top_scores), depth), exclude, kernel,
+                              engine, rows)
     ids, scores, predicted = found.ids, found.scores, found.above
     reasons = []
     if predicted < k:

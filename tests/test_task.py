@@ -139,3 +139,28 @@ def test_corpus_wide_scores_of_a_task_give_every_class_and_the_likeliest(workspa
     for asked in ({"threshold": 0.5}, {"top": 10}):
         with pytest.raises(ScoreJobError, match="no one score"):
             score_to_parquet(workspace.corpus, model, tmp_path / "other.parquet", **asked)
+
+
+def test_balanced_margin_asks_about_every_predicted_class_and_streams_exactly(workspace, clusters, tmp_path):
+    from agile.int8_mlp import int8_available
+    from agile.sampling import balanced_margin, select
+
+    rng = np.random.default_rng(4)
+    scores = rng.dirichlet(np.ones(4), 2000).astype(np.float32)
+    scores[:1500, 0] += 3  # the model puts most images in class 0
+    scores /= scores.sum(axis=1, keepdims=True)
+    picked = balanced_margin(scores, 40)
+    predicted = scores.argmax(axis=1)
+    assert np.bincount(predicted[picked], minlength=4).tolist() == [10, 10, 10, 10]
+    gaps = np.sort(scores, axis=1)[:, -1] - np.sort(scores, axis=1)[:, -2]
+    for c in range(4):  # each class's share is its most uncertain
+        mine = np.flatnonzero(predicted == c)
+        assert set(picked[predicted[picked] == c]) == set(mine[np.argsort(gaps[mine], kind="stable")[:10]])
+    model, batch = _first_model(workspace, clusters, seed=3)
+    everything = model.score_vectors(workspace.corpus.vectors(np.arange(workspace.corpus.count)))
+    unrated = np.setdiff1d(np.arange(workspace.corpus.count), batch.ids)
+    want = unrated[balanced_margin(everything[unrated], 40)]
+    for kernel in ("exact", "int8") if int8_available() else ("exact",):
+        got = select(workspace.corpus, model, 40, "balanced-margin", batch.ids, kernel=kernel, rows=700,
+                     scan_dir=tmp_path / "scan")
+        assert len(np.intersect1d(got, want)) >= (40 if kernel == "exact" else 38), kernel
