@@ -832,6 +832,7 @@ function chartSeries() {
       zeroShot: zero ? zero.metrics.auc_pr : null,
     };
   }
+  if (isTask()) return { title: "macro AUC-PR: rate an evaluation set (Evaluate) to see it", points: [], zeroShot: null };
   return {
     title: "AUC-PR, 3-fold cross-validated on the rated training images (no evaluation set rated yet)",
     points: state.versions.map((v) => (v.metrics.cv_auc_pr === undefined ? null
