@@ -138,6 +138,19 @@ class ClassMargin:
         return _smallest(self.key(scores), k)
 
 
+@dataclass(frozen=True)
+class ClassTop:
+    """A ranking: the images likeliest to be of class ``c`` first (a task's positive mining)."""
+
+    c: int
+
+    def key(self, scores: np.ndarray) -> np.ndarray:
+        return -_as_classes(scores)[:, self.c]
+
+    def __call__(self, scores: np.ndarray, k: int) -> np.ndarray:
+        return _smallest(self.key(scores), k)
+
+
 def balanced_margin(scores: np.ndarray, k: int) -> np.ndarray:
     """Margin taken class by class: the most uncertain image the model assigns to each class, then the
     second of each, and so on, so every class the model predicts is asked about (a batch of plain margin
@@ -480,3 +493,47 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
     note = (f"{' and '.join(reasons)}, so half of this batch ({len(mined)}) is the model's highest-scoring "
             f"images and half is chosen by {strategy}")
     return Selection(ids[chosen], strategy + MINED_SUFFIX, note, predicted)
+
+
+# A task's class with fewer rated images than this share of its part of a batch (k / classes) is scarce.
+MIN_RATED_CLASS_SHARE = 0.5
+
+
+def select_task_batch(corpus: Corpus, model: TrainedModel, k: int, strategy: str, exclude_ids: Iterable[int],
+                      seed: int, rated_per_class: np.ndarray, class_names: list[str] | None = None,
+                      scan_dir: str | Path | None = None, kernel: Kernel = "auto", depth: int | None = None,
+                      rows: int | None = None, workers: int | None = None,
+                      engine: ScanEngine | None = None) -> Selection:
+    """A multi-category task's batch: the strategy's, with a scarce class's likeliest images mixed in.
+
+    `select_batch`'s reason, per class: a class the owner has rated fewer than
+    ``MIN_RATED_CLASS_SHARE * k / classes`` images of (often "none of these",
+    which the phrases never bring) is one the first models barely know, and
+    margin asks about the hard cases of the classes they do. So then half the
+    batch is, class by scarce class in turn, the unrated images the model
+    finds likeliest to be of it, and half the strategy's pick among the rest.
+    """
+    pick, exclude = _check_request(corpus, k, strategy, exclude_ids)
+    threshold = MIN_RATED_CLASS_SHARE * k / model.classes
+    scarce = [c for c in range(model.classes) if rated_per_class[c] < threshold]
+    if pick is random_strategy or not scarce:
+        return Selection(select(corpus, model, k, strategy, exclude, seed, kernel, depth, rows, scan_dir, workers,
+                                engine), strategy, "")
+    engine = engine or LocalScan(scan_dir, workers)
+    rows = rows or SCAN_ROWS
+    kernel = engine.kernel(kernel, corpus, model, rows)
+    depth = max(_depth(k, kernel == "exact", depth, pooled=strategy in BATCH_PICKS), k + k // 2)
+    rule = BestOf((*_streamed(pick, model), *(ClassTop(c) for c in scarce)), depth)
+    found = _exact_candidates(corpus, model, rule, exclude, kernel, engine, rows)
+    ids, scores = found.ids, found.scores
+    # each scarce class's likeliest images, taken in turn (an image likeliest for two counts once)
+    ranked = np.stack([ClassTop(c)(scores, len(ids)) for c in scarce], axis=1).reshape(-1)
+    mined = ranked[np.sort(np.unique(ranked, return_index=True)[1])][: k // 2]
+    rest = np.setdiff1d(np.arange(len(ids)), mined)
+    chosen = np.concatenate([mined, rest[_final_pick(strategy, corpus, ids[rest], scores[rest], k - len(mined),
+                                                     seed)]])
+    names = [class_names[c] if class_names else f"class {c}" for c in scarce]
+    note = (f"fewer than {threshold:g} images are rated {' or '.join(repr(n) for n in names)}, so half of this "
+            f"batch ({len(mined)}) is the images the model finds likeliest to be of "
+            f"{'it' if len(scarce) == 1 else 'them'} and half is chosen by {strategy}")
+    return Selection(ids[chosen], strategy + MINED_SUFFIX, note)

@@ -25,7 +25,8 @@ owner and a simulated one run the same code. Its rules, written once:
   itself.
 - **Tasks** (agile.task): a concept with categories is rated by class; its
   models are the paper's MLP with a softmax (never the ensemble or an
-  adaptive choice), its batches are never mixed with likely positives, its
+  adaptive choice), a class rated too little gets its likeliest images
+  mixed into the batch (as a binary concept's scarce positives do), its
   evaluation sets are stratified on every class's probability (with fewer
   images per stratum, so a set stays about the size of a binary one) and
   name no zero-shot model.
@@ -285,11 +286,13 @@ class Session:
         if allowed is not None:  # the filter's complement, built here so no caller ever lists it
             exclude = np.union1d(exclude, np.setdiff1d(np.arange(self.workspace.corpus.count), allowed,
                                                        assume_unique=True))
+        per_class = None if task is None else np.bincount(labels.labels.astype(np.int64), minlength=len(task.classes))
         chosen = self.workspace.select(trained.model, exclude, self.settings.batch_size, strategy,
                                        seed=self.batch_seed(round_),
                                        positives_in_last_batch=int(labels.labels[latest].sum()),
                                        rated_positives=int(labels.labels.sum()),
-                                       mix=self.settings.mix_likely_positives and task is None)
+                                       mix=self.settings.mix_likely_positives, rated_per_class=per_class,
+                                       class_names=task.classes if task else None)
         # The batch records how it was chosen: "margin+mined" when the model's top scores were mixed in.
         notes = [chosen.note] if chosen.note else []
         stats = trained.model.stats

@@ -18,7 +18,7 @@ from agile.evaluation import StrataSpec, corpus_uri_hashes, stratified_ids
 from agile.coverage import coverage_ids
 from agile.expansion import draw, expand_queries, nearest_among
 from agile.index import open_index
-from agile.sampling import Selection, select, select_batch
+from agile.sampling import Selection, select, select_batch, select_task_batch
 from agile.scan_engine import LocalScan, ScanEngineError
 from agile.scan_store import ScanStore, scan_dir_for
 from agile.scoring import SCAN_ROWS, resolve_kernel
@@ -131,9 +131,14 @@ class Workspace:
 
     def select(self, model: TrainedModel, exclude: np.ndarray, k: int, strategy: str, seed: int,
                positives_in_last_batch: int | None = None, rated_positives: int | None = None,
-               mix: bool = True) -> Selection:
+               mix: bool = True, rated_per_class: np.ndarray | None = None,
+               class_names: list[str] | None = None) -> Selection:
         """The strategy's batch over every unrated vector, with likely positives mixed in when it would
-        otherwise hold almost none (``agile.sampling.select_batch``; ``mix=False``: exactly the strategy's)."""
+        otherwise hold almost none (``agile.sampling.select_batch``; of a task, a scarce class's likeliest
+        images: ``select_task_batch``, given ``rated_per_class``; ``mix=False``: exactly the strategy's)."""
+        if mix and rated_per_class is not None:
+            return select_task_batch(self.corpus, model, k, strategy, exclude, seed, rated_per_class, class_names,
+                                     scan_dir=self.scan_dir, engine=self.engine)
         if not mix:
             return Selection(select(self.corpus, model, k, strategy, exclude, seed, scan_dir=self.scan_dir,
                                     engine=self.engine), strategy, "")
