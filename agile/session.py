@@ -25,8 +25,9 @@ owner and a simulated one run the same code. Its rules, written once:
   itself.
 - **Tasks** (agile.task): a concept with categories is rated by class; its
   models are the paper's MLP with a softmax (never the ensemble or an
-  adaptive choice), a class rated too little gets its likeliest images
-  mixed into the batch (as a binary concept's scarce positives do), its
+  adaptive choice), while a class is rated too little half its batch is
+  drawn at random (as a binary concept short of positives mixes in likely
+  ones), its
   evaluation sets are stratified on every class's probability (with fewer
   images per stratum, so a set stays about the size of a binary one) and
   name no zero-shot model.
@@ -54,6 +55,7 @@ from agile.workspace import Workspace
 from agile.zeroshot import ZERO_SHOT_THRESHOLD
 
 ZERO_SHOT = "zero-shot"
+NEAR_QUERIES = 64  # rated positives whose neighbours a batch short of positives mixes in
 Progress = Callable[[float, str], None]
 
 
@@ -287,12 +289,14 @@ class Session:
             exclude = np.union1d(exclude, np.setdiff1d(np.arange(self.workspace.corpus.count), allowed,
                                                        assume_unique=True))
         per_class = None if task is None else np.bincount(labels.labels.astype(np.int64), minlength=len(task.classes))
+        near = None if task is not None or allowed is not None or not self.settings.mix_likely_positives else \
+            self._near_positives(labels, round_)
         chosen = self.workspace.select(trained.model, exclude, self.settings.batch_size, strategy,
                                        seed=self.batch_seed(round_),
                                        positives_in_last_batch=int(labels.labels[latest].sum()),
                                        rated_positives=int(labels.labels.sum()),
                                        mix=self.settings.mix_likely_positives, rated_per_class=per_class,
-                                       class_names=task.classes if task else None)
+                                       class_names=task.classes if task else None, likely_positives=near)
         # The batch records how it was chosen: "margin+mined" when the model's top scores were mixed in.
         notes = [chosen.note] if chosen.note else []
         stats = trained.model.stats
@@ -396,6 +400,26 @@ class Session:
         ids = np.asarray(ids, dtype=np.int64)
         batch_id = self.store.add_batch(round_, source, version, ids.tolist(), purpose, note)
         return Batch(batch_id, round_, source, version, ids, purpose, note)
+
+    def _near_positives(self, labels: Labels, round_: int) -> np.ndarray | None:
+        """Unrated images nearest the rated positives (of at most NEAR_QUERIES of them, drawn with the round's
+        seed): the likely positives a batch short of positives mixes in (agile.sampling.select_batch).
+
+        An early model's highest scores generalise from a handful of positives
+        and may hold none of a concept the embedding barely separates (four
+        stars, one star on plain white); the positives' own neighbours are
+        the owner's examples, taken literally."""
+        positives = labels.ids[labels.labels > 0.5]
+        if len(positives) == 0:
+            return None
+        rng = np.random.default_rng(self.batch_seed(round_))
+        queries = self.workspace.corpus.vectors(np.sort(rng.choice(positives, min(len(positives), NEAR_QUERIES),
+                                                                   replace=False))).astype(np.float32)
+        half = self.settings.batch_size // 2
+        per = -(-half // len(queries))
+        rated = self._answered()
+        exclude = np.union1d(rated, self._reserved_near(queries, rated, per))
+        return self.workspace.expand_queries(queries, exclude, per, half, seed=self.batch_seed(round_))
 
     def _reserved_near(self, queries: np.ndarray, rated: np.ndarray, per_phrase: int) -> np.ndarray:
         """Reserved ids among the neighbours expansion will look at, so it can skip them.
