@@ -436,18 +436,21 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
                  positives_in_last_batch: int | None = None, min_positives: int = MIN_POSITIVES,
                  rated_positives: int | None = None, kernel: Kernel = "auto", depth: int | None = None,
                  rows: int | None = None, workers: int | None = None,
-                 engine: ScanEngine | None = None) -> Selection:
-    """Like `select`, but a batch likely to hold almost no positives gets the model's top scores mixed in.
+                 engine: ScanEngine | None = None, likely_positives: np.ndarray | None = None) -> Selection:
+    """Like `select`, but a batch likely to hold almost no positives gets likely positives mixed in.
 
     Margin sampling asks about the images nearest the decision boundary; for a
     rare concept and an early model those are often all negatives, and a batch
     without positives teaches little. So when the model predicts fewer than
     ``k`` positives (p > 0.5) among all unrated images, or the last batch held
     fewer than ``min_positives``, or fewer than ``k / 2`` images are rated
-    positive so far (``rated_positives``), half the batch is the highest-scoring
-    unrated images (positive mining, Mullapudi et al. 2021) and half is the
-    strategy's pick among the rest; the label becomes e.g. ``margin+mined``.
-    Otherwise the batch is exactly `select`'s. One pass over the corpus either way.
+    positive so far (``rated_positives``), half the batch is likely positives
+    and half is the strategy's pick among the rest; the label becomes e.g.
+    ``margin+mined``. The likely positives are ``likely_positives`` (unrated
+    ids, best first: the session's are the nearest neighbours of the rated
+    positives), then the highest-scoring unrated images (positive mining,
+    Mullapudi et al. 2021) for any room left. Otherwise the batch is exactly
+    `select`'s. One pass over the corpus either way.
     """
     pick, exclude = _check_request(corpus, k, strategy, exclude_ids)
     if pick is random_strategy or pick is margin_positive_mining:  # random asks no model; pm mines already
@@ -474,13 +477,18 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
         reasons.append(f"only {rated_positives} images are rated positive")
     if not reasons:
         return Selection(ids[_final_pick(strategy, corpus, ids, scores, k, seed)], strategy, "", predicted)
-    mined = top_scores(scores, k // 2)
-    rest = np.setdiff1d(np.arange(len(ids)), mined)
-    chosen = np.concatenate([mined, rest[_final_pick(strategy, corpus, ids[rest], scores[rest], k - len(mined),
-                                                     seed)]])
-    note = (f"{' and '.join(reasons)}, so half of this batch ({len(mined)}) is the model's highest-scoring "
-            f"images and half is chosen by {strategy}")
-    return Selection(ids[chosen], strategy + MINED_SUFFIX, note, predicted)
+    near = np.empty(0, np.int64) if likely_positives is None else \
+        np.asarray(likely_positives, dtype=np.int64)[~np.isin(likely_positives, exclude)][: k // 2]
+    left = np.flatnonzero(~np.isin(ids, near))  # candidates not taken as neighbours
+    mined = left[top_scores(scores[left], k // 2 - len(near))]
+    rest = np.setdiff1d(left, mined)
+    picked = rest[_final_pick(strategy, corpus, ids[rest], scores[rest], k - len(near) - len(mined), seed)]
+    source = (f"{len(near)} unrated images nearest the rated positives" if len(near) == k // 2 else
+              f"the model's {len(mined)} highest-scoring images" if not len(near) else
+              f"{len(near)} unrated images nearest the rated positives and the model's {len(mined)} "
+              "highest-scoring images")
+    note = f"{' and '.join(reasons)}, so half of this batch is {source}, and half is chosen by {strategy}"
+    return Selection(np.concatenate([near, ids[mined], ids[picked]]), strategy + MINED_SUFFIX, note, predicted)
 
 
 # A task's class with fewer rated images than this share of its part of a batch (k / classes) is scarce.

@@ -132,7 +132,7 @@ class Workspace:
     def select(self, model: TrainedModel, exclude: np.ndarray, k: int, strategy: str, seed: int,
                positives_in_last_batch: int | None = None, rated_positives: int | None = None,
                mix: bool = True, rated_per_class: np.ndarray | None = None,
-               class_names: list[str] | None = None) -> Selection:
+               class_names: list[str] | None = None, likely_positives: np.ndarray | None = None) -> Selection:
         """The strategy's batch over every unrated vector, with likely positives mixed in when it would
         otherwise hold almost none (``agile.sampling.select_batch``; of a task, a scarce class's likeliest
         images: ``select_task_batch``, given ``rated_per_class``; ``mix=False``: exactly the strategy's)."""
@@ -144,7 +144,8 @@ class Workspace:
                                     engine=self.engine), strategy, "")
         return select_batch(self.corpus, model, k=k, strategy=strategy, exclude_ids=exclude, seed=seed,
                             scan_dir=self.scan_dir, positives_in_last_batch=positives_in_last_batch,
-                            rated_positives=rated_positives, engine=self.engine)
+                            rated_positives=rated_positives, engine=self.engine,
+                            likely_positives=likely_positives)
 
     def score_ids(self, model: TrainedModel, ids: Sequence[int]) -> np.ndarray:
         return model.score_ids(self.corpus, np.asarray(ids, dtype=np.int64))
