@@ -9,15 +9,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     group = sub.add_parser("eval", help="evaluation: simulated users, comparisons, concept files")
     cmds = group.add_subparsers(dest="eval_command", required=True, metavar="EVAL_COMMAND")
 
-    sim = cmds.add_parser("simulate", help="play the owner (or a crowd) from ground truth for every concept")
+    sim = cmds.add_parser("simulate", help="play the owner (or a crowd) from ground truth for every concept "
+                          "(or multi-category task)")
     sim.add_argument("corpus")
-    sim.add_argument("--concepts", required=True,
-                     help="'suite' for the demo world's concept suite, or a cluster-concepts JSON file")
+    what = sim.add_mutually_exclusive_group(required=True)
+    what.add_argument("--concepts", help="'suite' for the demo world's concept suite, or a cluster-concepts JSON file")
+    what.add_argument("--tasks", help="'suite' for the demo world's multi-category tasks (agile/demo/tasks.json), "
+                                      "or a cluster-tasks JSON file")
     sim.add_argument("--out", required=True, help="output directory (a re-run resumes)")
     # Defaults live in SimulationConfig and CrowdSpec: only the flags given are passed on.
     sim.add_argument("--rounds", type=int, help="active-learning rounds after expansion (default 5)")
     sim.add_argument("--batch", type=int, help="images rated per round (default 100)")
-    sim.add_argument("--strategy", help="a query strategy of agile.sampling.STRATEGIES (default margin)")
+    sim.add_argument("--strategy", help="a query strategy of agile.sampling.STRATEGIES (default margin; a task's: "
+                                        "margin, entropy, random or cluster-margin)")
+    sim.add_argument("--start", choices=["text", "images"],
+                     help="text (default): the concept's phrases; images: its name and a few example images "
+                          "(ground-truth positives outside the held-out split)")
+    sim.add_argument("--seed-images", type=int, help="example images of an image start (default 5)")
+    sim.add_argument("--no-text", dest="text_model", action="store_false", default=None,
+                     help="withhold the corpus's text model: owners start from example images, no zero-shot")
     sim.add_argument("--seeds", type=int)
     sim.add_argument("--rater", choices=["owner", "crowd"])
     sim.add_argument("--crowd-noise", type=float, help="chance one crowd rater flips an answer")
@@ -38,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="never mix the model's top scores into a batch likely to hold almost no positives "
                           "(every active-learning batch is exactly the strategy's pick)")
     sim.add_argument("--only", action="append", default=[], metavar="CONCEPT",
-                     help="simulate only this concept (repeatable)")
+                     help="simulate only this concept or task (repeatable)")
     sim.add_argument("--bootstrap", type=int, help="resamples for 95%% intervals on the stratified evaluation sets")
     sim.add_argument("--heldout-bootstrap", type=int,
                      help="resamples for 95%% intervals on the held-out split (slow on big corpora)")
@@ -121,15 +131,42 @@ def simulation_config(args: argparse.Namespace):
                                             "bootstrap": "bootstrap",
                                             "heldout_bootstrap": "heldout_bootstrap",
                                             "zero_shot_threshold": "zero_shot_threshold",
-                                            "mix_likely_positives": "mix_likely_positives"}),
+                                            "mix_likely_positives": "mix_likely_positives",
+                                            "start": "start", "seed_images": "seed_images",
+                                            "text_model": "text_model"}),
                             crowd=CrowdSpec(**_given(args, {"crowd_broaden": "broaden", "crowd_narrow": "narrow",
                                                             "crowd_noise": "noise"})))
+
+
+# Flags of a concept's simulation that a task's has no use for (its model is the paper's softmax MLP, rated by
+# its owner, from its categories' phrases).
+CONCEPT_ONLY = {"rater": "--rater", "crowd_noise": "--crowd-noise", "crowd_broaden": "--crowd-broaden",
+                "crowd_narrow": "--crowd-narrow", "learner": "--learner", "recipe": "--recipe",
+                "mix_likely_positives": "--no-mix", "zero_shot_threshold": "--zero-shot-threshold",
+                "start": "--start", "seed_images": "--seed-images", "text_model": "--no-text"}
+
+
+def task_simulation_config(args: argparse.Namespace):
+    """The TaskSimulationConfig of ``agile eval simulate --tasks``'s flags; flags left out keep its defaults."""
+    from eval.errors import EvalError
+    from eval.task_run import TaskSimulationConfig
+
+    given = [flag for dest, flag in CONCEPT_ONLY.items() if getattr(args, dest) is not None]
+    if given:
+        raise EvalError(f"{', '.join(given)}: not a setting of a task's simulation")
+    return TaskSimulationConfig(**_given(args, {"rounds": "rounds", "batch": "batch", "strategy": "strategy",
+                                                "seeds": "seeds", "heldout": "heldout_fraction",
+                                                "random_negatives": "random_negatives", "epochs": "epochs",
+                                                "lr": "lr", "bootstrap": "bootstrap",
+                                                "heldout_bootstrap": "heldout_bootstrap"}))
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
     from eval.report import markdown_table
     from eval.runner import run_simulation
 
+    if args.tasks is not None:
+        return _simulate_tasks(args)
     config = simulation_config(args)
     report = run_simulation(args.corpus, args.concepts, config, args.out, plots=not args.no_plots,
                             only=args.only, allow_random_weights=args.allow_random_weights)
@@ -137,6 +174,18 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         print(markdown_table(report))
     print(json.dumps({k: report.get(k) for k in ("corpus", "runs", "runs_computed_now", "skipped", "seconds",
                                                    "peak_rss_mb", "plots")}, indent=2))
+
+
+def _simulate_tasks(args: argparse.Namespace) -> None:
+    from eval.task_report import markdown_task_table
+    from eval.task_runner import run_task_simulation
+
+    report = run_task_simulation(args.corpus, args.tasks, task_simulation_config(args), args.out, only=args.only,
+                                 allow_random_weights=args.allow_random_weights)
+    if report.get("metrics"):
+        print(markdown_task_table(report))
+    print(json.dumps({k: report.get(k) for k in ("corpus", "runs", "runs_computed_now", "skipped", "seconds",
+                                                   "peak_rss_mb")}, indent=2))
 
 
 def cmd_backtest(args: argparse.Namespace) -> None:
@@ -150,10 +199,14 @@ def cmd_backtest(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from eval.compare import compare_runs, markdown, markdown_ceiling, markdown_paired
+    from eval.compare import compare_runs, markdown, markdown_ceiling, markdown_extremes, markdown_paired
 
     result = compare_runs(args.runs, args.out, args.title, args.ceiling)
+    if result.get("kind") == "tasks":
+        print(result["markdown"])
+        return
     print(markdown(result["auc_pr"]) + markdown_paired(result["paired_auc_pr"])
+          + markdown_extremes(result["paired_auc_pr"])
           + (markdown_ceiling(result["ceiling_share"]) if result["ceiling_share"] else ""))
     print(json.dumps({"plot": result["plot"]}))
 

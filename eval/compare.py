@@ -23,6 +23,7 @@ from agile.sampling import MIN_POSITIVES
 from eval.errors import EvalError
 from eval.plots import plot_compare
 from eval.report import group_ci
+from eval.starts import SEED_IMAGES
 
 GROUPS = ("easy", "hard", "all")
 
@@ -38,6 +39,10 @@ def run_label(report: dict) -> str:
         changed.append(f"recipe {cfg['recipe']}")
     if cfg.get("mix_likely_positives") is False:
         changed.append("no mixing")
+    if cfg.get("start") == "images":
+        changed.append(f"image start ({cfg.get('seed_images') or SEED_IMAGES})")
+    if cfg.get("text_model") is False:
+        changed.append("text withheld")
     return ", ".join([cfg["rater"], cfg["strategy"], f"batch {cfg['batch']}", *changed])
 
 
@@ -67,7 +72,10 @@ def compare_table(reports: Sequence[tuple[str, dict]]) -> dict:
         if not curves:
             continue
         shared = sorted(set.intersection(*(set(c) for _, c in curves)))
-        table[g] = {"zero_shot": reports[0][1]["metrics"]["auc_pr"]["groups"][g]["zero_shot"]["mean"],
+        # The same corpus and phrases give every run the same zero-shot; a run without text has none.
+        zero = next((r["metrics"]["auc_pr"]["groups"][g]["zero_shot"] for _, r in reports
+                     if r["metrics"]["auc_pr"]["groups"].get(g, {}).get("zero_shot") is not None), None)
+        table[g] = {"zero_shot": None if zero is None else zero["mean"],
                     "labels": shared, "runs": {label: [c[n] for n in shared] for label, c in curves},
                     "final": {label: [max(c), c[max(c)]] for label, c in curves}}
     return table
@@ -89,13 +97,41 @@ def paired_differences(reports: Sequence[tuple[str, dict]]) -> dict:
         shared = sorted(set.intersection(*(set(values[n]) & set(base_values[n]) for n in names))) if names else []
         rows = []
         for n_labels in shared:
-            diff = np.array([values[n][n_labels] - base_values[n][n_labels] for n in names])
-            diff = diff[~np.isnan(diff)]
+            by_name = {n: values[n][n_labels] - base_values[n][n_labels] for n in names}
+            by_name = {n: float(d) for n, d in by_name.items() if not np.isnan(d)}
+            diff = np.array(list(by_name.values()))
             rows.append({"labels": n_labels, "mean": float(diff.mean()), "ci": group_ci(diff),
                          "wins": int((diff > 1e-3).sum()), "losses": int((diff < -1e-3).sum()),
-                         "concepts": len(diff)})
-        out[label] = {"minus": base_label, "rows": rows}
+                         "concepts": len(diff), "per_concept": by_name})
+        out[label] = {"minus": base_label, "rows": rows, "zero_shot": _zero_shot(reports)}
     return out
+
+
+def _zero_shot(reports: Sequence[tuple[str, dict]]) -> dict[str, float]:
+    """Each concept's zero-shot AUC-PR (the same in every run that has text; none in a run without)."""
+    out: dict[str, float] = {}
+    for _, report in reports:
+        for name, c in report["metrics"]["auc_pr"]["concepts"].items():
+            if c.get("zero_shot") is not None:
+                out.setdefault(name, c["zero_shot"])
+    return out
+
+
+def markdown_extremes(paired: dict, count: int = 5) -> str:
+    """The concepts each run gains and loses most on at the last label count it shares with the first, beside
+    their zero-shot AUC-PR (a concept whose phrases the text tower misreads has a low one)."""
+    lines = []
+    for label, p in paired.items():
+        if not p["rows"]:
+            continue
+        row = p["rows"][-1]
+        ranked = sorted(row["per_concept"].items(), key=lambda kv: -kv[1])
+        cell = lambda kv: (f"{kv[0]} {kv[1]:+.3f}"  # noqa: E731
+                           + (f" (zero-shot {p['zero_shot'][kv[0]]:.3f})" if kv[0] in p["zero_shot"] else ""))
+        lines.append(f"\n**{label}** minus **{p['minus']}** at {row['labels']} images rated: most gained "
+                     + "; ".join(cell(kv) for kv in ranked[:count]) + ". Most lost: "
+                     + "; ".join(cell(kv) for kv in ranked[::-1][:count]) + ".\n")
+    return "".join(lines)
 
 
 def sparse_batches(run_dir: str | Path) -> dict:
@@ -132,7 +168,8 @@ def markdown(table: dict) -> str:
     lines = []
     for g, t in table.items():
         cols = t["labels"]
-        lines.append(f"\n**{g}** (zero-shot {t['zero_shot']:.3f}); AUC-PR at images rated:\n")
+        zero = "no zero-shot: no text model" if t["zero_shot"] is None else f"zero-shot {t['zero_shot']:.3f}"
+        lines.append(f"\n**{g}** ({zero}); AUC-PR at images rated:\n")
         lines.append("| run | " + " | ".join(str(c) for c in cols) + " | last round (labels: AUC-PR) |")
         lines.append("|" + " --- |" * (len(cols) + 2))
         for label, values in t["runs"].items():
@@ -175,8 +212,27 @@ def markdown_ceiling(shares: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _kind(run_dir: str | Path) -> str:
+    """"tasks" for a run of `agile eval simulate --tasks`, else "concepts" (also where no report is yet)."""
+    path = Path(run_dir) / "report.json"
+    try:
+        return json.loads(path.read_text()).get("kind", "concepts")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return "concepts"  # load_reports names what is wrong with it
+
+
 def compare_runs(run_dirs: Sequence[str | Path], out: str | Path, title: str = "",
                  ceiling: str | Path | None = None) -> dict:
+    """Runs of concepts side by side (below), or runs of tasks (eval.task_compare); never the two mixed."""
+    kinds = {_kind(d) for d in run_dirs}
+    if "tasks" in kinds:
+        if len(kinds) > 1:
+            raise EvalError("runs of tasks and runs of concepts measure different things: compare each kind apart")
+        if ceiling:
+            raise EvalError("the probe ceiling is measured per concept: task runs have none")
+        from eval.task_compare import compare_task_runs
+
+        return compare_task_runs(run_dirs, out, title)
     reports = load_reports(run_dirs)
     out = Path(out)
     table = compare_table(reports)
@@ -188,7 +244,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out: str | Path, title: str = "
     result = {"runs": [str(d) for d in run_dirs], "labels": labels, "auc_pr": table, "paired_auc_pr": paired,
               "sparse_batches": sparse, "ceiling_share": shares, "plot": str(plot)}
     atomic_write_json(out / "compare.json", result)
-    text = ((f"# {title}\n" if title else "") + markdown(table) + markdown_paired(paired)
+    text = ((f"# {title}\n" if title else "") + markdown(table) + markdown_paired(paired) + markdown_extremes(paired)
             + markdown_sparse(labels, sparse) + (markdown_ceiling(shares) if shares else ""))
     atomic_write_bytes(out / "compare.md", text.encode())
     return result

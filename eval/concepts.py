@@ -69,17 +69,21 @@ def cluster_phrase(cluster: int) -> str:
     return f"cluster {cluster}"
 
 
+def read_model_file(path: Path, model: type[BaseModel], error: type[Exception], what: str):
+    """``model`` validated from the JSON file at ``path``; ``error`` names the file and the first problem."""
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except FileNotFoundError as e:
+        raise error(f"{path}: no such {what} file") from e
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise error(f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from e
+
+
 def read_cluster_concepts(path: str | Path) -> list[ClusterConcept]:
     """Cluster concepts from a JSON file ``{"concepts": [{"name", "clusters", ...}]}``."""
     path = Path(path)
-    try:
-        parsed = _ConceptsFile.model_validate_json(path.read_bytes())
-    except FileNotFoundError as e:
-        raise ConceptsFileError(f"{path}: no such concepts file") from e
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConceptsFileError(f"{path}: {where}: {first['msg']}") from e
+    parsed = read_model_file(path, _ConceptsFile, ConceptsFileError, "concepts")
     names = [c.name for c in parsed.concepts]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:

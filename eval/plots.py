@@ -31,7 +31,7 @@ def _curve(ax, group: dict, label: str, color=None, zero_shot: bool = True) -> N
     hi = [r["ci"][1] for r in group["rounds"]]
     line, = ax.plot(labels, means, marker="o", ms=3, label=label, color=color)
     ax.fill_between(labels, lo, hi, alpha=0.15, color=line.get_color())
-    if zero_shot:
+    if zero_shot and group["zero_shot"] is not None:  # None: no text model
         ax.axhline(group["zero_shot"]["mean"], ls="--", color="gray", label="zero-shot")
 
 
@@ -62,7 +62,8 @@ def plot_run(out: Path, report: dict) -> list[Path]:
     fig, axs = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), squeeze=False, sharey=True)
     for ax, (name, c) in zip(axs.flat, sorted(concepts.items(), key=lambda kv: (kv[1]["difficulty"], kv[0]))):
         ax.plot(c["labels"], c["rounds"], marker="o", ms=2)
-        ax.axhline(c["zero_shot"], ls="--", color="gray")
+        if c["zero_shot"] is not None:
+            ax.axhline(c["zero_shot"], ls="--", color="gray")
         ax.set_title(f"{name[:28]} ({c['difficulty']})", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axs.flat)[len(concepts):]:

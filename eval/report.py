@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from agile.atomic import atomic_write_bytes, atomic_write_json
+from eval.starts import SEED_IMAGES
 
 GROUPS = ("easy", "hard", "all")
 EVALUATION = ("ground truth over a fixed held-out split: the images whose URI SipHash falls in the lowest "
@@ -41,11 +42,17 @@ def per_concept(runs: Sequence[dict], metric: str = "auc_pr") -> dict[str, dict]
         row["labels"].append([r["labels"] for r in run["rounds"]])
         strat = run["stratified"]["models"]
         row["stratified"].append([_value(strat[k], metric) for k in strat])
-    return {name: {"difficulty": row["difficulty"], "zero_shot": float(np.mean(row["zero_shot"])),
+    return {name: {"difficulty": row["difficulty"], "zero_shot": _mean_or_none(row["zero_shot"]),
                    "rounds": np.mean(row["rounds"], axis=0).tolist(),
                    "labels": np.mean(row["labels"], axis=0).tolist(),
                    "stratified": np.nanmean(row["stratified"], axis=0).tolist()}
             for name, row in table.items()}
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    """The mean, or None where nothing was measured (no text model: no zero-shot)."""
+    values = np.asarray(values, dtype=float)
+    return None if np.isnan(values).all() else float(np.nanmean(values))
 
 
 def _members(concepts: dict[str, dict], group: str) -> list[dict]:
@@ -53,19 +60,22 @@ def _members(concepts: dict[str, dict], group: str) -> list[dict]:
 
 
 def summarise_group(members: list[dict]) -> dict:
-    zero = np.array([c["zero_shot"] for c in members])
     rounds = np.array([c["rounds"] for c in members])
     labels = np.array([c["labels"] for c in members]).mean(axis=0)
+    out = {"concepts": len(members),
+           "rounds": [{"round": r, "labels": float(labels[r]), "mean": float(rounds[:, r].mean()),
+                       "ci": group_ci(rounds[:, r])} for r in range(rounds.shape[1])]}
+    if any(c["zero_shot"] is None for c in members):  # no text model: zero-shot is left out altogether
+        return {**out, "zero_shot": None}
+    zero = np.array([c["zero_shot"] for c in members])
     beats = rounds > zero[:, None]
-    first = [next((r for r in range(rounds.shape[1]) if row[r]), None) for row in beats]
-    return {"concepts": len(members),
-            "zero_shot": {"mean": float(zero.mean()), "ci": group_ci(zero)},
-            "rounds": [{"round": r, "labels": float(labels[r]), "mean": float(rounds[:, r].mean()),
-                        "ci": group_ci(rounds[:, r]), "beats_zero_shot": float(beats[:, r].mean())}
-                       for r in range(rounds.shape[1])],
+    for r, row in enumerate(out["rounds"]):
+        row["beats_zero_shot"] = float(beats[:, r].mean())
+    return {**out, "zero_shot": {"mean": float(zero.mean()), "ci": group_ci(zero)},
             "first_round_mean_beats_zero_shot": next(
                 (r for r in range(rounds.shape[1]) if rounds[:, r].mean() > zero.mean()), None),
-            "first_round_beating_zero_shot_per_concept": first}
+            "first_round_beating_zero_shot_per_concept": [
+                next((r for r in range(rounds.shape[1]) if row[r]), None) for row in beats]}
 
 
 def summarise(runs: Sequence[dict], config) -> dict:
@@ -93,8 +103,9 @@ def markdown_table(report: dict, metric: str = "auc_pr") -> str:
     fmt = lambda m, ci: f"{m:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"  # noqa: E731
     head = "| model | labels | " + " | ".join(f"{g} (n={groups[g]['concepts']})" for g in present) + " |"
     lines = [head, "|" + " --- |" * (2 + len(present))]
-    lines.append("| zero-shot | 0 | " + " | ".join(fmt(groups[g]["zero_shot"]["mean"], groups[g]["zero_shot"]["ci"])
-                                                    for g in present) + " |")
+    if all(groups[g]["zero_shot"] is not None for g in present):  # none without a text model
+        lines.append("| zero-shot | 0 | " + " | ".join(fmt(groups[g]["zero_shot"]["mean"],
+                                                        groups[g]["zero_shot"]["ci"]) for g in present) + " |")
     for r, row in enumerate(groups[present[-1]]["rounds"]):
         lines.append(f"| round {r} | {row['labels']:.0f} | " + " | ".join(
             fmt(groups[g]["rounds"][r]["mean"], groups[g]["rounds"][r]["ci"]) for g in present) + " |")
@@ -110,8 +121,10 @@ def write_report(out: str | Path, report: dict, runs: Sequence[dict], plots: boo
     atomic_write_json(out / "report.json", report)
     if runs:
         cfg = report["config"]
+        start = {"images": f", starting from the name and {cfg.get('seed_images') or SEED_IMAGES} example images"
+                 }.get(cfg.get("start"), "") + (", text model withheld" if cfg.get("text_model") is False else "")
         text = (f"# Simulated {cfg['rater']}: strategy {cfg['strategy']}, batch {cfg['batch']}, "
-                f"{cfg['rounds']} rounds, {cfg['seeds']} seed(s)\n\nAUC-PR, mean [95% CI over concepts]; "
+                f"{cfg['rounds']} rounds, {cfg['seeds']} seed(s){start}\n\nAUC-PR, mean [95% CI over concepts]; "
                 f"evaluation: {report['evaluation']}.\n\n" + markdown_table(report))
         if report.get("stopping"):
             from eval.stopping import stopping_table

@@ -35,6 +35,7 @@ class RoundResult(FormatModel):
     seconds: float
     stability: Stability | None = None  # how much the version changed the fixed sample's labels (None: first)
     recipe: dict[str, Any] | None = None  # the adaptive recipe's choice (agile.recipes.RecipeChoice)
+    fallback_constant: bool = False     # no model and no text (withheld): measured as a constant score
 
 
 class StratifiedResult(FormatModel):
@@ -50,11 +51,14 @@ class ConceptRunResult(FormatModel):
     rater: str
     prevalence: float
     heldout: dict[str, int]
-    zero_shot: dict[str, Any]
+    zero_shot: dict[str, Any] | None    # None: no text model (withheld), so no zero-shot
     rounds: list[RoundResult]
     stratified: StratifiedResult
     seconds: float
     run_key: dict[str, Any] | None = None
+    start: str = "text"                 # "images": the name and seed_ids as the owner's start (eval.starts)
+    seed_ids: list[int] = []
+    text_model: bool = True             # False: the corpus's text model was withheld (eval.withheld)
 
     @classmethod
     def read(cls, path: Path, data: Any) -> "ConceptRunResult":

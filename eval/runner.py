@@ -25,6 +25,7 @@ from eval.results import ConceptRunResult
 from eval.simulate import ConceptRun, SimulationConfig
 from eval.split import HeldOutSplit
 from eval.stopping import stopping_summary
+from eval.withheld import without_text
 
 
 def _per_run(key: dict) -> dict:
@@ -35,24 +36,55 @@ def _per_run(key: dict) -> dict:
     return {**key, "config": config}
 
 
-def _cached(path: Path, key: dict) -> dict | None:
+def cached_result(path: Path, key: dict, result_type=ConceptRunResult) -> dict | None:
+    """The result stored at ``path`` if it was computed under ``key`` (as ``_per_run`` compares them), else None."""
     if not path.is_file():
         return None
     try:
-        data = ConceptRunResult.read(path, json.loads(path.read_text())).to_json()
+        data = result_type.read(path, json.loads(path.read_text())).to_json()
     except (json.JSONDecodeError, EvalError):  # a damaged or foreign file: compute the run again
         return None
     return data if _per_run(data.get("run_key") or {}) == _per_run(key) else None
 
 
-def chosen_concepts(concepts: list, only: Sequence[str]) -> list:
+def chosen_concepts(concepts: list, only: Sequence[str], kind: str = "concept") -> list:
+    """The concepts (or tasks) named in ``only``, all where it is empty; an unknown name is an EvalError."""
     if not only:
         return concepts
     unknown = sorted(set(only) - {c.name for c in concepts})
     if unknown:
-        raise EvalError(f"no concept named {', '.join(map(repr, unknown))}; "
-                        f"the concepts are: {', '.join(c.name for c in concepts)}")
+        raise EvalError(f"no {kind} named {', '.join(map(repr, unknown))}; "
+                        f"the {kind}s are: {', '.join(c.name for c in concepts)}")
     return [c for c in concepts if c.name in set(only)]
+
+
+def resumable_runs(items: Sequence, corpus: Corpus, seeds: int, folder: Path, key: dict, result_type, kind: str,
+                   run, progress: bool) -> tuple[list[dict], list[dict], int]:
+    """Every item (concept or task) x seed: the result stored in ``folder`` if it was computed under ``key``,
+    else ``run(item, truth, seed)``, written atomically with its key. An item the run refuses (EvalError) is
+    skipped with the reason. Returns the results, the skipped and how many were computed now."""
+    runs, skipped, fresh = [], [], 0
+    bar = tqdm(total=len(items) * seeds, desc=f"simulate {kind}s", unit="run", disable=not progress)
+    for item in items:
+        truth = item.labels(corpus)
+        for seed in range(seeds):
+            path = folder / f"{concept_slug(item.name)}__seed{seed}.json"
+            result = cached_result(path, key, result_type)
+            if result is None:
+                try:
+                    result = run(item, truth, seed)
+                except EvalError as e:
+                    skipped.append({kind: item.name, "seed": seed, "reason": str(e)})
+                    bar.update()
+                    continue
+                result["run_key"] = key
+                atomic_write_json(path, result)
+                fresh += 1
+            runs.append(result)
+            bar.set_postfix_str(item.name[:30])
+            bar.update()
+    bar.close()
+    return runs, skipped, fresh
 
 
 def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config: SimulationConfig,
@@ -66,34 +98,18 @@ def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config:
     out = Path(out)
     corpus = Corpus.open(corpus_path, verify="quick")
     workspace = Workspace(corpus, out, allow_random_weights=allow_random_weights)  # refuses a model without weights
-    if not workspace.has_text:
+    if config.text_model is False:
+        workspace = without_text(workspace)
+    elif not workspace.has_text:
         raise EvalError(f"{corpus.root}: the corpus's model {corpus.model.name!r} has no text model, and simulated "
-                        "owners start from their concept's phrases (and measure zero-shot); simulate on a corpus "
-                        "with a text model")
+                        "owners start from their concept's phrases (and measure zero-shot); simulate it without "
+                        "text (--no-text: owners start from example images, no zero-shot)")
     concepts = chosen_concepts(load_concepts(concepts_source, corpus), only)
     split = HeldOutSplit.for_corpus(corpus, config.heldout_fraction)
     key = {"corpus": str(corpus.root.resolve()), "count": corpus.count, "config": config.to_dict()}
-    runs, skipped, fresh = [], [], 0
-    bar = tqdm(total=len(concepts) * config.seeds, desc="simulate", unit="run", disable=not progress)
-    for concept in concepts:
-        truth = concept.labels(corpus)
-        for seed in range(config.seeds):
-            path = out / "concepts" / f"{concept_slug(concept.name)}__seed{seed}.json"
-            result = _cached(path, key)
-            if result is None:
-                try:
-                    result = ConceptRun(workspace, concept, truth, split, config, seed).run()
-                except EvalError as e:
-                    skipped.append({"concept": concept.name, "seed": seed, "reason": str(e)})
-                    bar.update()
-                    continue
-                result["run_key"] = key
-                atomic_write_json(path, result)
-                fresh += 1
-            runs.append(result)
-            bar.set_postfix_str(concept.name[:30])
-            bar.update()
-    bar.close()
+    runs, skipped, fresh = resumable_runs(
+        concepts, corpus, config.seeds, out / "concepts", key, ConceptRunResult, "concept",
+        lambda concept, truth, seed: ConceptRun(workspace, concept, truth, split, config, seed).run(), progress)
     report = summarise(runs, config)
     report["stopping"] = stopping_summary(runs)
     report.update({"corpus": key["corpus"], "count": corpus.count, "concepts_source": str(concepts_source),

@@ -75,15 +75,20 @@ class _SuiteFile(BaseModel):
     concepts: list[SuiteConcept]
 
 
+def read_json(path: Path, error: type[Exception], what: str):
+    """The JSON value in the file at ``path``; ``error`` names the file (and the line of a syntax error)."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise error(f"{path}: no such {what} file") from e
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
+
+
 def load_suite(path: str | Path = SUITE_PATH) -> list[SuiteConcept]:
     """The concepts of a suite file (by default the one shipped with the demo world)."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError as e:
-        raise SuiteError(f"{path}: no such suite file") from e
-    except json.JSONDecodeError as e:
-        raise SuiteError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
+    raw = read_json(path, SuiteError, "suite")
     try:
         suite = _SuiteFile.model_validate(raw)
     except pred.PredicateError as e:
