@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from agile.assistant import AssistantState, Target, advise, ask
 from agile.assistant.mislabels import suspicion
 from agile.assistant.suggestions import first_phrases
 from agile.assistant.vocabulary import load_vocabulary
+from agile.atomic import atomic_write_json
 from agile.corpus import Corpus
 from agile.errors import AgileError
 from agile.evaluation import compute_metrics
@@ -90,7 +92,10 @@ def mislabel_run(workspace: Workspace, concept, truth: np.ndarray, split: HeldOu
 
 def suggestion_run(workspace: Workspace, vocabulary, concept, truth: np.ndarray, split: HeldOutSplit,
                    cfg: BenchConfig) -> dict:
-    added = [s["phrase"] for s in first_phrases(workspace, vocabulary, concept.name, k=3)]
+    # An owner adds suggestions they have not typed already, as positives or as negatives.
+    typed = {" ".join(p.split()).casefold() for p in (concept.name, *concept.positives, *concept.negatives)}
+    offered = first_phrases(workspace, vocabulary, concept.name, k=3 + len(typed))
+    added = [s["phrase"] for s in offered if " ".join(s["phrase"].split()).casefold() not in typed][:3]
     out = {"concept": concept.name, "added": added}
     for arm, positives in (("plain", list(concept.positives)), ("suggested", [*concept.positives, *added])):
         text = workspace.zero_shot_ids(positives, split.ids)
@@ -136,6 +141,7 @@ def run_bench(corpus_path: str, concepts_source: str, out_dir: str, cfg: BenchCo
     split = HeldOutSplit.for_corpus(corpus)
     vocabulary = load_vocabulary(workspace, out_dir, in_corpus=False)
     report: dict = {"corpus": str(corpus_path), "count": corpus.count, "config": cfg.__dict__}
+    saved = Path(out_dir) / "assistant-bench.json"
     if "mislabels" in parts:
         runs, skipped = [], []
         for c in concepts:
@@ -148,6 +154,7 @@ def run_bench(corpus_path: str, concepts_source: str, out_dir: str, cfg: BenchCo
                                "recall": round(hits / max(flips, 1), 3),
                                "auc_pr_followed_vs_noisy": paired([r["auc_pr_noisy"] for r in runs],
                                                                   [r["auc_pr_followed"] for r in runs])}
+        atomic_write_json(saved, report)  # a later part that fails loses nothing of this one
     if "suggestions" in parts:
         runs = [suggestion_run(workspace, vocabulary, c, c.labels(corpus), split, cfg) for c in concepts]
         ok = [r for r in runs if not np.isnan(r["round1_plain"]) and not np.isnan(r["round1_suggested"])]
@@ -155,6 +162,7 @@ def run_bench(corpus_path: str, concepts_source: str, out_dir: str, cfg: BenchCo
                                  "zero_shot": paired([r["zero_shot_plain"] for r in runs],
                                                      [r["zero_shot_suggested"] for r in runs]),
                                  "round1": paired([r["round1_plain"] for r in ok], [r["round1_suggested"] for r in ok])}
+        atomic_write_json(saved, report)
     if "timing" in parts:
         report["timing"] = timing_on(workspace, concepts[0], corpus, split, vocabulary, cfg)
     return report
