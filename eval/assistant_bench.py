@@ -3,8 +3,9 @@ batch, and how long findings and Ask take.
 
 - Mislabels: a simulated owner rates 600 images through the session (expansion, then margin rounds of 100)
   and flips each answer with probability ``flip``; the mislabel finding is scored against the known flips
-  (precision, recall), and the AUC-PR on the held-out split of a model trained after following every
-  suggested flip is paired with one trained on the ratings as they were.
+  (precision, recall). The AUC-PR on the held-out split of a model trained on the ratings as they were is
+  paired with one trained after the owner reviewed the suspects (flipping those rated wrongly, keeping the
+  rest) and with one trained after flipping every suspect unseen.
 - Suggestions: zero-shot and round-1 AUC-PR of the concept's phrases vs the same plus the top 3 suggested
   positive phrases (agile.assistant.suggestions.first_phrases), paired over concepts.
 - Timing: every finding of one concept, and one Ask about an image (no language model), medians.
@@ -81,13 +82,19 @@ def mislabel_run(workspace: Workspace, concept, truth: np.ndarray, split: HeldOu
     suspects = set(labels.ids[suspect].tolist())
     hits = len(suspects & flipped)
     noisy = _heldout_auc_pr(workspace, trained.model, truth, split) if trained else float("nan")
-    # The owner follows every suggested flip, then trains again on the same recipe.
-    store.rate(labels.ids[suspect], ~(labels.labels[suspect] > 0.5))
+    ids, as_rated = labels.ids[suspect], labels.labels[suspect] > 0.5
+    # An owner who looks at each suspect (the finding's "flip" and "keep" buttons) flips the ones they rated
+    # wrongly and keeps the rest; the model is trained again on the same recipe.
+    wrong = as_rated != truth[ids]
+    store.rate(ids[wrong], truth[ids[wrong]])
+    reviewed = _heldout_auc_pr(workspace, session.train().model, truth, split)
+    # An owner who flips every suspect without looking.
+    store.rate(ids, ~as_rated)
     followed = _heldout_auc_pr(workspace, session.train().model, truth, split)
     return {"concept": concept.name, "labels": len(labels.ids), "flipped": len(flipped), "suspects": len(suspects),
             "hits": hits, "precision": hits / len(suspects) if suspects else float("nan"),
             "recall": hits / len(flipped) if flipped else float("nan"), "auc_pr_noisy": noisy,
-            "auc_pr_followed": followed, "finder_seconds": round(seconds, 3)}
+            "auc_pr_reviewed": reviewed, "auc_pr_followed": followed, "finder_seconds": round(seconds, 3)}
 
 
 def suggestion_run(workspace: Workspace, vocabulary, concept, truth: np.ndarray, split: HeldOutSplit,
@@ -152,6 +159,8 @@ def run_bench(corpus_path: str, concepts_source: str, out_dir: str, cfg: BenchCo
         hits, sus, flips = (sum(r[k] for r in runs) for k in ("hits", "suspects", "flipped"))
         report["mislabels"] = {"runs": runs, "skipped": skipped, "precision": round(hits / max(sus, 1), 3),
                                "recall": round(hits / max(flips, 1), 3),
+                               "auc_pr_reviewed_vs_noisy": paired([r["auc_pr_noisy"] for r in runs],
+                                                                  [r["auc_pr_reviewed"] for r in runs]),
                                "auc_pr_followed_vs_noisy": paired([r["auc_pr_noisy"] for r in runs],
                                                                   [r["auc_pr_followed"] for r in runs])}
         atomic_write_json(saved, report)  # a later part that fails loses nothing of this one

@@ -22,3 +22,16 @@ def test_a_suggestion_the_owner_typed_as_a_negative_is_not_added_as_a_positive(w
     assert offered[0] not in run["added"] and len(run["added"]) == 3
     assert set(offered[1:]) <= set(run["added"])
     assert 0 <= run["zero_shot_suggested"] <= 1 and 0 <= run["round1_suggested"] <= 1
+
+
+def test_planted_flips_are_found_and_an_owner_who_reviews_the_suspects_loses_nothing(workspace, clusters):
+    from eval.assistant_bench import mislabel_run
+
+    target = int(np.bincount(clusters).argmax())
+    concept = ClusterConcept(f"cluster {target}", (target,), positives=(f"cluster {target}",))
+    run = mislabel_run(workspace, concept, clusters == target, HeldOutSplit.for_corpus(workspace.corpus),
+                       BenchConfig(labels=300, flip=0.1))
+    assert run["flipped"] > 10 and run["hits"] <= run["suspects"]
+    assert run["precision"] >= 0.6 and run["recall"] >= 0.5, run
+    # Reviewing flips back only the owner's own mistakes: the model is never worse than on the noisy ratings.
+    assert run["auc_pr_reviewed"] >= run["auc_pr_noisy"] - 0.01, run
