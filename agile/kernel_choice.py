@@ -16,12 +16,10 @@ rebuilt scan store (another corpus) starts with none.
 from __future__ import annotations
 
 import fcntl
-import functools
 import json
 import logging
 import math
 import os
-import platform
 import statistics
 import threading
 import time
@@ -33,7 +31,7 @@ import torch
 
 from agile.atomic import atomic_write_json
 from agile.corpus import Corpus
-from agile.cpu import cpu_flags, torch_threads
+from agile.cpu import FLAGS_THAT_MATTER, cpu_flags, cpu_model, torch_threads
 from agile.int8_mlp import Int8MLP, int8_available
 from agile.scan_store import KERNEL_CACHE, ScanStore
 from agile.training import DEFAULT_LEARNER, TrainConfig, TrainedModel, build_mlp
@@ -52,7 +50,6 @@ MIN_LOGIT_CORRELATION = 0.99
 # What a process may be told to use less of than its CPU has: oneDNN (int8, bfloat16), torch's own
 # vectorised kernels, and MKL (the float32 products).
 ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
-FLAGS_THAT_MATTER = ("amx_int8", "amx_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
 
 _memo: dict[tuple, "KernelChoice"] = {}
 _memo_lock = threading.Lock()
@@ -77,17 +74,6 @@ class KernelChoice:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def isa_caps() -> dict[str, str]:

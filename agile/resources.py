@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
-from agile.cpu import cpu_flags
+from agile.cpu import FLAGS_THAT_MATTER, cpu_flags, cpu_model
 
 REPEATS = 30
 
@@ -65,8 +64,8 @@ def measure_embedding(embedder, repeats: int = 5) -> dict | None:
 
 def estimate(onnx_path: str | Path, dim: int, embedder=None, load_per_second: float | None = None) -> dict:
     """The measured figures, the machine they hold for, and the cores ``load_per_second`` images need."""
-    figures = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                           "flags": sorted(cpu_flags() & {"amx_int8", "amx_bf16", "avx512_vnni", "avx2"})},
+    figures = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
+                           "flags": sorted(cpu_flags() & set(FLAGS_THAT_MATTER))},
                "scoring": measure_scorer(onnx_path, dim)}
     embedding = measure_embedding(embedder) if embedder is not None else None
     if embedding:

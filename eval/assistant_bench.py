@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from agile.assistant import AssistantState, Target, advise, ask
-from agile.assistant.mislabels import suspicion
+from agile.assistant.mislabels import neighbour_disagreement, suspicion
 from agile.assistant.suggestions import first_phrases
 from agile.assistant.vocabulary import load_vocabulary
 from agile.atomic import atomic_write_json
@@ -77,8 +77,9 @@ def mislabel_run(workspace: Workspace, concept, truth: np.ndarray, split: HeldOu
     labels = store.labels()
     vectors = workspace.corpus.vectors(labels.ids).astype(np.float32)
     t0 = time.perf_counter()
-    suspect, _, _, _ = suspicion(vectors, labels.labels > 0.5)
+    suspect, _, p_given, _ = suspicion(vectors, labels.labels > 0.5)
     seconds = time.perf_counter() - t0
+    disagree, _ = neighbour_disagreement(vectors, labels.labels > 0.5)
     suspects = set(labels.ids[suspect].tolist())
     hits = len(suspects & flipped)
     noisy = _heldout_auc_pr(workspace, trained.model, truth, split) if trained else float("nan")
@@ -94,7 +95,10 @@ def mislabel_run(workspace: Workspace, concept, truth: np.ndarray, split: HeldOu
     return {"concept": concept.name, "labels": len(labels.ids), "flipped": len(flipped), "suspects": len(suspects),
             "hits": hits, "precision": hits / len(suspects) if suspects else float("nan"),
             "recall": hits / len(flipped) if flipped else float("nan"), "auc_pr_noisy": noisy,
-            "auc_pr_reviewed": reviewed, "auc_pr_followed": followed, "finder_seconds": round(seconds, 3)}
+            "auc_pr_reviewed": reviewed, "auc_pr_followed": followed, "finder_seconds": round(seconds, 3),
+            # every rating's evidence, so the finder's thresholds can be chosen on some concepts, tried on others
+            "per_rating": {"p_given": np.round(p_given, 4).tolist(), "disagree": np.round(disagree, 2).tolist(),
+                           "flipped": np.isin(labels.ids, list(flipped)).tolist()}}
 
 
 def suggestion_run(workspace: Workspace, vocabulary, concept, truth: np.ndarray, split: HeldOutSplit,

@@ -155,6 +155,23 @@ def test_export_scores_match_the_library_in_onnx_torchscript_and_numpy(trained, 
     assert "cluster 3" in (folder / "card.md").read_text()
 
 
+def test_the_resource_estimate_is_measured_here_and_names_the_cpu_it_holds_for(trained, tmp_path):
+    import math
+
+    from agile.cpu import cpu_model
+    from agile.resources import estimate
+
+    corpus, model = trained
+    folder = export_folder(model, _card(corpus), tmp_path / "export")
+    figures = estimate(folder / "model.onnx", corpus.dim, load_per_second=5000)
+    assert figures["machine"]["cpu"] == cpu_model() and figures["machine"]["cores"] == os.cpu_count()
+    scoring = figures["scoring"]
+    assert 0 < scoring["p50_ms_1_vector"] < scoring["p50_ms_1000_vectors"] and scoring["vectors_per_second_per_core"] > 0
+    load = figures["load"]  # no embedder given: the cores for scoring the given embeddings alone
+    assert load["cores_needed"] == math.ceil(5000 * load["ms_per_image_per_core"] / 1000 * 1.25)
+    assert "scoring of given embeddings only" in load["basis"]
+
+
 def test_a_damaged_export_or_another_embedding_model_is_refused(trained, tmp_path):
     corpus, model = trained
     folder = export_folder(model, _card(corpus), tmp_path / "export")

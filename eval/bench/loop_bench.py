@@ -27,8 +27,8 @@ from sklearn.metrics import average_precision_score
 from agile.corpus import Corpus
 from agile.expansion import expand
 from agile.int8_mlp import Int8MLP, int8_available
-from agile.kernel_choice import choose_kernel, cpu_model, isa_caps
-from agile.cpu import cpu_flags
+from agile.kernel_choice import choose_kernel, isa_caps
+from agile.cpu import cpu_flags, cpu_model
 from agile.mlp_fit import bfloat16_speedup, resolve_precision
 from agile.sampling import margin, select
 from agile.scan_store import ScanStore
