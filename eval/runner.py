@@ -87,6 +87,13 @@ def resumable_runs(items: Sequence, corpus: Corpus, seeds: int, folder: Path, ke
     return runs, skipped, fresh
 
 
+def run_facts(key: dict, split: HeldOutSplit, skipped: list[dict], fresh: int, start: float) -> dict:
+    """What a simulation's report says of the run itself: corpus, split, skips, runs computed, time, memory."""
+    return {"corpus": key["corpus"], "count": key["count"], "heldout_images": len(split), "skipped": skipped,
+            "runs_computed_now": fresh, "seconds": round(time.perf_counter() - start, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
 def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config: SimulationConfig,
                    out: str | Path, progress: bool = True, plots: bool = True,
                    only: Sequence[str] = (), allow_random_weights: bool = False) -> dict:
@@ -112,9 +119,6 @@ def run_simulation(corpus_path: str | Path, concepts_source: str | Path, config:
         lambda concept, truth, seed: ConceptRun(workspace, concept, truth, split, config, seed).run(), progress)
     report = summarise(runs, config)
     report["stopping"] = stopping_summary(runs)
-    report.update({"corpus": key["corpus"], "count": corpus.count, "concepts_source": str(concepts_source),
-                   "heldout_images": len(split), "skipped": skipped, "runs_computed_now": fresh,
-                   "seconds": round(time.perf_counter() - start, 1),
-                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+    report.update({**run_facts(key, split, skipped, fresh, start), "concepts_source": str(concepts_source)})
     write_report(out, report, runs, plots=plots)
     return report

@@ -8,7 +8,6 @@ old results (the rules of ``eval.runner``).
 """
 from __future__ import annotations
 
-import resource
 import time
 from pathlib import Path
 from typing import Sequence
@@ -16,7 +15,7 @@ from typing import Sequence
 from agile.corpus import Corpus
 from agile.workspace import Workspace
 from eval.errors import EvalError
-from eval.runner import chosen_concepts, resumable_runs
+from eval.runner import chosen_concepts, resumable_runs, run_facts
 from eval.split import HeldOutSplit
 from eval.task_report import summarise_tasks, write_task_report
 from eval.task_results import TaskRunResult
@@ -42,9 +41,6 @@ def run_task_simulation(corpus_path: str | Path, tasks_source: str | Path, confi
         tasks, corpus, config.seeds, out / "tasks", key, TaskRunResult, "task",
         lambda task, truth, seed: TaskRun(workspace, task, truth, split, config, seed).run(), progress)
     report = summarise_tasks(runs, config)
-    report.update({"corpus": key["corpus"], "count": corpus.count, "tasks_source": str(tasks_source),
-                   "heldout_images": len(split), "skipped": skipped, "runs_computed_now": fresh,
-                   "seconds": round(time.perf_counter() - start, 1),
-                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+    report.update({**run_facts(key, split, skipped, fresh, start), "tasks_source": str(tasks_source)})
     write_task_report(out, report)
     return report
