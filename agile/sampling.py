@@ -436,7 +436,8 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
                  positives_in_last_batch: int | None = None, min_positives: int = MIN_POSITIVES,
                  rated_positives: int | None = None, kernel: Kernel = "auto", depth: int | None = None,
                  rows: int | None = None, workers: int | None = None,
-                 engine: ScanEngine | None = None, likely_positives: np.ndarray | None = None) -> Selection:
+                 engine: ScanEngine | None = None,
+                 likely_positives: Callable[[], np.ndarray | None] | None = None) -> Selection:
     """Like `select`, but a batch likely to hold almost no positives gets likely positives mixed in.
 
     Margin sampling asks about the images nearest the decision boundary; for a
@@ -446,10 +447,11 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
     fewer than ``min_positives``, or fewer than ``k / 2`` images are rated
     positive so far (``rated_positives``), half the batch is likely positives
     and half is the strategy's pick among the rest; the label becomes e.g.
-    ``margin+mined``. The likely positives are ``likely_positives`` (unrated
-    ids, best first: the session's are the nearest neighbours of the rated
-    positives), then the highest-scoring unrated images (positive mining,
-    Mullapudi et al. 2021) for any room left. Otherwise the batch is exactly
+    ``margin+mined``. The likely positives are what ``likely_positives()``
+    returns (unrated ids, best first: the session's are the nearest
+    neighbours of the rated positives; called only when the batch is mixed,
+    since that search can cost more than the scan), then the highest-scoring
+    unrated images (positive mining, Mullapudi et al. 2021) for any room left. Otherwise the batch is exactly
     `select`'s. One pass over the corpus either way.
     """
     pick, exclude = _check_request(corpus, k, strategy, exclude_ids)
@@ -477,8 +479,9 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
         reasons.append(f"only {rated_positives} images are rated positive")
     if not reasons:
         return Selection(ids[_final_pick(strategy, corpus, ids, scores, k, seed)], strategy, "", predicted)
-    near = np.empty(0, np.int64) if likely_positives is None else \
-        np.asarray(likely_positives, dtype=np.int64)[~np.isin(likely_positives, exclude)][: k // 2]
+    likely = None if likely_positives is None else likely_positives()
+    near = np.empty(0, np.int64) if likely is None else \
+        np.asarray(likely, dtype=np.int64)[~np.isin(likely, exclude)][: k // 2]
     left = np.flatnonzero(~np.isin(ids, near))  # candidates not taken as neighbours
     mined = left[top_scores(scores[left], k // 2 - len(near))]
     rest = np.setdiff1d(left, mined)

@@ -27,13 +27,13 @@ owner and a simulated one run the same code. Its rules, written once:
   models are the paper's MLP with a softmax (never the ensemble or an
   adaptive choice), while a class is rated too little half its batch is
   drawn at random (as a binary concept short of positives mixes in likely
-  ones), its
-  evaluation sets are stratified on every class's probability (with fewer
-  images per stratum, so a set stays about the size of a binary one) and
-  name no zero-shot model.
+  ones), its evaluation sets are stratified on every class's probability
+  (with fewer images per stratum, so a set stays about the size of a binary
+  one) and name no zero-shot model.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -289,8 +289,9 @@ class Session:
             exclude = np.union1d(exclude, np.setdiff1d(np.arange(self.workspace.corpus.count), allowed,
                                                        assume_unique=True))
         per_class = None if task is None else np.bincount(labels.labels.astype(np.int64), minlength=len(task.classes))
+        # searched only if the batch is mixed: without an index it is a pass over every vector
         near = None if task is not None or allowed is not None or not self.settings.mix_likely_positives else \
-            self._near_positives(labels, round_)
+            functools.partial(self._near_positives, labels, round_)
         chosen = self.workspace.select(trained.model, exclude, self.settings.batch_size, strategy,
                                        seed=self.batch_seed(round_),
                                        positives_in_last_batch=int(labels.labels[latest].sum()),

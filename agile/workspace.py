@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -132,10 +132,11 @@ class Workspace:
     def select(self, model: TrainedModel, exclude: np.ndarray, k: int, strategy: str, seed: int,
                positives_in_last_batch: int | None = None, rated_positives: int | None = None,
                mix: bool = True, rated_per_class: np.ndarray | None = None,
-               class_names: list[str] | None = None, likely_positives: np.ndarray | None = None) -> Selection:
+               class_names: list[str] | None = None,
+               likely_positives: Callable[[], np.ndarray | None] | None = None) -> Selection:
         """The strategy's batch over every unrated vector, with likely positives mixed in when it would
-        otherwise hold almost none (``agile.sampling.select_batch``; of a task, a scarce class's likeliest
-        images: ``select_task_batch``, given ``rated_per_class``; ``mix=False``: exactly the strategy's)."""
+        otherwise hold almost none (``agile.sampling.select_batch``; of a task, random images while a class is
+        scarce: ``select_task_batch``, given ``rated_per_class``; ``mix=False``: exactly the strategy's)."""
         if mix and rated_per_class is not None:
             return select_task_batch(self.corpus, model, k, strategy, exclude, seed, rated_per_class, class_names,
                                      scan_dir=self.scan_dir, engine=self.engine)

@@ -183,3 +183,26 @@ def test_cluster_margin_never_takes_a_near_duplicate_twice():
     unit = vectors[chosen] / np.linalg.norm(vectors[chosen], axis=1, keepdims=True)
     similar = unit @ unit.T - np.eye(len(chosen))
     assert len(chosen) == 20 and similar.max() < NEAR_DUPLICATE_COSINE
+
+
+def test_likely_positives_are_searched_only_for_a_mixed_batch_and_come_first(corpus, model, tmp_path):
+    from agile.sampling import select_batch
+
+    rng = np.random.default_rng(3)
+    rated = rng.choice(corpus.count, 500, replace=False)
+    options = dict(k=100, exclude_ids=rated, kernel="exact", scan_dir=tmp_path / "scan")
+    scores = model.score_vectors(corpus.vectors(np.arange(corpus.count)))
+    assert int((np.delete(scores, rated) > 0.5).sum()) >= 100  # the model predicts plenty: no mix unless asked
+    calls = []
+    neighbours = np.setdiff1d(np.arange(corpus.count), rated)[:70]  # more than half a batch, a rated one too
+
+    def likely():
+        calls.append(1)
+        return np.concatenate([rated[:1], neighbours])
+
+    plain = select_batch(corpus, model, positives_in_last_batch=40, likely_positives=likely, **options)
+    assert plain.strategy == "margin" and calls == []  # the search is never made for a batch it cannot enter
+    mixed = select_batch(corpus, model, positives_in_last_batch=2, likely_positives=likely, **options)
+    assert calls == [1] and mixed.strategy == "margin+mined" and "nearest the rated positives" in mixed.note
+    np.testing.assert_array_equal(mixed.ids[:50], neighbours[:50])  # rated ids dropped, half a batch at most
+    assert len(np.unique(mixed.ids)) == 100 and not np.isin(mixed.ids, rated).any()
