@@ -9,7 +9,7 @@ from PIL import Image
 
 from agile.demo import DemoUriError, demo_uri, parse_uri, render_at, render_batch, render_uri, scene_at
 from agile.demo.attributes import BACKGROUNDS, COLOR_NAMES, PATTERNS, SHAPES, SIZES
-from agile.demo.captions import BACKGROUND_WORDS, COLOR_WORDS, PATTERN_WORDS, SHAPE_WORDS, write_caption
+from agile.demo.captions import BACKGROUND_WORDS, COLOR_WORDS, PATTERN_WORDS, SHAPE_WORDS, object_caption, write_caption
 from agile.demo.render import shape_sdf
 
 
@@ -133,3 +133,22 @@ def test_captions_state_only_true_attributes():
                 assert NUMBERS[w] in group_sizes, (caption, scene)
     assert len(seen) > 1200  # varied text, not a handful of templates
     assert 600 < with_background < 1400  # backgrounds are mentioned often, not always
+
+
+def test_object_captions_name_the_one_objects_shape_and_at_most_its_pattern():
+    """The curriculum's captions: every word is a count of one, the object's shape or its pattern."""
+    patterns = _reverse(PATTERN_WORDS)
+    rng = np.random.default_rng(1)
+    scenes = [s for s in (scene_at(6, i) for i in range(400)) if s.count == 1]
+    with_pattern = 0
+    for scene in scenes:
+        caption, obj = object_caption(scene, rng), scene.objects[0]
+        words = re.findall(r"[a-z0-9-]+", caption)
+        assert words[0] in ("a", "an", "one", "single", "1"), caption
+        named = {s for s, pairs in SHAPE_WORDS.items() for one, _ in pairs if caption.endswith(" " + one)}
+        assert named == {obj.shape}, (caption, obj)
+        said = {patterns[w] for w in words if w in patterns}
+        assert said <= {obj.pattern}, (caption, obj)
+        with_pattern += bool(said)
+        assert not set(words) & {w for ws in COLOR_WORDS.values() for w in ws}, caption
+    assert 0.2 * len(scenes) < with_pattern < 0.6 * len(scenes)

@@ -111,13 +111,18 @@ def _place(rng: np.random.Generator, radii: list[float]) -> list[tuple[float, fl
     return [(cx, cy) for cx, cy, _ in placed]
 
 
+def hidden_colors(background: str, bg_color: str) -> set[str]:
+    """Object colours a background would hide: white on white or sky, the background's own colour."""
+    return {"white"} if background in ("white", "sky") else ({bg_color} if bg_color else set())
+
+
 def sample_scene(rng: np.random.Generator) -> Scene:
     d = _Draws(rng)
     background = d.pick(BACKGROUNDS, _BACKGROUND_CUM)
     bg_color = d.pick(BACKGROUND_COLORS) if background == "color" else ""
     count = int(d.pick((1, 2, 3, 4), _COUNT_CUM))
-    # Objects must stand out: never white on white or sky, never the background's own colour.
-    banned = {"white"} if background in ("white", "sky") else ({bg_color} if bg_color else set())
+    # Objects must stand out.
+    banned = hidden_colors(background, bg_color)
     palette = tuple(c for c in COLOR_NAMES if c not in banned)
     shared_shape = d.pick(SHAPES) if count > 1 and d.uniform() < SAME_SHAPE_P else None
     shared_color = d.pick(palette) if count > 1 and d.uniform() < SAME_COLOR_P else None

@@ -115,3 +115,16 @@ def write_caption(scene: Scene, rng: np.random.Generator, generic_p: float = 0.0
         bg = _background(rng, scene)
         return f"{bg[0].upper()}{bg[1:]}: {text}" if rng.random() < 0.15 else f"{lead}{text} {bg}"
     return lead + text
+
+
+def object_caption(scene: Scene, rng: np.random.Generator, pattern_p: float = 0.5) -> str:
+    """A one-object scene named by its shape and, with ``pattern_p``, its pattern: "a star", "one striped disc".
+
+    The words are the writer's own (any synonym, any way to say one). A
+    caption that names nothing else can only be matched by seeing the shape,
+    which is how a demo CLIP trained from scratch learns shape at all.
+    """
+    obj = scene.objects[0]
+    pattern = _pick(rng, PATTERN_WORDS[obj.pattern]) if rng.random() < pattern_p else ""
+    words = (_pick(rng, COUNT_WORDS[1]), pattern, _pick(rng, SHAPE_WORDS[obj.shape])[0])
+    return _article(" ".join(w for w in words if w))

@@ -64,7 +64,9 @@ class _EvenDraws:
         self.rng.shuffle(items)
 
 
-def _changed_attribute(scene: Scene, rng: np.random.Generator, kind: str) -> tuple[Scene, frozenset[str]] | None:
+def changed_attribute(scene: Scene, rng: np.random.Generator, kind: str) -> tuple[Scene, frozenset[str]] | None:
+    """``scene`` with one same-shape group's ``kind`` (shape, colour, pattern or size) set to a value the scene lacks,
+    and the words naming that value; None when the scene already has every value."""
     shape = scene.objects[int(rng.integers(scene.count))].shape
     absent = [v for v in _VALUES[kind] if v not in {getattr(o, kind) for o in scene.objects}]
     if not absent:
@@ -89,7 +91,7 @@ def _changed_count(scene: Scene, rng: np.random.Generator) -> tuple[Scene, froze
 def foil_scene(scene: Scene, rng: np.random.Generator) -> tuple[Scene, frozenset[str]] | None:
     """A copy of ``scene`` that differs in one attribute and the words naming the new value, or None."""
     kind = _KINDS[int(rng.integers(len(_KINDS)))]
-    return _changed_count(scene, rng) if kind == "count" else _changed_attribute(scene, rng, kind)
+    return _changed_count(scene, rng) if kind == "count" else changed_attribute(scene, rng, kind)
 
 
 def _words(text: str) -> list[str]:
@@ -104,11 +106,17 @@ def _names_change(caption: str, foil: str, words: frozenset[str]) -> bool:
 
 def caption_with_foil(scene: Scene, rng: np.random.Generator, generic_p: float = 0.0) -> tuple[str, str | None]:
     """A true caption of ``scene`` and, when one can be written, a foil aligned with it word for word."""
-    change = foil_scene(scene, rng)
+    return aligned_captions(scene, foil_scene(scene, rng), rng, generic_p)
+
+
+def aligned_captions(scene: Scene, change: tuple[Scene, frozenset[str]] | None, rng: np.random.Generator,
+                     generic_p: float = 0.0) -> tuple[str, str | None]:
+    """A caption of ``scene`` and one of the changed scene written with the same draws, or None for the second
+    when it does not differ from the first in one run of words naming the changed value."""
     draws = _EvenDraws(rng)
     same_draws = _EvenDraws(copy.deepcopy(rng))
     caption = write_caption(scene, draws, generic_p)
     if change is None:
         return caption, None
-    foil = write_caption(change[0], same_draws, generic_p)
-    return caption, (foil if _names_change(caption, foil, change[1]) else None)
+    other = write_caption(change[0], same_draws, generic_p)
+    return caption, (other if _names_change(caption, other, change[1]) else None)

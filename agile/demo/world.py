@@ -35,18 +35,19 @@ def parse_uri(uri: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _rng(seed: int, index: int) -> np.random.Generator:
+def scene_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator that draws scene ``index`` of world ``seed``, then its pixels."""
     return np.random.default_rng([seed, index])
 
 
 def scene_at(seed: int, index: int) -> Scene:
     """The attribute record of one scene (cheap: no pixels)."""
-    return sample_scene(_rng(seed, index))
+    return sample_scene(scene_rng(seed, index))
 
 
 def render_at(seed: int, index: int) -> tuple[Scene, np.ndarray]:
     """One scene's record and its pixels, uint8 (64, 64, 3)."""
-    rng = _rng(seed, index)
+    rng = scene_rng(seed, index)
     scene = sample_scene(rng)
     return scene, render_scene(scene, rng)
 
