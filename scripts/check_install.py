@@ -67,7 +67,8 @@ truth = clusters == 3
 
 from agile.demo import load_suite
 from agile.openclip_embedder import OpenClipEmbedder
-demo = OpenClipEmbedder("agile-demo-cnn", checkpoint="demo/assets/agile-demo-cnn.pt")
+from indexing.demo_build import DEMO_CHECKPOINT, DEMO_MODEL
+demo = OpenClipEmbedder(DEMO_MODEL, checkpoint=DEMO_CHECKPOINT)
 import subprocess
 cli = subprocess.run([str(Path(sys.prefix) / "bin" / "agile"), "--help"], capture_output=True, text=True)
 print(json.dumps({

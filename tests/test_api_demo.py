@@ -69,11 +69,11 @@ def test_demo_corpus_loop_images_and_image_scoring(tmp_path):
             assert abs(upload.json()["scores"][0] - expected) < 0.02
 
 
-def test_a_stars_concept_gets_a_first_batch_richer_in_stars_than_the_corpus(tmp_path):
+def test_a_stars_concept_gets_a_first_batch_of_mostly_stars(tmp_path):
     """The first thing a newcomer types in a world of shapes finds stars: the default demo model sees shape.
 
-    Not yet "mostly stars": on this corpus a quarter of the first batch shows a star, against 15% of the
-    corpus (the earlier demo model was at chance on shape).
+    On this corpus 15% of scenes show a star; the earlier demo models gave a first batch at chance
+    (agile-demo) or a quarter stars (agile-demo-cnn).
     """
     corpus = demo_corpus(tmp_path, 3000, seed=8)
     truth = next(c for c in load_suite() if c.name == "stars").labels(corpus)
@@ -82,4 +82,4 @@ def test_a_stars_concept_gets_a_first_batch_richer_in_stars_than_the_corpus(tmp_
         cid = create_concept(api, {"name": "stars", "positives": ["stars"]})
         items = api.get(f"/api/concepts/{cid}/batch").json()["items"]
     shown = np.mean([truth[it["id"]] for it in items])
-    assert len(items) == 100 and shown > truth.mean() + 0.05, (shown, truth.mean())
+    assert len(items) == 100 and shown > 0.5 > truth.mean(), (shown, truth.mean())
