@@ -1,10 +1,10 @@
 """Twin scenes: a training scene drawn again with one group's shape, pattern or colour changed.
 
 The twin is rendered with the scene's own random numbers, so its background,
-placement, colours and tilt are the scene's to the pixel; only the changed
+placement, colour jitter and tilt are the scene's to the pixel; only the changed
 objects differ. A batch holding both, each with its own caption written from
-the same draws, can only be sorted by that shape or pattern: the image tower
-must see it, not just the text tower learn to reject foils. Which attributes
+the same draws, can only be sorted by what changed: the image tower must see
+it, not just the text tower learn to reject foils. Which attributes
 change is the caller's choice (``kinds``): an image tower pushed hard on shape
 alone learns to ignore colour.
 """
@@ -30,14 +30,15 @@ class Twin:
     words: frozenset[str]  # the words naming the new value
 
 
-def render_with_twins(seed: int, start: int, count: int,
-                      kinds: tuple[str, ...] = TWIN_KINDS) -> tuple[list[Scene], np.ndarray, list[Twin | None], np.ndarray]:
+def render_with_twins(seed: int, start: int, count: int, kinds: tuple[str, ...] = TWIN_KINDS
+                      ) -> tuple[list[Scene], np.ndarray, list[Twin | None], np.ndarray]:
     """Scenes ``start .. start+count-1`` of world ``seed`` (as ``render_batch``) and a twin of each where one exists.
 
-    Which attribute changes, and to what, is drawn from a generator of its own
-    (``(seed, index, TWIN_STREAM)``), so the scenes themselves are exactly the world's. A scene with no twin (every
-    value already present, or a colour its background would hide) keeps a copy
-    of its own pixels in the twin array.
+    Which attribute changes (one of ``kinds``), and to what, is drawn from a
+    generator of its own, ``(seed, index, TWIN_STREAM)``, so the scenes
+    themselves are exactly the world's. A scene with no twin (every value
+    already present, or a colour its background would hide) keeps a copy of
+    its own pixels in the twin array.
     """
     scenes, twins = [], []
     images = np.empty((count, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
