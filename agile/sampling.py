@@ -451,8 +451,9 @@ def select_batch(corpus: Corpus, model: TrainedModel, k: int = 100, strategy: st
     returns (unrated ids, best first: the session's are the nearest
     neighbours of the rated positives; called only when the batch is mixed,
     since that search can cost more than the scan), then the highest-scoring
-    unrated images (positive mining, Mullapudi et al. 2021) for any room left. Otherwise the batch is exactly
-    `select`'s. One pass over the corpus either way.
+    unrated images (positive mining, Mullapudi et al. 2021) for any room
+    left. Otherwise the batch is exactly `select`'s. One pass over the corpus
+    either way.
     """
     pick, exclude = _check_request(corpus, k, strategy, exclude_ids)
     if pick is random_strategy or pick is margin_positive_mining:  # random asks no model; pm mines already

@@ -187,9 +187,11 @@ def train(args: argparse.Namespace) -> dict:
     opt = make_optimizer(model, args.lr, args.weight_decay)
 
     t0 = time.time()
-    data = render_training_set(args.world_seed, args.scenes, args.workers, tuple(args.twin_kinds.split(",")))
+    twin_kinds = tuple(args.twin_kinds.split(",")) if args.twin_share else ()  # no twins wanted: none rendered
+    data = render_training_set(args.world_seed, args.scenes, args.workers, twin_kinds)
     render_s = time.time() - t0
-    print(f"rendered {len(data[0])} training scenes and their twins in {render_s:.0f}s", flush=True)
+    print(f"rendered {len(data[0])} training scenes{' and their twins' if twin_kinds else ''} in {render_s:.0f}s",
+          flush=True)
 
     rng = np.random.default_rng(args.seed)
     single_object = np.flatnonzero([s.count == 1 for s in data[0]])

@@ -87,3 +87,10 @@ def test_a_colour_twin_never_hides_its_object_in_the_background():
         assert {o.color for o in twin.scene.objects}.isdisjoint(hidden_colors(scene.background, scene.bg_color))
         assert [o.shape for o in twin.scene.objects] == [o.shape for o in scene.objects]
     assert changed > 300
+
+
+def test_no_kinds_draws_no_twins_and_keeps_one_copy_of_the_pixels():
+    scenes, images, twins, twin_images = render_with_twins(4, 100, 50, kinds=())
+    world_scenes, world_images = render_batch(4, 100, 50)
+    assert scenes == world_scenes and np.array_equal(images, world_images)
+    assert twins == [None] * 50 and twin_images is images

@@ -38,18 +38,19 @@ def render_with_twins(seed: int, start: int, count: int, kinds: tuple[str, ...] 
     generator of its own, ``(seed, index, TWIN_STREAM)``, so the scenes
     themselves are exactly the world's. A scene with no twin (every value
     already present, or a colour its background would hide) keeps a copy of
-    its own pixels in the twin array.
+    its own pixels in the twin array. No ``kinds``: no twins are drawn, and the
+    twin array is the scenes' own.
     """
     scenes, twins = [], []
     images = np.empty((count, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
-    twin_images = np.empty_like(images)
+    twin_images = np.empty_like(images) if kinds else images
     for i in range(count):
         rng = scene_rng(seed, start + i)
         scene = sample_scene(rng)
         pixel_rng = copy.deepcopy(rng)
         images[i] = render_scene(scene, rng)
         pick = np.random.default_rng([seed, start + i, TWIN_STREAM])
-        change = changed_attribute(scene, pick, kinds[int(pick.integers(len(kinds)))])
+        change = changed_attribute(scene, pick, kinds[int(pick.integers(len(kinds)))]) if kinds else None
         if change and not _visible(change[0]):
             change = None
         scenes.append(scene)
