@@ -152,3 +152,19 @@ def test_object_captions_name_the_one_objects_shape_and_at_most_its_pattern():
         with_pattern += bool(said)
         assert not set(words) & {w for ws in COLOR_WORDS.values() for w in ws}, caption
     assert 0.2 * len(scenes) < with_pattern < 0.6 * len(scenes)
+
+
+def test_object_captions_name_the_colour_when_asked_and_never_a_wrong_one():
+    """With ``color_p`` the curriculum's captions may name the object's colour, never another."""
+    colors = {w: c for c, ws in COLOR_WORDS.items() for w in ws}
+    rng = np.random.default_rng(2)
+    scenes = [s for s in (scene_at(6, i) for i in range(400)) if s.count == 1]
+    with_color = 0
+    for scene in scenes:
+        caption, obj = object_caption(scene, rng, color_p=0.5), scene.objects[0]
+        named = {s for s, pairs in SHAPE_WORDS.items() for one, _ in pairs if caption.endswith(" " + one)}
+        assert named == {obj.shape}, (caption, obj)
+        said = {colors[w] for w in re.findall(r"[a-z]+", caption) if w in colors}
+        assert said <= {obj.color}, (caption, obj)
+        with_color += bool(said)
+    assert 0.3 * len(scenes) < with_color < 0.7 * len(scenes)

@@ -117,14 +117,19 @@ def write_caption(scene: Scene, rng: np.random.Generator, generic_p: float = 0.0
     return lead + text
 
 
-def object_caption(scene: Scene, rng: np.random.Generator, pattern_p: float = 0.5) -> str:
+def object_caption(scene: Scene, rng: np.random.Generator, pattern_p: float = 0.5, color_p: float = 0.0) -> str:
     """A one-object scene named by its shape and, with ``pattern_p``, its pattern: "a star", "one striped disc".
 
-    The words are the writer's own (any synonym, any way to say one). A
-    caption that names nothing else can only be matched by seeing the shape,
-    which is how a demo CLIP trained from scratch learns shape at all.
+    With ``color_p`` the caption names the colour too ("a red star"). The
+    words are the writer's own (any synonym, any way to say one). A caption
+    that names nothing else can only be matched by seeing the shape, which is
+    how a demo CLIP trained from scratch learns shape at all; one that never
+    names the colour teaches it to ignore colour, which the colour words
+    prevent.
     """
     obj = scene.objects[0]
     pattern = _pick(rng, PATTERN_WORDS[obj.pattern]) if rng.random() < pattern_p else ""
-    words = (_pick(rng, COUNT_WORDS[1]), pattern, _pick(rng, SHAPE_WORDS[obj.shape])[0])
+    # no draw when colour is never named, so captions from before color_p existed are drawn the same
+    color = _pick(rng, COLOR_WORDS[obj.color]) if color_p and rng.random() < color_p else ""
+    words = (_pick(rng, COUNT_WORDS[1]), pattern, color, _pick(rng, SHAPE_WORDS[obj.shape])[0])
     return _article(" ".join(w for w in words if w))
