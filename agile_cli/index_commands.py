@@ -71,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench_embed.add_argument("work", help="scratch folder for the test images and corpora")
     bench_embed.add_argument("--model", required=True)
     bench_embed.add_argument("--checkpoint", default=None)
-    bench_embed.add_argument("--images", type=int, default=256)
+    bench_embed.add_argument("--images", type=int, default=None,
+                             help="images per run (default: enough that loading the model does not dominate)")
     bench_embed.add_argument("--engines", default="local,ray")
     bench_embed.add_argument("--repeats", type=int, default=3)
     bench_embed.add_argument("--batch-size", type=int, default=64)
@@ -129,8 +130,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_bench_embed(args: argparse.Namespace) -> None:
-    from indexing.bench import bench_embedding
+    from indexing.bench import EMBED_BENCH_IMAGES, bench_embedding
 
-    print(json.dumps(bench_embedding(args.work, args.model, args.checkpoint, images=args.images,
+    images = args.images or EMBED_BENCH_IMAGES
+    print(json.dumps(bench_embedding(args.work, args.model, args.checkpoint, images=images,
                                      engines=tuple(args.engines.split(",")), repeats=args.repeats,
                                      batch_size=args.batch_size), indent=2))
