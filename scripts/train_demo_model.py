@@ -91,7 +91,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--twin-kinds", default=",".join(TWIN_KINDS),
                    help="what a twin changes, drawn uniformly from this list (shape, pattern, color)")
     p.add_argument("--curriculum-steps", type=int, default=0,
-                   help="the first steps are single-object scenes captioned by their shape (and pattern) alone")
+                   help="the first steps are single-object scenes captioned by their shape (and pattern or colour) alone")
     p.add_argument("--curriculum-color-p", type=float, default=0.0,
                    help="share of curriculum captions that name the object's colour too")
     p.add_argument("--init", type=Path, default=None,
