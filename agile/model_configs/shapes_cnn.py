@@ -9,6 +9,12 @@ stayed at chance in the same budget. The features are the channel-wise
 maximum (is a part there?) and mean (how much of it?) over positions, so
 shape and count both survive the pooling. open_clip's ``TimmModel`` adds the
 linear projection to the embedding.
+
+``agile_shapes_cnn_early`` also pools the second convolution's channels. In
+the plain trunk, colour had to share the last block's 128 channels with shape
+and count; measured on the demo world, the model that learned colour lost
+part of its shape ceiling. The early channels see colour at full detail, so
+the deep ones are left for shape.
 """
 from __future__ import annotations
 
@@ -16,8 +22,10 @@ import torch
 from torch import nn
 
 NAME = "agile_shapes_cnn"
+NAME_EARLY = "agile_shapes_cnn_early"
 # (output channels, max-pool after) per 3x3 convolution.
 LAYERS = ((16, True), (32, True), (64, False), (64, True), (128, False), (128, False))
+EARLY_TAP = 1  # the convolution NAME_EARLY pools besides the last: 32 channels, after its max-pool
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -25,18 +33,25 @@ def _conv(cin: int, cout: int) -> nn.Sequential:
 
 
 class ShapesCNN(nn.Module):
-    """Convolutions, then global max and mean pooling concatenated: ``(n, 3, H, W) -> (n, 2 * last channels)``."""
+    """Convolutions, then global max and mean pooling of the tapped ones concatenated.
 
-    def __init__(self, layers=LAYERS, in_chans: int = 3):
+    ``(n, 3, H, W) -> (n, 2 * sum of tapped channels)``; the last convolution is always tapped.
+    """
+
+    def __init__(self, layers=LAYERS, taps: tuple[int, ...] = (), in_chans: int = 3):
         super().__init__()
-        blocks, cin = [], in_chans
+        blocks, width, ends, cin = [], [], [], in_chans  # ends[t]: the block index where convolution t ends
         for cout, pool in layers:
             blocks.append(_conv(cin, cout))
             if pool:
                 blocks.append(nn.MaxPool2d(2))
+            ends.append(len(blocks) - 1)
+            width.append(cout)
             cin = cout
-        self.features = nn.Sequential(*blocks)
-        self.num_features = 2 * cin
+        self.features = nn.Sequential(*blocks)  # flat, so the shipped checkpoints' keys stay valid
+        tapped = sorted(set(taps) | {len(layers) - 1})
+        self.taps = frozenset(ends[t] for t in tapped)
+        self.num_features = 2 * sum(width[t] for t in tapped)
         # What timm's adapters read: no pretrained weights, pooling done here.
         self.default_cfg = self.pretrained_cfg = {"pool_size": None, "num_classes": 0}
 
@@ -45,12 +60,21 @@ class ShapesCNN(nn.Module):
             raise ValueError(f"{NAME} has no classifier head; open_clip projects its features")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)
-        return torch.cat([f.amax(dim=(2, 3)), f.mean(dim=(2, 3))], dim=1)
+        pooled = []
+        for i, block in enumerate(self.features):
+            x = block(x)
+            if i in self.taps:
+                pooled += [x.amax(dim=(2, 3)), x.mean(dim=(2, 3))]
+        return torch.cat(pooled, dim=1)
+
+
+def _no_pretrained(name: str, pretrained: bool) -> None:
+    if pretrained:
+        raise ValueError(f"{name} has no pretrained weights of its own; load a checkpoint through open_clip")
 
 
 def register() -> None:
-    """Make ``timm.create_model(NAME)`` build a ``ShapesCNN`` (idempotent)."""
+    """Make ``timm.create_model(NAME)`` and ``(NAME_EARLY)`` build a ``ShapesCNN`` (idempotent)."""
     import timm.models
 
     if NAME in timm.models.list_models(NAME):
@@ -58,6 +82,10 @@ def register() -> None:
 
     @timm.models.register_model
     def agile_shapes_cnn(pretrained: bool = False, **kwargs) -> ShapesCNN:
-        if pretrained:
-            raise ValueError(f"{NAME} has no pretrained weights of its own; load a checkpoint through open_clip")
+        _no_pretrained(NAME, pretrained)
         return ShapesCNN()
+
+    @timm.models.register_model
+    def agile_shapes_cnn_early(pretrained: bool = False, **kwargs) -> ShapesCNN:
+        _no_pretrained(NAME_EARLY, pretrained)
+        return ShapesCNN(taps=(EARLY_TAP,))
