@@ -11,9 +11,9 @@ Every step resumes: the manifest is a pure function of (seed, n) and is kept
 once written, the embedding job resumes at its first missing shard, and the
 index is rebuilt only if missing.
 
-New corpora are embedded with ``agile-demo-cnn3``, which sees shapes, patterns,
-counts and colours. A corpus begun with an earlier model (``agile-demo-cnn2``,
-``agile-demo-cnn`` or ``agile-demo``) finishes with the model it began with
+New corpora are embedded with ``agile-demo-cnn4``, which sees shapes, patterns,
+counts and colours. A corpus begun with an earlier model (``agile-demo-cnn3``,
+``agile-demo-cnn2``, ``agile-demo-cnn`` or ``agile-demo``) finishes with the model it began with
 (its manifest names that checkpoint), so it keeps working.
 """
 from __future__ import annotations
@@ -33,10 +33,10 @@ from agile.errors import AgileError
 from agile.index import index_dir
 from indexing.job import JOB_FILE
 
-DEMO_MODEL = "agile-demo-cnn3"
+DEMO_MODEL = "agile-demo-cnn4"
 # Every demo model ever shipped, by name -> checkpoint relative to the agile package.
 DEMO_CHECKPOINTS = {name: f"demo/assets/{name}.pt"
-                    for name in (DEMO_MODEL, "agile-demo-cnn2", "agile-demo-cnn", "agile-demo")}
+                    for name in (DEMO_MODEL, "agile-demo-cnn3", "agile-demo-cnn2", "agile-demo-cnn", "agile-demo")}
 DEMO_CHECKPOINT = DEMO_CHECKPOINTS[DEMO_MODEL]
 MANIFEST_NAME = "demo-scenes.parquet"
 MANIFEST_ROWS = 50_000  # scenes per row group; bounds memory while writing
