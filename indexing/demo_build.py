@@ -13,8 +13,8 @@ index is rebuilt only if missing.
 
 New corpora are embedded with ``agile-demo-cnn4``, which sees shapes, patterns,
 counts and colours. A corpus begun with an earlier model (``agile-demo-cnn3``,
-``agile-demo-cnn2``, ``agile-demo-cnn`` or ``agile-demo``) finishes with the model it began with
-(its manifest names that checkpoint), so it keeps working.
+``agile-demo-cnn2``, ``agile-demo-cnn`` or ``agile-demo``) finishes with the
+model it began with (its manifest names that checkpoint), so it keeps working.
 """
 from __future__ import annotations
 

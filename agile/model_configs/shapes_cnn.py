@@ -13,8 +13,8 @@ linear projection to the embedding.
 ``agile_shapes_cnn_early`` also pools the second convolution's channels. In
 the plain trunk, colour had to share the last block's 128 channels with shape
 and count; measured on the demo world, the model that learned colour lost
-part of its shape ceiling. The early channels see colour at full detail, so
-the deep ones are left for shape.
+part of its shape ceiling. The early channels carry colour before the deep
+layers mix it with shape, so the deep ones are left for shape.
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def _no_pretrained(name: str, pretrained: bool) -> None:
 
 
 def register() -> None:
-    """Make ``timm.create_model(NAME)`` and ``(NAME_EARLY)`` build a ``ShapesCNN`` (idempotent)."""
+    """Make ``timm.create_model`` build a ``ShapesCNN`` by ``NAME`` and by ``NAME_EARLY`` (idempotent)."""
     import timm.models
 
     if NAME in timm.models.list_models(NAME):
