@@ -40,18 +40,17 @@ class ShapesCNN(nn.Module):
 
     def __init__(self, layers=LAYERS, taps: tuple[int, ...] = (), in_chans: int = 3):
         super().__init__()
-        blocks, width, ends, cin = [], [], [], in_chans  # ends[t]: the block index where convolution t ends
+        blocks, ends, cin = [], [], in_chans  # ends[t]: the block index where convolution t ends
         for cout, pool in layers:
             blocks.append(_conv(cin, cout))
             if pool:
                 blocks.append(nn.MaxPool2d(2))
             ends.append(len(blocks) - 1)
-            width.append(cout)
             cin = cout
         self.features = nn.Sequential(*blocks)  # flat, so the shipped checkpoints' keys stay valid
         tapped = sorted(set(taps) | {len(layers) - 1})
         self.taps = frozenset(ends[t] for t in tapped)
-        self.num_features = 2 * sum(width[t] for t in tapped)
+        self.num_features = 2 * sum(layers[t][0] for t in tapped)
         # What timm's adapters read: no pretrained weights, pooling done here.
         self.default_cfg = self.pretrained_cfg = {"pool_size": None, "num_classes": 0}
 
